@@ -1,0 +1,67 @@
+"""FastAPI app factory: one error shape, each domain's router mounted."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from govshare import __version__
+from govshare.config import Settings, get_settings
+from govshare.db import Database
+from govshare.errors import DomainError
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+
+
+def _field_of(location: tuple) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = _field_of(tuple(first.get("loc", ())))
+        return _error(422, "validation_failed", f"字段 {field} 不符合要求：{first.get('msg')}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="govshare 政务数据共享平台",
+        version=__version__,
+        description="一本账目录、一站式共享、受控访问。API of the government data sharing platform.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.resolved_database_url)
+    install_error_handlers(app)
+
+    from govshare.catalog.api import router as catalog_router
+    from govshare.orgs.api import router as orgs_router
+    from govshare.search.api import router as search_router
+    from govshare.web.pages import router as web_router
+
+    app.include_router(orgs_router)
+    app.include_router(search_router)
+    app.include_router(catalog_router)
+    app.include_router(web_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,501 @@
+"""Catalog rules: validation (R01, R03, R04, R17), life cycle draft → submitted → published or
+returned, versioned revisions of published entries (R05), staleness, and who may read what."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from govshare.authz import (
+    Actor,
+    require_authority_over,
+    require_own_department,
+    require_role,
+)
+from govshare.catalog.models import CatalogEntry, CodeSequence, DataItem, EntryEvent, EntryRevision
+from govshare.catalog.schemas import EntryIn
+from govshare.catalog.vocab import (
+    STALE_AFTER_DAYS,
+    EntryStatus,
+    RevisionStatus,
+    ShareType,
+    UpdateCycle,
+)
+from govshare.db import utcnow
+from govshare.errors import Conflict, NotFound, ValidationFailed
+from govshare.orgs.models import Department, Role
+
+CLASSIFICATION_CODE = re.compile(r"^[123](\d{2}(\d{3}(\d{3})?)?)?$")
+RESOURCE_CODE = re.compile(r"^[123]\d{0,8}/\d{6}$")
+NOT_SECRET = {"", "非涉密", "否", "无", "不涉密", "公开"}
+# Words that do not make a condition concrete (R04): a condition must say what is required.
+VAGUE_CONDITIONS = {"有条件", "有条件共享", "依申请", "申请", "需申请", "按规定", "视情况", "无", "其他"}
+MIN_LEGAL_BASIS_CHARS = 6
+LAW_CITATION = re.compile(r"《[^》]+》|法|条例|规定|办法|决定|国发|国办发")
+
+READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
+WRITE_ROLES = (Role.CATALOG_MANAGER,)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_entry(data: EntryIn) -> None:
+    """The rules of R01, R03 and R04 that no entry may break, whichever way it arrives."""
+    secrecy = (data.secrecy or "").strip()
+    if secrecy not in NOT_SECRET:
+        raise ValidationFailed(
+            f"涉及国家秘密或工作秘密的数据（{secrecy}）不得纳入共享目录（条例第三条）", field="secrecy"
+        )
+    if not CLASSIFICATION_CODE.match(data.classification_code):
+        raise ValidationFailed(
+            "分类代码应为 类(1位:1基础/2主题/3部门)+项(2位)+目(3位)+细目(3位)，如 101 或 201001："
+            f"{data.classification_code}",
+            field="classification_code",
+        )
+    _validate_share_type(data)
+    for code in data.related_codes:
+        if not RESOURCE_CODE.match(code):
+            raise ValidationFailed(f"关联资源代码格式应为 分类代码/6位顺序码：{code}", field="related_codes")
+    names = [item.name for item in data.items]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValidationFailed(f"信息项名称重复：{'、'.join(sorted(duplicates))}", field="items")
+
+
+def _validate_share_type(data: EntryIn) -> None:
+    condition = data.share_condition.strip()
+    if data.share_type == ShareType.NONE:
+        basis = data.legal_basis.strip()
+        if len(basis) < MIN_LEGAL_BASIS_CHARS or not LAW_CITATION.search(basis):
+            raise ValidationFailed(
+                "不予共享的目录必须注明所依据的法律、行政法规或国务院政策文件（如《中华人民共和国统计法》第二十八条）",
+                field="legal_basis",
+            )
+    elif data.share_type == ShareType.CONDITIONAL:
+        if not condition or condition in VAGUE_CONDITIONS:
+            raise ValidationFailed(
+                "有条件共享的目录必须写明具体的共享条件（如：仅限社会救助审核使用，按行政区划核验）",
+                field="share_condition",
+            )
+    elif condition not in ("", "无条件", "无条件共享"):
+        raise ValidationFailed("无条件共享的目录不得附加共享条件，共享条件应为“无条件”", field="share_condition")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def readable_entries(actor: Actor) -> Select:
+    """Entries the actor may read: published ones for everybody; drafts only in the own department;
+    submitted and returned ones also for the competent authority of the area; everything for admins
+    and auditors."""
+    query = select(CatalogEntry)
+    if actor.is_system or actor.has(*READ_ALL_ROLES):
+        return query
+    visible = [CatalogEntry.status == EntryStatus.PUBLISHED, CatalogEntry.provider_id == actor.department_id]
+    if actor.has(Role.AUTHORITY_REVIEWER) and actor.is_competent_authority:
+        from govshare.authz import region_prefix
+
+        prefix = region_prefix(actor.region_code)
+        visible.append(
+            and_(
+                CatalogEntry.status != EntryStatus.DRAFT,
+                CatalogEntry.provider.has(Department.region_code.startswith(prefix)),
+            )
+        )
+    return query.where(or_(*visible))
+
+
+def get_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
+    entry = session.scalars(
+        readable_entries(actor).where(CatalogEntry.id == entry_id).options(selectinload(CatalogEntry.items))
+    ).first()
+    if entry is None:
+        raise NotFound(f"目录不存在或无权查看：{entry_id}", field="entry_id")
+    return entry
+
+
+def get_entry_by_code(session: Session, actor: Actor, resource_code: str) -> CatalogEntry:
+    entry = session.scalars(readable_entries(actor).where(CatalogEntry.resource_code == resource_code)).first()
+    if entry is None:
+        raise NotFound(f"目录不存在或无权查看：{resource_code}", field="resource_code")
+    return entry
+
+
+def list_entries(
+    session: Session,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    provider_id: int | None = None,
+    stale: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[CatalogEntry]:
+    query = readable_entries(actor).options(selectinload(CatalogEntry.items))
+    if status:
+        query = query.where(CatalogEntry.status == status)
+    if provider_id:
+        query = query.where(CatalogEntry.provider_id == provider_id)
+    entries = list(session.scalars(query.order_by(CatalogEntry.id).limit(limit).offset(offset)))
+    if stale is not None:
+        now = utcnow()
+        entries = [e for e in entries if is_stale(e, now) == stale]
+    return entries
+
+
+def stale_deadline(entry: CatalogEntry) -> datetime | None:
+    days = STALE_AFTER_DAYS.get(UpdateCycle(entry.update_cycle))
+    return None if days is None else entry.data_updated_at + timedelta(days=days)
+
+
+def is_stale(entry: CatalogEntry, now: datetime | None = None) -> bool:
+    """R05: a published entry whose data was not updated within its update cycle."""
+    deadline = stale_deadline(entry)
+    return entry.status == EntryStatus.PUBLISHED and deadline is not None and deadline < (now or utcnow())
+
+
+def stale_entries(session: Session, actor: Actor) -> list[CatalogEntry]:
+    query = readable_entries(actor).where(CatalogEntry.status == EntryStatus.PUBLISHED)
+    now = utcnow()
+    return [e for e in session.scalars(query) if is_stale(e, now)]
+
+
+def history(session: Session, actor: Actor, entry_id: int) -> list[EntryEvent]:
+    get_entry(session, actor, entry_id)
+    return list(
+        session.scalars(select(EntryEvent).where(EntryEvent.entry_id == entry_id).order_by(EntryEvent.id))
+    )
+
+
+def published_version(session: Session, actor: Actor, entry_id: int, version: int) -> dict:
+    """The snapshot of one published version (R05: every version is kept)."""
+    get_entry(session, actor, entry_id)
+    event = session.scalars(
+        select(EntryEvent).where(
+            EntryEvent.entry_id == entry_id, EntryEvent.version == version, EntryEvent.snapshot.is_not(None)
+        )
+    ).first()
+    if event is None:
+        raise NotFound(f"目录版本不存在：{entry_id} v{version}", field="version")
+    return event.snapshot
+
+
+# ---------------------------------------------------------------- writing
+
+
+def next_resource_code(session: Session, classification_code: str) -> str:
+    """`classification/sequence`, sequence unique within the classification. The row lock keeps two
+    concurrent creators from taking the same number on PostgreSQL; SQLite serializes writers."""
+    sequence = session.scalars(
+        select(CodeSequence).where(CodeSequence.classification_code == classification_code).with_for_update()
+    ).first()
+    if sequence is None:
+        sequence = CodeSequence(classification_code=classification_code, last_value=0)
+        session.add(sequence)
+    sequence.last_value += 1
+    session.flush()
+    return f"{classification_code}/{sequence.last_value:06d}"
+
+
+def _apply(entry: CatalogEntry, data: EntryIn) -> None:
+    for field in (
+        "name", "abstract", "share_condition", "legal_basis", "open_condition", "source_system", "theme",
+        "publish_date", "related_codes",
+    ):
+        setattr(entry, field, getattr(data, field))
+    for field in ("data_format", "share_type", "share_method", "open_attribute", "update_cycle", "grade"):
+        setattr(entry, field, getattr(data, field).value)
+    if entry.share_type == ShareType.UNCONDITIONAL:
+        entry.share_condition = "无条件"
+    entry.items = [
+        DataItem(
+            position=position,
+            name=item.name,
+            chinese_name=item.chinese_name,
+            data_type=item.data_type.value,
+            length=item.length,
+            description=item.description,
+            grade=item.grade.value,
+            personal_info=item.personal_info.value,
+        )
+        for position, item in enumerate(data.items)
+    ]
+
+
+def _record(session: Session, entry: CatalogEntry, actor: Actor, action: str, reason: str = "",
+            *, with_snapshot: bool = False) -> None:
+    session.add(
+        EntryEvent(
+            entry_id=entry.id,
+            action=action,
+            version=entry.version if with_snapshot else None,
+            snapshot=snapshot(entry) if with_snapshot else None,
+            reason=reason,
+            actor_id=actor.user_id,
+        )
+    )
+
+
+def _changed(session: Session, entry: CatalogEntry) -> None:
+    """Marks a published entry for the search index, which is updated after the commit."""
+    session.info.setdefault("catalog_changed", set()).add(entry.id)
+
+
+def _writable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
+    entry = session.get(CatalogEntry, entry_id, with_for_update=True)
+    if entry is None:
+        raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
+    require_role(actor, *WRITE_ROLES, action="编制目录")
+    require_own_department(actor, entry.provider_id, action="修改")
+    return entry
+
+
+def create_entry(
+    session: Session,
+    actor: Actor,
+    data: EntryIn,
+    *,
+    provider_id: int | None = None,
+    external_key: str | None = None,
+    reason: str = "",
+) -> CatalogEntry:
+    """A new draft in the provider's catalog. Catalog managers write only their own department's."""
+    require_role(actor, *WRITE_ROLES, action="编制目录")
+    provider_id = provider_id or actor.department_id
+    if provider_id is None:
+        raise ValidationFailed("必须指定提供部门", field="provider_id")
+    require_own_department(actor, provider_id, action="编制")
+    if session.get(Department, provider_id) is None:
+        raise ValidationFailed(f"提供部门不存在：{provider_id}", field="provider_id")
+    validate_entry(data)
+    entry = CatalogEntry(
+        provider_id=provider_id,
+        classification_code=data.classification_code,
+        resource_code=next_resource_code(session, data.classification_code),
+        status=EntryStatus.DRAFT.value,
+        version=0,
+        external_key=external_key,
+        created_by_id=actor.user_id,
+        data_updated_at=utcnow(),
+    )
+    _apply(entry, data)
+    session.add(entry)
+    session.flush()
+    _record(session, entry, actor, "created", reason)
+    return entry
+
+
+def update_entry(session: Session, actor: Actor, entry_id: int, data: EntryIn, reason: str = "") -> CatalogEntry:
+    """Edits a draft or returned entry. Published entries change only through a revision."""
+    entry = _writable(session, actor, entry_id)
+    if entry.status not in (EntryStatus.DRAFT, EntryStatus.RETURNED):
+        raise Conflict(
+            f"目录当前状态为“{EntryStatus(entry.status).label}”，已发布目录只能通过新版本修订", field="status"
+        )
+    if data.classification_code != entry.classification_code:
+        raise ValidationFailed("分类代码在创建后不能修改，请新建目录", field="classification_code")
+    validate_entry(data)
+    _apply(entry, data)
+    _record(session, entry, actor, "updated", reason)
+    return entry
+
+
+def submit_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
+    entry = _writable(session, actor, entry_id)
+    if entry.status not in (EntryStatus.DRAFT, EntryStatus.RETURNED):
+        raise Conflict(f"只有草稿或退回的目录可以提交审核，当前状态：{EntryStatus(entry.status).label}",
+                       field="status")
+    if not entry.items:
+        raise ValidationFailed("提交审核前至少需要一个信息项", field="items")
+    entry.status = EntryStatus.SUBMITTED.value
+    _record(session, entry, actor, "submitted")
+    return entry
+
+
+def _reviewable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
+    entry = session.get(CatalogEntry, entry_id, with_for_update=True)
+    if entry is None:
+        raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
+    require_authority_over(actor, entry.provider.region_code, action="审核目录")
+    return entry
+
+
+def publish_entry(session: Session, actor: Actor, entry_id: int, reason: str = "") -> CatalogEntry:
+    """The competent authority approves: the entry becomes version 1 of the published catalog (R02)."""
+    entry = _reviewable(session, actor, entry_id)
+    if entry.status != EntryStatus.SUBMITTED:
+        raise Conflict(f"只有待审核的目录可以发布，当前状态：{EntryStatus(entry.status).label}", field="status")
+    entry.status = EntryStatus.PUBLISHED.value
+    entry.version = 1
+    entry.return_reason = ""
+    entry.publish_date = entry.publish_date or utcnow().date()
+    session.flush()
+    _record(session, entry, actor, "published", reason, with_snapshot=True)
+    _changed(session, entry)
+    return entry
+
+
+def return_entry(session: Session, actor: Actor, entry_id: int, reason: str) -> CatalogEntry:
+    entry = _reviewable(session, actor, entry_id)
+    if not (reason or "").strip():
+        raise ValidationFailed("退回必须说明理由", field="reason")
+    if entry.status != EntryStatus.SUBMITTED:
+        raise Conflict(f"只有待审核的目录可以退回，当前状态：{EntryStatus(entry.status).label}", field="status")
+    entry.status = EntryStatus.RETURNED.value
+    entry.return_reason = reason
+    _record(session, entry, actor, "returned", reason)
+    return entry
+
+
+def publish_directly(session: Session, actor: Actor, entry: CatalogEntry, reason: str) -> CatalogEntry:
+    """For the node operator loading catalogs that were already reviewed and published elsewhere
+    (imports of existing portals, the demo): recorded as such in the history."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="直接发布目录")
+    if not actor.is_system:
+        raise ValidationFailed("只有节点运维命令可以直接发布已审核的目录", field="publish")
+    entry.status = EntryStatus.PUBLISHED.value
+    entry.version = max(entry.version, 0) + 1
+    session.flush()
+    _record(session, entry, actor, "published", reason, with_snapshot=True)
+    _changed(session, entry)
+    return entry
+
+
+def mark_data_updated(session: Session, actor: Actor, entry_id: int, note: str = "") -> CatalogEntry:
+    """The provider confirms the data behind the entry was refreshed; this clears the stale flag."""
+    entry = _writable(session, actor, entry_id)
+    entry.data_updated_at = utcnow()
+    _record(session, entry, actor, "data_updated", note)
+    _changed(session, entry)
+    return entry
+
+
+# ---------------------------------------------------------------- revisions of published entries
+
+
+def propose_revision(
+    session: Session, actor: Actor, entry_id: int, data: EntryIn, reason: str, *, due_to_law_change: bool = False
+) -> EntryRevision:
+    entry = _writable(session, actor, entry_id)
+    if entry.status != EntryStatus.PUBLISHED:
+        raise Conflict("只有已发布的目录需要通过修订变更；草稿可直接修改", field="status")
+    if not (reason or "").strip():
+        raise ValidationFailed("修订必须说明原因", field="reason")
+    if data.classification_code != entry.classification_code:
+        raise ValidationFailed("修订不能改变分类代码", field="classification_code")
+    validate_entry(data)
+    open_revision = session.scalars(
+        select(EntryRevision).where(
+            EntryRevision.entry_id == entry_id,
+            EntryRevision.status.in_([RevisionStatus.DRAFT, RevisionStatus.SUBMITTED]),
+        )
+    ).first()
+    if open_revision:
+        raise Conflict(f"该目录已有未完成的修订：{open_revision.id}", field="revision")
+    revision = EntryRevision(
+        entry_id=entry_id,
+        base_version=entry.version,
+        payload=data.model_dump(mode="json"),
+        reason=reason,
+        due_to_law_change=due_to_law_change,
+        status=RevisionStatus.SUBMITTED.value,
+        created_by_id=actor.user_id,
+    )
+    session.add(revision)
+    session.flush()
+    _record(session, entry, actor, "revision_submitted", reason)
+    return revision
+
+
+def _revision(session: Session, revision_id: int) -> EntryRevision:
+    revision = session.get(EntryRevision, revision_id, with_for_update=True)
+    if revision is None:
+        raise NotFound(f"修订不存在：{revision_id}", field="revision_id")
+    return revision
+
+
+def list_revisions(session: Session, actor: Actor, entry_id: int) -> list[EntryRevision]:
+    get_entry(session, actor, entry_id)
+    return list(session.scalars(
+        select(EntryRevision).where(EntryRevision.entry_id == entry_id).order_by(EntryRevision.id)
+    ))
+
+
+def approve_revision(session: Session, actor: Actor, revision_id: int, reason: str = "") -> CatalogEntry:
+    """The authority approves a revision: it becomes the next published version, the old one kept."""
+    revision = _revision(session, revision_id)
+    entry = _reviewable(session, actor, revision.entry_id)
+    if revision.status != RevisionStatus.SUBMITTED:
+        raise Conflict(f"修订状态为“{RevisionStatus(revision.status).label}”，不能发布", field="status")
+    if revision.base_version != entry.version:
+        raise Conflict("目录已有更新的版本，请基于最新版本重新修订", field="base_version")
+    _apply(entry, EntryIn.model_validate(revision.payload))
+    entry.version += 1
+    entry.data_updated_at = utcnow()
+    revision.status = RevisionStatus.APPROVED.value
+    revision.decided_by_id, revision.decided_at = actor.user_id, utcnow()
+    session.flush()
+    _record(session, entry, actor, "published", reason or revision.reason, with_snapshot=True)
+    _changed(session, entry)
+    return entry
+
+
+def return_revision(session: Session, actor: Actor, revision_id: int, reason: str) -> EntryRevision:
+    revision = _revision(session, revision_id)
+    entry = _reviewable(session, actor, revision.entry_id)
+    if not (reason or "").strip():
+        raise ValidationFailed("退回必须说明理由", field="reason")
+    if revision.status != RevisionStatus.SUBMITTED:
+        raise Conflict(f"修订状态为“{RevisionStatus(revision.status).label}”，不能退回", field="status")
+    revision.status = RevisionStatus.RETURNED.value
+    revision.return_reason = reason
+    revision.decided_by_id, revision.decided_at = actor.user_id, utcnow()
+    _record(session, entry, actor, "revision_returned", reason)
+    return revision
+
+
+def snapshot(entry: CatalogEntry) -> dict:
+    """The full content of an entry as it is now, for the version history."""
+    return {
+        "resource_code": entry.resource_code,
+        "classification_code": entry.classification_code,
+        "name": entry.name,
+        "provider_id": entry.provider_id,
+        "abstract": entry.abstract,
+        "data_format": entry.data_format,
+        "share_type": entry.share_type,
+        "share_condition": entry.share_condition,
+        "share_method": entry.share_method,
+        "legal_basis": entry.legal_basis,
+        "open_attribute": entry.open_attribute,
+        "open_condition": entry.open_condition,
+        "update_cycle": entry.update_cycle,
+        "publish_date": entry.publish_date.isoformat() if entry.publish_date else None,
+        "related_codes": list(entry.related_codes or []),
+        "source_system": entry.source_system,
+        "grade": entry.grade,
+        "theme": entry.theme,
+        "items": [
+            {
+                "name": i.name, "chinese_name": i.chinese_name, "data_type": i.data_type, "length": i.length,
+                "description": i.description, "grade": i.grade, "personal_info": i.personal_info,
+            }
+            for i in entry.items
+        ],
+    }
+
+
+def to_out(entry: CatalogEntry) -> dict:
+    """The API view of an entry (EntryOut)."""
+    data = snapshot(entry)
+    data.update(
+        id=entry.id, provider_name=entry.provider.name, status=entry.status, version=entry.version,
+        stale=is_stale(entry), data_updated_at=entry.data_updated_at, return_reason=entry.return_reason,
+        publish_date=entry.publish_date,
+        items=[{"id": i.id, **item} for i, item in zip(entry.items, data["items"], strict=True)],
+    )
+    return data

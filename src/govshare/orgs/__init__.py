@@ -1,0 +1,1 @@
+"""Departments, users, roles and tokens."""

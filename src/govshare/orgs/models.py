@@ -1,0 +1,89 @@
+"""Departments (政府部门), users with roles, and bearer tokens."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from govshare.db import Base, utcnow
+
+
+class Level(enum.StrEnum):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    MUNICIPAL = "municipal"
+    COUNTY = "county"
+
+
+LEVEL_LABELS = {Level.NATIONAL: "国家级", Level.PROVINCIAL: "省级", Level.MUNICIPAL: "市级", Level.COUNTY: "县级"}
+
+
+class Role(enum.StrEnum):
+    PLATFORM_ADMIN = "platform_admin"
+    AUTHORITY_REVIEWER = "authority_reviewer"
+    CATALOG_MANAGER = "catalog_manager"
+    DEPT_REVIEWER = "dept_reviewer"
+    REQUESTER = "requester"
+    AUDITOR = "auditor"
+
+
+ROLE_LABELS = {
+    Role.PLATFORM_ADMIN: "平台管理员",
+    Role.AUTHORITY_REVIEWER: "主管部门审核员",
+    Role.CATALOG_MANAGER: "部门目录管理员",
+    Role.DEPT_REVIEWER: "部门审核员",
+    Role.REQUESTER: "数据需求人员",
+    Role.AUDITOR: "审计员",
+}
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("name", "region_code", name="uq_departments_name_region"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
+    level: Mapped[str] = mapped_column(String(20))
+    region_code: Mapped[str] = mapped_column(String(12), default="", index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    is_competent_authority: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    parent: Mapped[Department | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(40))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    department: Mapped[Department] = relationship(lazy="joined", innerjoin=True)
+
+
+class ApiToken(Base):
+    """A bearer token: a login session for a person or a long-lived token for a program.
+    Only the SHA-256 of the token is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "session" or "api"
+    name: Mapped[str] = mapped_column(String(120), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

@@ -1,0 +1,212 @@
+"""Departments, users, passwords and tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.cn import uscc
+from stdnum.exceptions import ValidationError as StdnumError
+
+from govshare.authz import Actor, require_role
+from govshare.db import utcnow
+from govshare.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
+from govshare.orgs.models import ApiToken, Department, Level, Role, User
+
+_hasher = PasswordHasher()
+
+
+def use_password_profile(parameters) -> None:
+    """Switch argon2 cost parameters (an argon2.profiles entry); the tests use the cheapest profile."""
+    global _hasher
+    _hasher = PasswordHasher.from_parameters(parameters)
+_REGION_CODE = re.compile(r"^\d{6}$")
+# Province-level prefixes of GB/T 2260 region codes.
+_PROVINCES = {
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+    "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
+}
+MIN_PASSWORD_LENGTH = 8
+
+
+def validate_uscc(value: str) -> str:
+    try:
+        return uscc.validate(value)
+    except StdnumError as exc:
+        raise ValidationFailed(f"统一社会信用代码无效：{value}（{exc}）", field="uscc") from exc
+
+
+def validate_region_code(value: str) -> str:
+    value = (value or "").strip()
+    if not _REGION_CODE.match(value) or value[:2] not in _PROVINCES:
+        raise ValidationFailed(f"行政区划代码应为6位数字且以有效省级代码开头：{value}", field="region_code")
+    return value
+
+
+def validate_level(value: str) -> str:
+    try:
+        return Level(value).value
+    except ValueError as exc:
+        allowed = "/".join(level.value for level in Level)
+        raise ValidationFailed(f"层级必须为 {allowed} 之一：{value}", field="level") from exc
+
+
+def create_department(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    level: str,
+    region_code: str,
+    uscc_code: str | None = None,
+    parent_id: int | None = None,
+    is_competent_authority: bool = False,
+) -> Department:
+    require_role(actor, Role.PLATFORM_ADMIN, action="创建部门")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("部门名称不能为空", field="name")
+    department = Department(
+        name=name,
+        level=validate_level(level),
+        region_code=validate_region_code(region_code),
+        uscc=validate_uscc(uscc_code) if uscc_code else None,
+        parent_id=parent_id,
+        is_competent_authority=is_competent_authority,
+    )
+    if parent_id is not None and session.get(Department, parent_id) is None:
+        raise ValidationFailed(f"上级部门不存在：{parent_id}", field="parent_id")
+    _ensure_unique_department(session, department)
+    session.add(department)
+    session.flush()
+    return department
+
+
+def _ensure_unique_department(session: Session, department: Department) -> None:
+    same_name = select(Department).where(
+        Department.name == department.name, Department.region_code == department.region_code
+    )
+    if session.scalars(same_name).first():
+        raise Conflict(f"该行政区划下已有同名部门：{department.name}", field="name")
+    if department.uscc and session.scalars(select(Department).where(Department.uscc == department.uscc)).first():
+        raise Conflict(f"统一社会信用代码已被使用：{department.uscc}", field="uscc")
+
+
+def find_or_create_department_by_name(
+    session: Session, name: str, *, level: str, region_code: str
+) -> Department:
+    """Imports name providers in free text; one department per (name, region)."""
+    found = session.scalars(
+        select(Department).where(Department.name == name, Department.region_code == region_code)
+    ).first()
+    if found:
+        return found
+    department = Department(name=name, level=level, region_code=region_code)
+    session.add(department)
+    session.flush()
+    return department
+
+
+def get_department(session: Session, department_id: int) -> Department:
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"部门不存在：{department_id}", field="department_id")
+    return department
+
+
+def list_departments(session: Session) -> list[Department]:
+    return list(session.scalars(select(Department).order_by(Department.level, Department.name)))
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    department_id: int,
+    display_name: str = "",
+) -> User:
+    require_role(actor, Role.PLATFORM_ADMIN, action="创建用户")
+    try:
+        role_value = Role(role).value
+    except ValueError as exc:
+        raise ValidationFailed(f"未知角色：{role}", field="role") from exc
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"密码长度至少{MIN_PASSWORD_LENGTH}位", field="password")
+    get_department(session, department_id)
+    if session.scalars(select(User).where(User.username == username)).first():
+        raise Conflict(f"用户名已存在：{username}", field="username")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=_hasher.hash(password),
+        role=role_value,
+        department_id=department_id,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _issue_token(session: Session, user: User, *, kind: str, name: str, hours: int | None) -> str:
+    token = f"gs_{secrets.token_urlsafe(32)}"
+    expires_at = utcnow() + timedelta(hours=hours) if hours else None
+    session.add(ApiToken(user_id=user.id, kind=kind, name=name, token_hash=_token_hash(token),
+                         expires_at=expires_at))
+    session.flush()
+    return token
+
+
+def login(session: Session, username: str, password: str, *, session_hours: int) -> str:
+    """Checks the password and returns a session token (shown once, stored hashed)."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or not user.is_active or not _password_matches(user, password):
+        raise NotAuthenticated("用户名或密码错误", field="password")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return _issue_token(session, user, kind="session", name="login", hours=session_hours)
+
+
+def _password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_api_token(session: Session, actor: Actor, *, name: str, hours: int | None = None) -> str:
+    """A token for a program acting as the calling user (same role and department)."""
+    if actor.user_id is None:
+        raise NotAuthenticated("需要以用户身份创建令牌", field="authorization")
+    user = session.get(User, actor.user_id)
+    return _issue_token(session, user, kind="api", name=name or "api", hours=hours)
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != actor.user_id and not actor.has(Role.PLATFORM_ADMIN)):
+        raise NotFound(f"令牌不存在：{token_id}", field="token_id")
+    token.revoked_at = utcnow()
+
+
+def authenticate(session: Session, token: str) -> Actor:
+    """Resolves a bearer token to the acting user; refuses unknown, expired and revoked tokens."""
+    found = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token or ""))).first()
+    now = utcnow()
+    if found is None or found.revoked_at is not None or (found.expires_at and found.expires_at < now):
+        raise NotAuthenticated("令牌无效或已过期", field="authorization")
+    if not found.user.is_active:
+        raise NotAuthenticated("用户已停用", field="authorization")
+    return Actor.from_user(found.user)

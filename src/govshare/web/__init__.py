@@ -1,0 +1,1 @@
+"""Chinese UI: server-rendered pages."""

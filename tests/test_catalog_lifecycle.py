@@ -1,0 +1,158 @@
+"""Catalog life cycle (R02, R05) and entry rules (R01, R03, R04) through the service and the API."""
+
+import pytest
+
+from govshare.catalog import service as catalog
+from govshare.catalog.models import CatalogEntry
+from govshare.errors import Conflict, Forbidden, ValidationFailed
+from tests.factories import population_entry, published_entry
+
+
+def test_r03_resource_code_is_classification_slash_sequence_and_unique(db, world):
+    with db.session() as s:
+        a = catalog.create_entry(s, world.actors["police_manager"], population_entry())
+        b = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="人口迁移信息"))
+        c = catalog.create_entry(s, world.actors["police_manager"], population_entry(classification_code="201003"))
+        assert (a.resource_code, b.resource_code, c.resource_code) == ("101/000001", "101/000002", "201003/000001")
+
+
+def test_r02_draft_submit_publish_makes_version_one(db, world):
+    with db.session() as s:
+        entry = published_entry(s, world)
+        assert entry.status == "published" and entry.version == 1
+        actions = [e.action for e in catalog.history(s, world.actors["police_manager"], entry.id)]
+        assert actions == ["created", "submitted", "published"]
+
+
+def test_r02_return_requires_reason_and_allows_fixing(db, world):
+    with db.session() as s:
+        manager, reviewer = world.actors["police_manager"], world.actors["reviewer"]
+        entry = catalog.create_entry(s, manager, population_entry())
+        catalog.submit_entry(s, manager, entry.id)
+        with pytest.raises(ValidationFailed) as err:
+            catalog.return_entry(s, reviewer, entry.id, "  ")
+        assert err.value.field == "reason"
+        catalog.return_entry(s, reviewer, entry.id, "摘要未说明数据范围")
+        assert entry.status == "returned" and entry.return_reason == "摘要未说明数据范围"
+        catalog.update_entry(s, manager, entry.id, population_entry(abstract="全省户籍人口，按区县划分"))
+        catalog.submit_entry(s, manager, entry.id)
+        catalog.publish_entry(s, reviewer, entry.id)
+        assert entry.status == "published"
+
+
+def test_r05_published_entry_changes_only_through_a_new_version(db, world):
+    with db.session() as s:
+        manager, reviewer = world.actors["police_manager"], world.actors["reviewer"]
+        entry = published_entry(s, world)
+        with pytest.raises(Conflict):
+            catalog.update_entry(s, manager, entry.id, population_entry(name="改名"))
+        revision = catalog.propose_revision(s, manager, entry.id, population_entry(name="人口基本信息（2026版）"),
+                                            "新增户籍地址说明", due_to_law_change=True)
+        assert entry.name == "人口基本信息"  # unchanged until approved
+        catalog.approve_revision(s, reviewer, revision.id)
+        assert entry.version == 2 and entry.name == "人口基本信息（2026版）"
+        v1 = catalog.published_version(s, manager, entry.id, 1)
+        v2 = catalog.published_version(s, manager, entry.id, 2)
+        assert v1["name"] == "人口基本信息" and v2["name"] == "人口基本信息（2026版）"
+        published = [e for e in catalog.history(s, manager, entry.id) if e.action == "published"]
+        assert [e.version for e in published] == [1, 2]
+        assert published[1].reason == "新增户籍地址说明" and published[1].actor_id == world.ids["user:reviewer"]
+
+
+def test_r05_revision_needs_a_reason(db, world):
+    with db.session() as s:
+        entry = published_entry(s, world)
+        with pytest.raises(ValidationFailed) as err:
+            catalog.propose_revision(s, world.actors["police_manager"], entry.id, population_entry(), "")
+        assert err.value.field == "reason"
+
+
+def test_r05_entry_not_updated_within_its_cycle_is_stale(db, world):
+    from datetime import timedelta
+
+    from govshare.db import utcnow
+
+    with db.session() as s:
+        entry = published_entry(s, world)  # 每日
+        assert not catalog.is_stale(entry)
+        entry.data_updated_at = utcnow() - timedelta(days=5)
+        assert catalog.is_stale(entry)
+        assert [e.id for e in catalog.stale_entries(s, world.actors["civil_requester"])] == [entry.id]
+        catalog.mark_data_updated(s, world.actors["police_manager"], entry.id)
+        assert not catalog.is_stale(entry)
+
+
+def test_r01_secret_entries_are_rejected(db, world):
+    with db.session() as s, pytest.raises(ValidationFailed) as err:
+        catalog.create_entry(s, world.actors["police_manager"], population_entry(secrecy="工作秘密"))
+    assert err.value.field == "secrecy"
+    with db.session() as s:
+        assert s.query(CatalogEntry).count() == 0
+
+
+def test_r04_not_shared_needs_a_cited_legal_basis(db, world):
+    with db.session() as s:
+        manager = world.actors["police_manager"]
+        with pytest.raises(ValidationFailed) as err:
+            catalog.create_entry(s, manager, population_entry(share_type="不予共享", legal_basis="不方便"))
+        assert err.value.field == "legal_basis"
+        entry = catalog.create_entry(s, manager, population_entry(
+            share_type="不予共享", legal_basis="《中华人民共和国统计法》第二十八条"))
+        assert entry.share_type == "none"
+
+
+@pytest.mark.parametrize("condition", ["", "有条件", "依申请"])
+def test_r04_conditional_needs_a_concrete_condition(db, world, condition):
+    with db.session() as s, pytest.raises(ValidationFailed) as err:
+        catalog.create_entry(s, world.actors["police_manager"], population_entry(share_condition=condition))
+    assert err.value.field == "share_condition"
+
+
+def test_r04_unconditional_may_not_carry_extra_conditions(db, world):
+    with db.session() as s, pytest.raises(ValidationFailed) as err:
+        catalog.create_entry(s, world.actors["police_manager"], population_entry(
+            share_type="无条件共享", share_condition="须经分管领导同意"))
+    assert err.value.field == "share_condition"
+
+
+def test_r02_only_the_authority_of_the_area_publishes(db, world):
+    with db.session() as s:
+        manager = world.actors["police_manager"]
+        entry = catalog.create_entry(s, manager, population_entry())
+        catalog.submit_entry(s, manager, entry.id)
+        for who in ("police_manager", "other_reviewer", "city_reviewer", "auditor", "civil_requester"):
+            with pytest.raises(Forbidden):
+                catalog.publish_entry(s, world.actors[who], entry.id)
+        assert entry.status == "submitted"
+
+
+def test_drafts_are_invisible_to_other_departments(db, world):
+    with db.session() as s:
+        entry = catalog.create_entry(s, world.actors["police_manager"], population_entry())
+        visible = {e.id for e in catalog.list_entries(s, world.actors["civil_manager"])}
+        assert entry.id not in visible
+        assert entry.id in {e.id for e in catalog.list_entries(s, world.actors["auditor"])}
+
+
+def test_api_errors_have_one_shape(client, world):
+    body = population_entry(secrecy="国家秘密").model_dump(mode="json")
+    response = client.post("/api/v1/catalog/entries", json=body, headers=world.headers("police_manager"))
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "secrecy"
+    assert set(response.json()["error"]) == {"code", "message", "field"}
+    bad = client.post("/api/v1/catalog/entries", json={"name": "x"}, headers=world.headers("police_manager"))
+    assert bad.status_code == 422 and bad.json()["error"]["field"]
+
+
+def test_api_full_lifecycle(client, world):
+    body = population_entry().model_dump(mode="json")
+    created = client.post("/api/v1/catalog/entries", json=body, headers=world.headers("police_manager"))
+    assert created.status_code == 201, created.text
+    entry_id = created.json()["id"]
+    assert client.post(f"/api/v1/catalog/entries/{entry_id}/submit",
+                       headers=world.headers("police_manager")).status_code == 200
+    published = client.post(f"/api/v1/catalog/entries/{entry_id}/publish", headers=world.headers("reviewer"))
+    assert published.json()["status"] == "published"
+    seen = client.get(f"/api/v1/catalog/entries/{entry_id}", headers=world.headers("civil_requester"))
+    assert seen.json()["items"][0]["chinese_name"] == "公民身份号码"
+    assert client.get("/api/v1/catalog/entries").status_code == 401

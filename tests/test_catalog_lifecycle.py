@@ -51,6 +51,7 @@ def test_r05_published_entry_changes_only_through_a_new_version(db, world):
         assert entry.name == "人口基本信息"  # unchanged until approved
         catalog.approve_revision(s, reviewer, revision.id)
         assert entry.version == 2 and entry.name == "人口基本信息（2026版）"
+        assert entry.publish_date is not None  # kept although the revision did not repeat it
         v1 = catalog.published_version(s, manager, entry.id, 1)
         v2 = catalog.published_version(s, manager, entry.id, 2)
         assert v1["name"] == "人口基本信息" and v2["name"] == "人口基本信息（2026版）"
@@ -156,3 +157,17 @@ def test_api_full_lifecycle(client, world):
     seen = client.get(f"/api/v1/catalog/entries/{entry_id}", headers=world.headers("civil_requester"))
     assert seen.json()["items"][0]["chinese_name"] == "公民身份号码"
     assert client.get("/api/v1/catalog/entries").status_code == 401
+
+
+def test_r03_concurrent_creators_get_distinct_resource_codes(db, world):
+    """Eight sessions create entries in one classification at once: all codes distinct, none lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(n: int) -> str:
+        with db.session() as s:
+            return catalog.create_entry(s, world.actors["police_manager"],
+                                        population_entry(classification_code="305", name=f"并发目录{n}")).resource_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(create, range(16)))
+    assert sorted(codes) == [f"305/{n:06d}" for n in range(1, 17)]

@@ -148,3 +148,20 @@ def test_openapi_documents_the_api(client):
 
 def test_system_actor_is_not_a_user():
     assert Actor.system().is_system and Actor.system().user_id is None
+
+
+def test_cli_creates_the_sqlite_folder_on_a_fresh_checkout(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from govshare.cli import app
+    from govshare.config import get_settings
+
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(tmp_path / "fresh" / "var"))
+    monkeypatch.delenv("GOVSHARE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fresh" / "var" / "govshare.db").exists()

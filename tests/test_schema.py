@@ -18,3 +18,21 @@ def test_migrations_created_every_table(db):
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
+
+
+def test_savepoint_rolls_back_with_its_outer_transaction(db):
+    """Imports keep good rows with one SAVEPOINT per row; those must still belong to the outer
+    transaction (pysqlite's legacy mode let RELEASE commit them on its own)."""
+    from sqlalchemy import func, select
+
+    from govshare.orgs.models import Department
+
+    session = db.sessionmaker()
+    try:
+        with session.begin_nested():
+            session.add(Department(name="临时部门", level="provincial", region_code="340000"))
+        session.rollback()
+    finally:
+        session.close()
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Department)) == 0

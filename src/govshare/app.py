@@ -48,15 +48,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url)
+    from govshare.search.index import registry as search_registry
+
+    search_registry.attach(app.state.db.url, settings.resolved_index_dir)  # catalog commits update this index
     install_error_handlers(app)
 
     from govshare.catalog.api import router as catalog_router
+    from govshare.catalog.onesource_api import router as onesource_router
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
     from govshare.web.pages import router as web_router
 
     app.include_router(orgs_router)
     app.include_router(search_router)
+    app.include_router(onesource_router)
     app.include_router(catalog_router)
     app.include_router(web_router)
 

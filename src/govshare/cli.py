@@ -14,6 +14,7 @@ from govshare.authz import Actor
 from govshare.config import get_settings
 from govshare.db import Database
 from govshare.errors import DomainError
+from govshare.orgs.models import Role
 
 app = typer.Typer(help="govshare 政务数据共享平台", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
@@ -105,7 +106,8 @@ def dept_list() -> None:
     with unit_of_work() as session:
         table = Table("ID", "名称", "层级", "区划", "统一社会信用代码", "主管部门")
         for d in service.list_departments(session):
-            table.add_row(str(d.id), d.name, d.level, d.region_code, d.uscc or "", "是" if d.is_competent_authority else "")
+            authority = "是" if d.is_competent_authority else ""
+            table.add_row(str(d.id), d.name, d.level, d.region_code, d.uscc or "", authority)
         console.print(table)
 
 
@@ -113,7 +115,7 @@ def dept_list() -> None:
 def user_add(
     username: str,
     department_id: int = typer.Option(...),
-    role: str = typer.Option(..., help="platform_admin/authority_reviewer/catalog_manager/dept_reviewer/requester/auditor"),
+    role: str = typer.Option(..., help="/".join(r.value for r in Role)),
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
     display_name: str = typer.Option(""),
 ) -> None:
@@ -123,6 +125,230 @@ def user_add(
         user = service.create_user(session, SYSTEM, username=username, password=password, role=role,
                                    department_id=department_id, display_name=display_name)
         console.print(f"已创建用户 {user.id}：{user.username}")
+
+
+@catalog_app.command("one-source")
+def catalog_one_source(
+    detect: bool = typer.Option(False, "--detect", help="先从已发布目录重新检测"),
+    as_json: bool = typer.Option(False, "--json", help="以 JSON 输出"),
+) -> None:
+    """一数一源（R06）：多个部门采集的同一数据项及其牵头数源部门。"""
+    import json
+
+    from rich.table import Table
+
+    from govshare.catalog import onesource
+
+    with unit_of_work() as session:
+        if detect:
+            result = onesource.detect_clusters(session, SYSTEM)
+            if not as_json:
+                console.print(f"检测完成：{result.clusters} 个数据项（新增 {result.created}，移除 {result.removed}，"
+                              f"保留牵头部门 {result.leads_kept}）")
+                for label in result.leads_cleared:
+                    console.print(f"[yellow]牵头部门已不再采集“{label}”，认定已清除[/yellow]")
+        views = [onesource.cluster_view(c) for c in onesource.list_clusters(session, SYSTEM)]
+        if as_json:
+            typer.echo(json.dumps(views, ensure_ascii=False, indent=2, default=str))
+            return
+        table = Table("ID", "数据项", "类型", "部门数", "牵头数源部门", "各部门的名称（部门：信息项 @ 目录）")
+        for v in views:
+            members = "\n".join(
+                f"{m['department_name']}：{m['item_name']} @ {m['resource_code']}" for m in v["members"]
+            )
+            table.add_row(str(v["id"]), v["label"], v["data_type_label"], str(v["department_count"]),
+                          v["lead_department_name"] or "[yellow]未认定[/yellow]", members)
+        console.print(table)
+
+
+@catalog_app.command("lead")
+def catalog_lead(
+    cluster_id: int,
+    department_id: int,
+    reason: str = typer.Option(..., "--reason", help="认定理由，如法定职责依据"),
+    user: str = typer.Option(None, "--user", help="以该主管部门审核员的身份认定（默认：节点运维）"),
+) -> None:
+    """认定一数一源的牵头数源部门（R06）。"""
+    from sqlalchemy import select
+
+    from govshare.catalog import onesource
+    from govshare.errors import NotFound
+    from govshare.orgs.models import User
+
+    with unit_of_work() as session:
+        actor = SYSTEM
+        if user:
+            found = session.scalars(select(User).where(User.username == user)).first()
+            if found is None:
+                raise NotFound(f"用户不存在：{user}", field="user")
+            actor = Actor.from_user(found)
+        cluster = onesource.name_lead_source(session, actor, cluster_id, department_id, reason)
+        console.print(f"已认定“{cluster.label}”的牵头数源部门：{cluster.lead_department.name}")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: str = typer.Argument(..., help="目录文件：.xlsx（目录+信息项）、.csv（及同名 .items.csv）或 .json"),
+    mapping: str = typer.Option(None, "--mapping", help='列映射文件（JSON：{"目标字段": "源列名"}）'),
+    report_path: str = typer.Option(None, "--report", help="把导入报告写入该 JSON 文件"),
+    region_code: str = typer.Option(None, "--region-code", help="新建提供部门的6位行政区划代码"),
+    level: str = typer.Option(None, "--level", help="新建提供部门的层级（默认按区划代码推定）"),
+    publish: bool = typer.Option(False, "--publish", help="按已在原平台发布的目录直接发布（节点运维）"),
+    default_provider: str = typer.Option(None, "--default-provider", help="提供部门为空的行使用该部门"),
+    show_mapping: bool = typer.Option(False, "--show-mapping", help="只显示识别出的列映射，不导入"),
+) -> None:
+    """导入目录文件：识别列、逐行校验，拒绝的行给出行号、列和规则（R01、R03、R04）。"""
+    import json
+    from pathlib import Path
+
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from govshare.catalog import importer
+
+    try:
+        explicit = importer.read_mapping_file(mapping) if mapping else None
+        if show_mapping:
+            preview = importer.preview_mapping(file, explicit)
+            title = f"{preview['file']}（{preview['total_rows']} 行）"
+            table = Table("目标字段", "标准列名", "源列", "示例值", title=title)
+            for row in preview["mapping"]:
+                table.add_row(row["target"], row["label"], escape(row["column"]) + ("（映射文件）" if row["explicit"]
+                              else ""), escape(row["sample"]))
+            console.print(table)
+            console.print(f"未识别（忽略）的列：{escape('、'.join(preview['ignored_columns'])) or '无'}")
+            console.print(f"文件中没有的字段：{'、'.join(preview['missing']) or '无'}")
+            return
+        if not region_code:
+            raise DomainError("导入需要 --region-code（新建提供部门的6位行政区划代码）", field="region_code")
+    except (DomainError, OSError) as exc:
+        err_console.print(f"[red]错误：{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from exc
+    columns = (TextColumn("[bold]导入目录"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with unit_of_work() as session, Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+        report = importer.import_file(
+            session, SYSTEM, Path(file), mapping=explicit, region_code=region_code, level=level, publish=publish,
+            default_provider=default_provider, progress=lambda done, total: progress.update(task, completed=done,
+                                                                                             total=total))
+    data = report.to_dict()
+    if report_path:
+        Path(report_path).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"{report.file}：共 {report.total_rows} 行，新建 {report.created}，"
+                  f"未变（已导入过）{report.unchanged}，重复 {len(report.duplicates)}，拒绝 {report.rejected_rows}；"
+                  f"新建部门 {len(report.departments_created)} 个；用时 {report.seconds:.2f} 秒")
+    for duplicate in report.duplicates:
+        console.print(f"[yellow]第{duplicate['row']}行与第{duplicate['duplicate_of']}行完全相同，已跳过[/yellow]")
+    if report.rejected:
+        table = Table("行号", "列", "规则", "值", title="被拒绝的行")
+        for problem in report.rejected[:100]:
+            row = f"{problem.get('sheet', '')}{problem['row']}" if problem.get("sheet") else str(problem["row"])
+            table.add_row(row, escape(problem["column"]), escape(problem["rule"]), escape(problem["value"][:40]))
+        console.print(table)
+        if len(report.rejected) > 100:
+            console.print(f"……另有 {len(report.rejected) - 100} 条，见 --report 报告")
+    for note in report.defaults:
+        console.print(f"[dim]推定：{escape(note['column'])}：{escape(note['note'])}（{note['rows']} 行）[/dim]")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@catalog_app.command("export")
+def catalog_export(
+    out: str = typer.Argument(..., help="OUT.xlsx，或 OUT.csv（另写 OUT.items.csv）"),
+    status: str = typer.Option(None, "--status", help="只导出该状态的目录，如 published"),
+) -> None:
+    """按标准格式导出目录（目录 + 信息项）。"""
+    from govshare.catalog import exporter
+
+    with unit_of_work() as session:
+        written = exporter.export_file(session, SYSTEM, out, status=status)
+    console.print("已导出：" + "、".join(str(p) for p in written))
+
+
+def _sqlite_folder(url: str) -> None:
+    """Creates the folder of a SQLite file (a fresh checkout has no ./var yet) before migrating."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _reset_demo_database(url: str) -> None:
+    """Deletes the SQLite file of the demo; other databases are never wiped by the demo command."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        err_console.print("[red]错误：--reset 只能删除 SQLite 演示数据库，请手动清理其他数据库[/red]")
+        raise typer.Exit(2)
+    for suffix in ("", "-wal", "-shm"):
+        Path(parsed.database + suffix).unlink(missing_ok=True)
+    console.print(f"已删除演示数据库：{parsed.database}")
+
+
+@app.command()
+def demo(
+    seed_only: bool = typer.Option(False, "--seed-only", help="只写入演示数据，不启动服务"),
+    reset: bool = typer.Option(False, "--reset", help="先删除演示数据库（仅限 SQLite）再重新写入"),
+    host: str = typer.Option(None),
+    port: int = typer.Option(None),
+) -> None:
+    """Seed the demo province (安徽省 · 合肥市 · 蜀山区) and serve it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from govshare.demo import seed as demo_seed
+
+    settings = get_settings()
+    if reset:
+        _reset_demo_database(settings.resolved_database_url)
+    _sqlite_folder(settings.resolved_database_url)
+    db = database()
+    try:
+        columns = (TextColumn("[bold]写入演示数据"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}"))
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("", total=demo_seed.total_steps())
+            report = demo_seed.seed_demo(
+                db, settings, progress=lambda text: progress.update(task, advance=1, description=text)
+            )
+    except DomainError as exc:
+        err_console.print(f"[red]错误：{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()
+    if report.created:
+        from govshare.catalog.vocab import EntryStatus
+
+        states = "，".join(f"{EntryStatus(k).label} {v}" for k, v in report.entries_by_status.items())
+        console.print(f"演示数据已写入：{report.departments} 个部门，{report.entries} 条目录（{states}），"
+                      f"一数一源 {report.clusters} 项（已认定牵头部门 {report.leads} 项）")
+    else:
+        console.print("演示数据已存在，未重复写入（使用 --reset 重新生成）")
+    if report.search_indexed is not None:
+        console.print(f"搜索索引已重建：{report.search_indexed} 条已发布目录")
+    elif report.search_note:
+        console.print(f"[yellow]{report.search_note}[/yellow]")
+    table = Table("用户名", "角色", "部门", title=f"演示用户（统一密码：{report.password}）")
+    for username, role_label, department_name in report.users:
+        table.add_row(username, role_label, department_name)
+    console.print(table)
+    console.print(f"演示密码：[bold]{report.password}[/bold]")
+    if not seed_only:
+        serve(host=host, port=port)
+
+
+# search: `govshare search QUERY [--json] [filters]`, `govshare index rebuild|status` (see govshare.search.commands)
+from govshare.search.commands import register as _register_search  # noqa: E402
+
+_register_search(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

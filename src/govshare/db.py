@@ -29,12 +29,21 @@ def utcnow() -> datetime:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Take transaction control away from pysqlite (which would let a SAVEPOINT start the transaction
+    # and its RELEASE commit it); the "begin" listener below opens every transaction explicitly.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes cannot fail
+    # half-way with SQLITE_BUSY because another writer committed in between; waiters use busy_timeout.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -44,6 +53,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

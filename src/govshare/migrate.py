@@ -18,7 +18,14 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    """A fresh checkout has no ./var yet; SQLite cannot create the folder of its file."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def revision(url: str, message: str) -> None:

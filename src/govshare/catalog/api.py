@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor
@@ -104,3 +105,68 @@ def approve_revision(revision_id: int, actor: Actor = Depends(current_actor),
 def return_revision(revision_id: int, body: ReasonIn, actor: Actor = Depends(current_actor),
                     session: Session = Depends(get_session)):
     return service.return_revision(session, actor, revision_id, body.reason)
+
+
+@router.post("/import")
+def import_catalog(
+    file: UploadFile = File(..., description="目录文件：.xlsx、.csv 或 .json"),
+    items: UploadFile | None = File(None, description="CSV 导入时的信息项文件（NAME.items.csv）"),
+    mapping: str | None = Form(None, description='列映射 JSON：{"目标字段": "源列名"}'),
+    publish: bool = Form(False, description="按已发布目录导入（仅节点运维）"),
+    region_code: str | None = Form(None, description="新建提供部门的行政区划代码，默认为本部门的"),
+    level: str | None = Form(None),
+    default_provider: str | None = Form(None),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(get_session),
+) -> dict:
+    """Imports a catalog file; the report lists every rejected row with its column and rule."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from govshare.catalog import importer
+    from govshare.catalog.mapping import load_mapping_file
+
+    explicit = load_mapping_file(mapping) if mapping else None
+    with tempfile.TemporaryDirectory() as folder:
+        name = Path(file.filename or "upload").name
+        path = Path(folder) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        items_path = None
+        if items is not None:
+            items_path = Path(folder) / f"items-{Path(items.filename or 'items.csv').name}"
+            with items_path.open("wb") as out:
+                shutil.copyfileobj(items.file, out)
+        report = importer.import_file(
+            session, actor, path, mapping=explicit, region_code=region_code or actor.region_code or None,
+            level=level, publish=publish, default_provider=default_provider, name=name, items_path=items_path)
+    return report.to_dict()
+
+
+@router.get("/export")
+def export_catalog(
+    format: str = Query("xlsx", pattern="^(xlsx|csv)$"),
+    status: str | None = None,
+    part: str = Query("entries", pattern="^(entries|items)$", description="CSV: entries 目录 或 items 信息项"),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The catalog the caller may read, in the standard format (the import reads it back)."""
+    import io
+
+    from govshare.catalog import exporter
+
+    status = exporter.parse_status(status)
+    if format == "xlsx":
+        buffer = io.BytesIO()
+        exporter.export_xlsx(session, actor, buffer, status=status)
+        return Response(buffer.getvalue(), headers={"Content-Disposition": 'attachment; filename="catalog.xlsx"'},
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    entries_out, items_out = io.StringIO(), io.StringIO()
+    exporter.export_csv(session, actor, entries_out, items_out, status=status)
+    filename = "catalog.csv" if part == "entries" else "catalog.items.csv"
+    text = (entries_out if part == "entries" else items_out).getvalue()
+    return Response(("\ufeff" + text).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+

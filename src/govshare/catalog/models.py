@@ -135,6 +135,7 @@ class SourceCluster(Base):
     lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     named_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     named_at: Mapped[datetime | None] = mapped_column(DateTime)
+    lead_reason: Mapped[str] = mapped_column(Text, default="")
     detected_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     lead_department: Mapped[Department | None] = relationship(lazy="joined")

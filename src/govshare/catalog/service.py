@@ -4,9 +4,13 @@ returned, versioned revisions of published entries (R05), staleness, and who may
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from govshare.authz import (
@@ -38,6 +42,8 @@ LAW_CITATION = re.compile(r"《[^》]+》|法|条例|规定|办法|决定|国发
 
 READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
 WRITE_ROLES = (Role.CATALOG_MANAGER,)
+# Besides the catalog managers (own department only), who may import catalog files for any department.
+IMPORT_ANY_ROLES = (Role.PLATFORM_ADMIN,)
 
 
 # ---------------------------------------------------------------- validation
@@ -188,17 +194,25 @@ def published_version(session: Session, actor: Actor, entry_id: int, version: in
 
 
 def next_resource_code(session: Session, classification_code: str) -> str:
-    """`classification/sequence`, sequence unique within the classification. The row lock keeps two
-    concurrent creators from taking the same number on PostgreSQL; SQLite serializes writers."""
+    """`classification/sequence`, sequence unique within the classification."""
+    return reserve_resource_codes(session, classification_code, 1)[0]
+
+
+def reserve_resource_codes(session: Session, classification_code: str, count: int) -> list[str]:
+    """`count` consecutive resource codes of one classification. The counter row is created if
+    missing without racing (ON CONFLICT DO NOTHING), then locked, so two concurrent creators never
+    take the same number on PostgreSQL; SQLite serializes writers."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(CodeSequence).values(classification_code=classification_code, last_value=0).on_conflict_do_nothing()
+    )
     sequence = session.scalars(
         select(CodeSequence).where(CodeSequence.classification_code == classification_code).with_for_update()
-    ).first()
-    if sequence is None:
-        sequence = CodeSequence(classification_code=classification_code, last_value=0)
-        session.add(sequence)
-    sequence.last_value += 1
+    ).one()
+    first = sequence.last_value + 1
+    sequence.last_value += count
     session.flush()
-    return f"{classification_code}/{sequence.last_value:06d}"
+    return [f"{classification_code}/{value:06d}" for value in range(first, first + count)]
 
 
 def _apply(entry: CatalogEntry, data: EntryIn) -> None:
@@ -262,13 +276,13 @@ def create_entry(
     provider_id: int | None = None,
     external_key: str | None = None,
     reason: str = "",
+    data_updated_at: datetime | None = None,
+    imported: bool = False,
 ) -> CatalogEntry:
-    """A new draft in the provider's catalog. Catalog managers write only their own department's."""
-    require_role(actor, *WRITE_ROLES, action="编制目录")
+    """A new draft in the provider's catalog. Catalog managers write only their own department's.
+    `imported`: a catalog file import, which the platform admin may also run, for any department."""
     provider_id = provider_id or actor.department_id
-    if provider_id is None:
-        raise ValidationFailed("必须指定提供部门", field="provider_id")
-    require_own_department(actor, provider_id, action="编制")
+    _require_writer(actor, provider_id, imported=imported)
     if session.get(Department, provider_id) is None:
         raise ValidationFailed(f"提供部门不存在：{provider_id}", field="provider_id")
     validate_entry(data)
@@ -280,13 +294,78 @@ def create_entry(
         version=0,
         external_key=external_key,
         created_by_id=actor.user_id,
-        data_updated_at=utcnow(),
+        data_updated_at=data_updated_at or utcnow(),
     )
     _apply(entry, data)
     session.add(entry)
     session.flush()
     _record(session, entry, actor, "created", reason)
     return entry
+
+
+def _require_writer(actor: Actor, provider_id: int | None, *, imported: bool) -> None:
+    admin_import = imported and actor.has(*IMPORT_ANY_ROLES)
+    if not admin_import:
+        require_role(actor, *WRITE_ROLES, action="编制目录")
+    if provider_id is None:
+        raise ValidationFailed("必须指定提供部门", field="provider_id")
+    if not admin_import:
+        require_own_department(actor, provider_id, action="编制")
+
+
+@dataclass
+class NewEntry:
+    """One entry of a bulk creation (catalog imports)."""
+
+    data: EntryIn
+    provider_id: int
+    external_key: str | None = None
+    reason: str = ""
+    data_updated_at: datetime | None = None
+
+
+def create_entries(
+    session: Session, actor: Actor, new: list[NewEntry], *, imported: bool = False, publish: bool = False
+) -> list[CatalogEntry]:
+    """Many new entries in one step, with the checks of create_entry for every one: resource codes
+    reserved once per classification, one flush. `publish`: the node operator loads catalogs already
+    published elsewhere (see publish_directly); each entry then has a created and a published event."""
+    if publish:
+        require_direct_publish(actor)
+    provider_ids = {n.provider_id for n in new}
+    for provider_id in provider_ids:
+        _require_writer(actor, provider_id, imported=imported)
+    known = set(session.scalars(select(Department.id).where(Department.id.in_(provider_ids))))
+    for provider_id in provider_ids - known:
+        raise ValidationFailed(f"提供部门不存在：{provider_id}", field="provider_id")
+    for n in new:
+        validate_entry(n.data)
+    counts = Counter(n.data.classification_code for n in new)
+    codes = {code: iter(reserve_resource_codes(session, code, count)) for code, count in counts.items()}
+    now = utcnow()
+    entries = []
+    for n in new:
+        entry = CatalogEntry(
+            provider_id=n.provider_id,
+            classification_code=n.data.classification_code,
+            resource_code=next(codes[n.data.classification_code]),
+            status=(EntryStatus.PUBLISHED if publish else EntryStatus.DRAFT).value,
+            version=1 if publish else 0,
+            external_key=n.external_key,
+            created_by_id=actor.user_id,
+            data_updated_at=n.data_updated_at or now,
+        )
+        _apply(entry, n.data)
+        entries.append(entry)
+    session.add_all(entries)
+    session.flush()
+    for entry, n in zip(entries, new, strict=True):
+        _record(session, entry, actor, "created", n.reason)
+        if publish:
+            _record(session, entry, actor, "published", n.reason, with_snapshot=True)
+            _changed(session, entry)
+    session.flush()
+    return entries
 
 
 def update_entry(session: Session, actor: Actor, entry_id: int, data: EntryIn, reason: str = "") -> CatalogEntry:
@@ -300,6 +379,7 @@ def update_entry(session: Session, actor: Actor, entry_id: int, data: EntryIn, r
         raise ValidationFailed("分类代码在创建后不能修改，请新建目录", field="classification_code")
     validate_entry(data)
     _apply(entry, data)
+    session.flush()  # the new data items get their ids before the entry is returned
     _record(session, entry, actor, "updated", reason)
     return entry
 
@@ -351,12 +431,17 @@ def return_entry(session: Session, actor: Actor, entry_id: int, reason: str) -> 
     return entry
 
 
-def publish_directly(session: Session, actor: Actor, entry: CatalogEntry, reason: str) -> CatalogEntry:
-    """For the node operator loading catalogs that were already reviewed and published elsewhere
-    (imports of existing portals, the demo): recorded as such in the history."""
+def require_direct_publish(actor: Actor) -> None:
+    """Only the node operator (a CLI command on the node) loads catalogs as already published."""
     require_role(actor, Role.PLATFORM_ADMIN, action="直接发布目录")
     if not actor.is_system:
         raise ValidationFailed("只有节点运维命令可以直接发布已审核的目录", field="publish")
+
+
+def publish_directly(session: Session, actor: Actor, entry: CatalogEntry, reason: str) -> CatalogEntry:
+    """For the node operator loading catalogs that were already reviewed and published elsewhere
+    (imports of existing portals, the demo): recorded as such in the history."""
+    require_direct_publish(actor)
     entry.status = EntryStatus.PUBLISHED.value
     entry.version = max(entry.version, 0) + 1
     session.flush()
@@ -433,7 +518,9 @@ def approve_revision(session: Session, actor: Actor, revision_id: int, reason: s
         raise Conflict(f"修订状态为“{RevisionStatus(revision.status).label}”，不能发布", field="status")
     if revision.base_version != entry.version:
         raise Conflict("目录已有更新的版本，请基于最新版本重新修订", field="base_version")
+    first_published = entry.publish_date
     _apply(entry, EntryIn.model_validate(revision.payload))
+    entry.publish_date = entry.publish_date or first_published  # a revision need not repeat the date
     entry.version += 1
     entry.data_updated_at = utcnow()
     revision.status = RevisionStatus.APPROVED.value

@@ -201,6 +201,13 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
     token.revoked_at = utcnow()
 
 
+def logout(session: Session, token: str) -> None:
+    """Ends a login session: the token is revoked, so a copy of the cookie no longer works."""
+    found = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token or ""))).first()
+    if found is not None and found.kind == "session" and found.revoked_at is None:
+        found.revoked_at = utcnow()
+
+
 def authenticate(session: Session, token: str) -> Actor:
     """Resolves a bearer token to the acting user; refuses unknown, expired and revoked tokens."""
     found = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token or ""))).first()

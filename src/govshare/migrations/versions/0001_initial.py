@@ -119,6 +119,7 @@ def upgrade() -> None:
     sa.Column('lead_department_id', sa.Integer(), nullable=True),
     sa.Column('named_by_id', sa.Integer(), nullable=True),
     sa.Column('named_at', sa.DateTime(), nullable=True),
+    sa.Column('lead_reason', sa.Text(), nullable=False),
     sa.Column('detected_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['lead_department_id'], ['departments.id'], name=op.f('fk_source_clusters_lead_department_id_departments')),
     sa.ForeignKeyConstraint(['named_by_id'], ['users.id'], name=op.f('fk_source_clusters_named_by_id_users')),

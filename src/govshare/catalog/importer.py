@@ -1,0 +1,752 @@
+"""Import of catalog files: the standard spreadsheet (XLSX with sheets 目录 and 信息项, or the CSV pair
+NAME.csv + NAME.items.csv) and JSON/CSV catalogs of other portals whose columns differ.
+
+Every row goes through catalog.service (the single place for the rules) in its own SAVEPOINT, so a bad
+row is reported (row, column, rule) and the good rows are kept. Each row carries an external key (the
+hash of its url, else of the normalized row), so importing the same file again creates nothing new."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dtime
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from govshare.authz import Actor, require_role
+from govshare.catalog import mapping as m
+from govshare.catalog import service
+from govshare.catalog.exporter import ITEM_SHEET, items_csv_path
+from govshare.catalog.models import CatalogEntry
+from govshare.catalog.schemas import EntryIn
+from govshare.catalog.vocab import (
+    DataFormat,
+    Grade,
+    ItemType,
+    LabelledEnum,
+    OpenAttribute,
+    PersonalInfo,
+    ShareMethod,
+    ShareType,
+    UpdateCycle,
+)
+from govshare.errors import DomainError, ValidationFailed
+from govshare.orgs import service as orgs
+from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role
+
+ENTRY_SHEET = "目录"
+OPEN_SHARE_CONDITION = "{label}数据：经提供单位审核同意后按申请用途共享"
+KEY_QUERY_CHUNK = 500
+BATCH_SIZE = 1000  # rows created per SAVEPOINT; a failing batch is retried row by row
+
+ENUMS: dict[str, type[LabelledEnum]] = {
+    "data_format": DataFormat, "share_type": ShareType, "share_method": ShareMethod,
+    "open_attribute": OpenAttribute, "update_cycle": UpdateCycle, "grade": Grade,
+}
+ITEM_ENUMS: dict[str, type[LabelledEnum]] = {"data_type": ItemType, "grade": Grade, "personal_info": PersonalInfo}
+
+
+# ---------------------------------------------------------------- reading files
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[tuple[int, dict]]  # (row number as a person counts it in the file, {header: value})
+    sheet: str = ""
+
+
+@dataclass
+class Source:
+    name: str
+    entries: Table
+    items: Table | None = None
+
+
+def _table_from_matrix(matrix, sheet: str = "") -> Table:
+    """Rows of cells, the first non-empty one the header; row numbers are the file's line/sheet rows."""
+    headers: list[str] | None = None
+    rows: list[tuple[int, dict]] = []
+    for number, cells in enumerate(matrix, start=1):
+        values = list(cells)
+        if not any(m.text(v) for v in values):
+            continue
+        if headers is None:
+            headers = [m.text(v) for v in values]
+            while headers and not headers[-1]:
+                headers.pop()
+            continue
+        rows.append((number, {h: v for h, v in zip(headers, values, strict=False) if h}))
+    return Table(headers=[h for h in headers or [] if h], rows=rows, sheet=sheet)
+
+
+def _decode(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationFailed("文件编码无法识别（应为 UTF-8 或 GB18030）", field="file")
+
+
+def read_csv_text(text: str, sheet: str = "") -> Table:
+    return _table_from_matrix(csv.reader(io.StringIO(text)), sheet)
+
+
+def read_json_bytes(raw: bytes) -> Table:
+    try:
+        data = json.loads(_decode(raw))
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"JSON 文件格式错误：{exc.msg}（第{exc.lineno}行）", field="file") from exc
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise ValidationFailed("JSON 文件应为目录对象的列表（或只含一个列表的对象）", field="file")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise ValidationFailed("JSON 文件应为目录对象的列表", field="file")
+    headers: dict[str, None] = {}
+    rows = []
+    for number, row in enumerate(data, start=1):
+        if not isinstance(row, dict):
+            row = {"_": row}
+        headers.update(dict.fromkeys(row))
+        rows.append((number, row))
+    return Table(headers=list(headers), rows=rows)
+
+
+def read_xlsx(path: Path) -> Source:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several kinds for a broken file
+        raise ValidationFailed(f"无法读取 Excel 文件：{exc}", field="file") from exc
+    try:
+        names = workbook.sheetnames
+        entry_sheet = ENTRY_SHEET if ENTRY_SHEET in names else next((n for n in names if n != ITEM_SHEET), names[0])
+        entries = _table_from_matrix(workbook[entry_sheet].iter_rows(values_only=True), entry_sheet)
+        items = (_table_from_matrix(workbook[ITEM_SHEET].iter_rows(values_only=True), ITEM_SHEET)
+                 if ITEM_SHEET in names else None)
+    finally:
+        workbook.close()
+    return Source(name=path.name, entries=entries, items=items)
+
+
+def read_source(path: Path, *, name: str | None = None, items_path: Path | None = None) -> Source:
+    """Reads an .xlsx, .csv (with NAME.items.csv beside it when present) or .json catalog file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    name = name or path.name
+    if suffix in (".xlsx", ".xlsm"):
+        source = read_xlsx(path)
+        source.name = name
+        return source
+    if suffix == ".json":
+        return Source(name=name, entries=read_json_bytes(path.read_bytes()))
+    if suffix == ".csv":
+        entries = read_csv_text(_decode(path.read_bytes()), ENTRY_SHEET)
+        beside = items_path or items_csv_path(path)
+        items = read_csv_text(_decode(beside.read_bytes()), ITEM_SHEET) if beside.exists() else None
+        return Source(name=name, entries=entries, items=items)
+    raise ValidationFailed(f"不支持的文件类型：{path.suffix}（支持 .xlsx、.csv、.json）", field="file")
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class ImportReport:
+    file: str
+    total_rows: int = 0
+    created: int = 0
+    unchanged: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    defaults: list[dict] = field(default_factory=list)
+    departments_created: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    published: bool = False
+    entry_ids: list[int] = field(default_factory=list, repr=False)
+
+    def reject(self, row: int, column: str, rule: str, value: object = None, sheet: str = "") -> None:
+        problem = {"row": row, "column": column, "rule": rule, "value": m.text(value)}
+        if sheet:
+            problem["sheet"] = sheet
+        self.rejected.append(problem)
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({(p.get("sheet", ""), p["row"]) for p in self.rejected if p.get("sheet", "") != ITEM_SHEET})
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file, "total_rows": self.total_rows, "created": self.created,
+            "unchanged": self.unchanged, "rejected": self.rejected, "duplicates": self.duplicates,
+            "mapping": self.mapping, "ignored_columns": self.ignored_columns, "defaults": self.defaults,
+            "departments_created": self.departments_created, "seconds": round(self.seconds, 3),
+            "published": self.published,
+        }
+
+
+class RowRejected(Exception):
+    def __init__(self, target: str, rule: str, value: object = None, *, column: str | None = None) -> None:
+        super().__init__(rule)
+        self.target, self.rule, self.value, self.column = target, rule, value, column
+
+
+class _Defaults:
+    """Collects what the import derived or assumed, per field and note, with the rows concerned."""
+
+    def __init__(self) -> None:
+        self._notes: dict[tuple[str, str], dict] = {}
+
+    def add(self, column: str, note: str, rows: list[int]) -> None:
+        entry = self._notes.setdefault((column, note), {"column": column, "note": note, "rows": 0, "first_rows": []})
+        entry["rows"] += len(rows)
+        entry["first_rows"].extend(rows[: max(0, 5 - len(entry["first_rows"]))])
+
+    def as_list(self) -> list[dict]:
+        return sorted(self._notes.values(), key=lambda n: -n["rows"])
+
+
+# ---------------------------------------------------------------- one row -> EntryIn
+
+
+@dataclass
+class _Row:
+    number: int
+    raw: dict
+    payload: dict = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    provider: str = ""
+    provider_code: str = ""
+    provider_region: str = ""
+    provider_level: str = ""
+    data_updated_at: datetime | None = None
+    items: list[tuple[int, dict]] = field(default_factory=list)
+    key: str = ""
+
+
+class _RowBuilder:
+    """Turns one source row into the payload of EntryIn, deriving what real portals leave out."""
+
+    def __init__(self, mapping: m.ColumnMapping) -> None:
+        self.mapping = mapping
+        self.labels = m.standard_headers("entry")
+
+    def column(self, target: str) -> str:
+        return self.mapping.source(target) or self.labels.get(target, target)
+
+    def value(self, row: _Row, target: str) -> object:
+        source = self.mapping.source(target)
+        return None if source is None else row.raw.get(source)
+
+    def present(self, row: _Row, target: str) -> bool:
+        return not m.is_blank(self.value(row, target))
+
+    def note(self, row: _Row, target: str, note: str) -> None:
+        row.notes.append((self.column(target), note))
+
+    def build(self, row: _Row) -> None:
+        p = row.payload
+        name = m.text(self.value(row, "name"))
+        if not name:
+            raise RowRejected("name", "目录名称不能为空")
+        p["name"] = name
+        p["abstract"] = m.text(self.value(row, "abstract"))
+        row.provider = m.text(self.value(row, "provider"))
+        row.provider_code = m.text(self.value(row, "provider_code")).upper()
+        row.provider_region = m.text(self.value(row, "provider_region"))
+        row.provider_level = m.text(self.value(row, "provider_level"))
+        for target in ("source_system", "secrecy", "legal_basis", "share_condition", "open_condition"):
+            p[target] = m.text(self.value(row, target))
+        self._theme_and_classification(row)
+        formats = self._data_format(row)
+        self._open_and_share(row, formats)
+        self._update_cycle(row)
+        p["publish_date"] = self._date(row, "publish_date")
+        updated = self._date(row, "data_updated_at")
+        row.data_updated_at = datetime.combine(updated, dtime()) if updated else None
+        if self.mapping.source("data_updated_at") and updated is None:
+            self.note(row, "data_updated_at", "数据更新时间为空，以导入时间为准")
+        p["related_codes"] = [c for c in re.split(r"[,，;；、\s]+", m.text(self.value(row, "related_codes"))) if c]
+        if self.present(row, "grade"):
+            p["grade"] = m.text(self.value(row, "grade"))
+        else:
+            self.note(row, "grade", f"未提供分级，按“{Grade.GENERAL_1.label}”登记")
+        embedded = self.value(row, "items")
+        if isinstance(embedded, list):
+            row.items = [(n, i) for n, i in enumerate(embedded, start=1) if isinstance(i, dict)]
+
+    def _date(self, row: _Row, target: str):
+        try:
+            return m.parse_date(self.value(row, target))
+        except m.UnreadableValue as exc:
+            raise RowRejected(target, exc.rule, self.value(row, target)) from None
+
+    def _theme_and_classification(self, row: _Row) -> None:
+        themes = m.split_themes(self.value(row, "theme"))
+        row.payload["theme"] = "、".join(themes)[:60]
+        if self.present(row, "classification_code"):
+            row.payload["classification_code"] = m.text(self.value(row, "classification_code"))
+            return
+        code = m.theme_classification(themes[0]) if themes else None
+        if code is None:
+            code = m.THEME_CLASS + m.UNKNOWN_THEME
+            shown = f"“{themes[0]}”" if themes else "为空"
+            self.note(row, "classification_code", f"主题{shown}不在主题分类表中，分类代码按“{code}”（主题·其他）登记")
+        else:
+            self.note(row, "classification_code", "分类代码按主题分类表由主题领域推定（主题信息资源·项）")
+        row.payload["classification_code"] = code
+
+    def _data_format(self, row: _Row) -> set[DataFormat]:
+        if not self.present(row, "data_format"):
+            self.note(row, "data_format", f"数据格式缺失，按“{DataFormat.DOCUMENT.label}”登记")
+            row.payload["data_format"] = DataFormat.DOCUMENT
+            return {DataFormat.DOCUMENT}
+        raw = self.value(row, "data_format")
+        try:
+            primary, tokens = m.parse_data_formats(raw)
+        except m.UnreadableValue as exc:
+            raise RowRejected("data_format", exc.rule, raw) from None
+        row.payload["data_format"] = primary
+        if len(tokens) > 1:
+            listed = "、".join(tokens)
+            row.payload["abstract"] = f"{row.payload['abstract']}\n提供格式：{listed}".strip()
+            self.note(row, "data_format", "多种数据格式：以第一种为主要格式，全部格式记入摘要（提供格式：…）")
+        elif m.text(raw) != primary.label:
+            self.note(row, "data_format", "数据格式按格式对照表归入标准类别（如 xls→电子表格、api→服务接口）")
+        return m.format_categories(tokens) or {primary}
+
+    def _open_and_share(self, row: _Row, formats: set[DataFormat]) -> None:
+        p = row.payload
+        share_given = self.present(row, "share_type")
+        if self.present(row, "open_attribute"):
+            raw = self.value(row, "open_attribute")
+            try:
+                p["open_attribute"] = m.parse_open_attribute(raw)
+            except m.UnreadableValue as exc:
+                raise RowRejected("open_attribute", exc.rule, raw) from None
+            source_label = m.text(raw)
+            if source_label != p["open_attribute"].label:
+                self.note(row, "open_attribute",
+                          "开放属性按对照表归一（普遍开放→无条件开放，依申请/安全开放→有条件开放，“开发”按“开放”）")
+        else:
+            p["open_attribute"] = OpenAttribute.CLOSED if share_given else OpenAttribute.CONDITIONAL
+            source_label = p["open_attribute"].label
+            self.note(row, "open_attribute", f"未提供开放属性，按“{p['open_attribute'].label}”登记")
+        if p["open_attribute"] == OpenAttribute.CONDITIONAL and not p["open_condition"]:
+            p["open_condition"] = source_label if source_label in ("依申请开放", "安全开放") else "有条件开放"
+        if share_given:
+            raw = self.value(row, "share_type")
+            p["share_type"] = ShareType.parse(m.text(raw))
+            if p["share_type"] is None:
+                raise RowRejected("share_type", "共享类型应为 无条件共享/有条件共享/不予共享", raw)
+        elif p["open_attribute"] == OpenAttribute.OPEN:
+            p["share_type"] = ShareType.UNCONDITIONAL
+            self.note(row, "share_type", "无条件开放的数据按“无条件共享”登记")
+        else:
+            p["share_type"] = ShareType.CONDITIONAL
+            label = p["open_condition"] if p["open_condition"] in ("依申请开放", "安全开放") else "有条件开放"
+            p["share_condition"] = p["share_condition"] or OPEN_SHARE_CONDITION.format(label=label)
+            self.note(row, "share_type",
+                      "非无条件开放的数据按“有条件共享”登记，共享条件：“经提供单位审核同意后按申请用途共享”")
+        if self.present(row, "share_method"):
+            raw = self.value(row, "share_method")
+            p["share_method"] = ShareMethod.parse(m.text(raw))
+            if p["share_method"] is None:
+                raise RowRejected("share_method", "共享方式应为 接口/库表/文件", raw)
+        else:
+            if DataFormat.SERVICE in formats:
+                p["share_method"] = ShareMethod.API
+            elif DataFormat.DATABASE in formats:
+                p["share_method"] = ShareMethod.TABLE
+            else:
+                p["share_method"] = ShareMethod.FILE
+            self.note(row, "share_method", "共享方式由数据格式推定（服务接口→接口，数据库→库表，其他→文件）")
+
+    def _update_cycle(self, row: _Row) -> None:
+        if not self.present(row, "update_cycle"):
+            row.payload["update_cycle"] = UpdateCycle.IRREGULAR
+            self.note(row, "update_cycle", "未提供更新周期，按“不定期”登记")
+            return
+        raw = self.value(row, "update_cycle")
+        try:
+            cycle, note = m.parse_update_cycle(raw)
+        except m.UnreadableValue as exc:
+            raise RowRejected("update_cycle", exc.rule, raw) from None
+        row.payload["update_cycle"] = cycle
+        if note:
+            self.note(row, "update_cycle", note)
+
+
+def row_key(row: dict, url: str = "", items: list | None = None) -> str:
+    """The idempotency key: SHA-256 of the url when there is one, else of the normalized row (and its items)."""
+    if url:
+        material = "url:" + url
+    else:
+        normalized = {str(k).strip(): m.text(v) for k, v in row.items() if not isinstance(v, list)}
+        item_rows = [{str(k).strip(): m.text(v) for k, v in i.items()} for _n, i in items or []]
+        material = json.dumps([normalized, item_rows], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _rule_of(error: dict, enum_cls: type[LabelledEnum] | None = None) -> str:
+    """A pydantic error in Chinese; enumerations list their Chinese labels."""
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    if kind == "enum":
+        allowed = "/".join(member.label for member in enum_cls) if enum_cls else ctx.get("expected", "")
+        return f"取值无效，应为 {allowed}"
+    if kind in ("string_too_short", "missing"):
+        return "不能为空"
+    if kind == "string_too_long":
+        return f"长度不能超过{ctx.get('max_length')}个字符"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "应为整数"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"数值超出范围（{ctx}）"
+    if kind.startswith("date"):
+        return "日期格式无效（应为 YYYY-MM-DD）"
+    return f"不符合要求：{error.get('msg', '')}"
+
+
+# ---------------------------------------------------------------- departments
+
+
+class _Providers:
+    """Provider name (or credit code) -> department, created on first sight with the given region and level."""
+
+    def __init__(self, session: Session, actor: Actor, region_code: str | None, level: str | None,
+                 report: ImportReport) -> None:
+        self.session, self.actor, self.report = session, actor, report
+        self.region_code, self.level = region_code, level
+        self.own: Department | None = None
+        self.by_name: dict[tuple[str, str], Department] = {}
+        self.by_code: dict[str, Department | None] = {}
+        if actor.has(Role.CATALOG_MANAGER) and not actor.is_system:
+            self.own = session.get(Department, actor.department_id)
+        elif region_code:
+            for d in session.scalars(select(Department).where(Department.region_code == region_code)):
+                self.by_name[(d.name, d.region_code)] = d
+
+    def resolve(self, row: _Row, builder: _RowBuilder, default_provider: str | None) -> Department:
+        name = row.provider
+        if not name and default_provider:
+            name = default_provider
+            row.notes.append((builder.column("provider"),
+                              f"提供部门为空，按指定的默认提供部门“{default_provider}”登记"))
+        if not name and self.own is not None and builder.mapping.source("provider") is None:
+            name = self.own.name
+            row.notes.append((builder.column("provider"), "文件未提供提供部门列，按本部门登记"))
+        if not name:
+            raise RowRejected("provider", "提供部门不能为空")
+        if self.own is not None:
+            if name != self.own.name and not (row.provider_code and row.provider_code == self.own.uscc):
+                raise RowRejected("provider", "只能导入本部门目录", name)
+            return self.own
+        if row.provider_code:
+            if row.provider_code not in self.by_code:
+                self.by_code[row.provider_code] = self.session.scalars(
+                    select(Department).where(Department.uscc == row.provider_code)).first()
+            if self.by_code[row.provider_code] is not None:
+                return self.by_code[row.provider_code]
+        region, level = self._region_and_level(row)
+        department = self.by_name.get((name, region))
+        if department is None:
+            existing = self.session.scalars(
+                select(Department).where(Department.name == name, Department.region_code == region)).first()
+            department = existing or orgs.find_or_create_department_by_name(
+                self.session, name, level=level, region_code=region)
+            if existing is None:
+                self.report.departments_created.append(name)
+            self.by_name[(name, region)] = department
+        return department
+
+    def _region_and_level(self, row: _Row) -> tuple[str, str]:
+        region = row.provider_region or self.region_code
+        if not region:
+            raise RowRejected("provider_region",
+                              "新建提供部门需要行政区划代码（导入时指定 --region-code 或在文件中提供）")
+        try:
+            region = orgs.validate_region_code(region)
+        except ValidationFailed as exc:
+            raise RowRejected("provider_region", exc.message, region) from None
+        level = row.provider_level or self.level or infer_level(region)
+        by_label = {label: lvl.value for lvl, label in LEVEL_LABELS.items()}
+        level = by_label.get(level, level)
+        try:
+            return region, orgs.validate_level(level)
+        except ValidationFailed as exc:
+            raise RowRejected("provider_level", exc.message, level) from None
+
+
+def infer_level(region_code: str) -> str:
+    """340000 -> provincial, 341700 -> municipal, 341702 -> county."""
+    if region_code.endswith("0000"):
+        return Level.PROVINCIAL.value
+    return Level.MUNICIPAL.value if region_code.endswith("00") else Level.COUNTY.value
+
+
+# ---------------------------------------------------------------- items
+
+
+def _group_items(source: Source, entry_mapping: m.ColumnMapping, report: ImportReport,
+                 explicit_items: dict | None) -> tuple[dict, str]:
+    """Items of the items sheet grouped by the entry they belong to: by 资源代码, else by 目录行号."""
+    if source.items is None:
+        return {}, ""
+    item_mapping = m.detect_mapping(source.items.headers, "item", explicit_items)
+    if item_mapping.source("resource_code") and entry_mapping.source("resource_code"):
+        link = "resource_code"
+    elif item_mapping.source("entry_row"):
+        link = "entry_row"
+    else:
+        raise ValidationFailed("信息项表需要“资源代码”列（对应目录表的资源代码）或“目录行号”列", field="items")
+    report.mapping.update({f"{ITEM_SHEET}.{t}": s for t, s in item_mapping.columns.items()})
+    report.ignored_columns.extend(f"{ITEM_SHEET}.{c}" for c in item_mapping.ignored)
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for number, raw in source.items.rows:
+        key = m.text(raw.get(item_mapping.source(link)))
+        item = {t: raw.get(s) for t, s in item_mapping.columns.items() if t not in ("resource_code", "entry_row")}
+        groups.setdefault(key, []).append((number, item))
+    return groups, link
+
+
+def _item_payloads(row: _Row) -> list[dict]:
+    payloads = []
+    ordered = sorted(row.items, key=lambda ni: (_position(ni[1]), ni[0]))
+    for _number, item in ordered:
+        payloads.append({t: m.text(v) for t, v in item.items() if t != "position" and not m.is_blank(v)})
+    return payloads
+
+
+def _position(item: dict) -> float:
+    try:
+        return float(m.text(item.get("position")))
+    except ValueError:
+        return float("inf")
+
+
+# ---------------------------------------------------------------- the import
+
+
+def import_file(
+    session: Session,
+    actor: Actor,
+    path: str | Path,
+    *,
+    mapping: dict[str, str | None] | None = None,
+    region_code: str | None = None,
+    level: str | None = None,
+    publish: bool = False,
+    default_provider: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    name: str | None = None,
+    items_path: str | Path | None = None,
+) -> ImportReport:
+    """Imports one catalog file and returns the report (counts, rejected rows, duplicates, mapping,
+    defaults). `mapping`: {"target field": "source column"}, keys "信息项.<field>" for the items sheet."""
+    started = time.perf_counter()
+    require_role(actor, Role.CATALOG_MANAGER, Role.PLATFORM_ADMIN, action="导入目录")
+    if publish:
+        service.require_direct_publish(actor)
+    if region_code:
+        region_code = orgs.validate_region_code(region_code)
+    if level:
+        level = orgs.validate_level(level)
+    source = read_source(Path(path), name=name, items_path=Path(items_path) if items_path else None)
+    report = ImportReport(file=source.name, total_rows=len(source.entries.rows), published=publish)
+    explicit = {k: v for k, v in (mapping or {}).items() if not k.startswith(f"{ITEM_SHEET}.")}
+    explicit_items = {k.split(".", 1)[1]: v for k, v in (mapping or {}).items() if k.startswith(f"{ITEM_SHEET}.")}
+    column_mapping = m.detect_mapping(source.entries.headers, "entry", explicit)
+    report.mapping = dict(column_mapping.columns)
+    report.ignored_columns = list(column_mapping.ignored)
+    if column_mapping.source("name") is None:
+        raise ValidationFailed("无法识别目录名称列（如“目录名称”或“标题”），请用映射文件指定", field="mapping")
+    groups, link = _group_items(source, column_mapping, report, explicit_items)
+
+    builder = _RowBuilder(column_mapping)
+    rows = [_Row(number=n, raw=raw) for n, raw in source.entries.rows]
+    url_column = column_mapping.source("url")
+    linked: set[str] = set()
+    for row in rows:
+        if groups:
+            link_value = (m.text(row.raw.get(column_mapping.source("resource_code"))) if link == "resource_code"
+                          else str(row.number))
+            row.items = groups.get(link_value, []) if link_value else []
+            if row.items:
+                linked.add(link_value)
+        row.key = row_key(row.raw, m.text(row.raw.get(url_column)) if url_column else "", row.items)
+    for key, items in groups.items():
+        if key not in linked:
+            for number, _item in items:
+                report.reject(number, m.standard_headers("item")[link], "信息项对应的目录不在目录表中", key,
+                              sheet=ITEM_SHEET)
+    existing = _existing_keys(session, [r.key for r in rows])
+    providers = _Providers(session, actor, region_code, level, report)
+    defaults = _Defaults()
+    first_seen: dict[str, int] = {}
+    pending: list[_Pending] = []
+    for done, row in enumerate(rows, start=1):
+        if row.key in first_seen:
+            report.duplicates.append({"row": row.number, "duplicate_of": first_seen[row.key]})
+        else:
+            first_seen[row.key] = row.number
+            if row.key in existing:
+                report.unchanged += 1
+            elif (ready := _prepare(row, builder, providers, report, default_provider, source.name)) is not None:
+                pending.append(ready)
+        if len(pending) >= BATCH_SIZE or done == len(rows):
+            _create(session, actor, pending, builder, report, defaults, publish=publish)
+            pending = []
+        if progress:
+            progress(done, len(rows))
+    report.defaults = defaults.as_list()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), KEY_QUERY_CHUNK):
+        chunk = unique[start: start + KEY_QUERY_CHUNK]
+        found.update(session.scalars(select(CatalogEntry.external_key).where(CatalogEntry.external_key.in_(chunk))))
+    return found
+
+
+@dataclass
+class _Pending:
+    row: _Row
+    new: service.NewEntry
+
+
+def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, report: ImportReport,
+             default_provider: str | None, source_name: str) -> _Pending | None:
+    """The row's EntryIn, checked by the service rules, and its provider department; None if rejected."""
+    try:
+        builder.build(row)
+        data = _validated(row, builder)
+        service.validate_entry(data)  # before a provider department is created for a row that would fail
+        department = providers.resolve(row, builder, default_provider)
+    except RowRejected as exc:
+        report.reject(row.number, exc.column or builder.column(exc.target), exc.rule,
+                      exc.value if exc.value is not None else builder.value(row, exc.target))
+        return None
+    except ValidationFailed as exc:
+        _reject_domain(report, row, builder, exc)
+        return None
+    return _Pending(row, service.NewEntry(data=data, provider_id=department.id, external_key=row.key,
+                                          reason=f"从 {source_name} 第{row.number}行导入",
+                                          data_updated_at=row.data_updated_at))
+
+
+def _create(session: Session, actor: Actor, batch: list[_Pending], builder: _RowBuilder, report: ImportReport,
+            defaults: _Defaults, *, publish: bool) -> None:
+    """A batch in one SAVEPOINT; if it fails, row by row, each in its own SAVEPOINT, so the failing row
+    is reported and the others are kept."""
+    if not batch:
+        return
+    try:
+        with session.begin_nested():
+            entries = service.create_entries(session, actor, [p.new for p in batch], imported=True, publish=publish)
+    except (DomainError, SQLAlchemyError):
+        if len(batch) == 1:
+            _reject_failed(session, actor, batch[0], builder, report, publish=publish)
+            return
+        for pending in batch:
+            _create(session, actor, [pending], builder, report, defaults, publish=publish)
+        return
+    for pending, entry in zip(batch, entries, strict=True):
+        report.created += 1
+        report.entry_ids.append(entry.id)
+        for column, note in pending.row.notes:
+            defaults.add(column, note, [pending.row.number])
+
+
+def _reject_failed(session: Session, actor: Actor, pending: _Pending, builder: _RowBuilder, report: ImportReport,
+                   *, publish: bool) -> None:
+    """Runs the single failing row again to report why (the savepoint has already undone it)."""
+    try:
+        with session.begin_nested():
+            service.create_entries(session, actor, [pending.new], imported=True, publish=publish)
+            raise _Undo
+    except _Undo:
+        report.reject(pending.row.number, "", "写入失败（原因未知，请重试）")
+    except DomainError as exc:
+        _reject_domain(report, pending.row, builder, exc)
+    except SQLAlchemyError as exc:
+        report.reject(pending.row.number, "", f"写入数据库失败：{type(exc).__name__}")
+
+
+class _Undo(Exception):
+    pass
+
+
+def _validated(row: _Row, builder: _RowBuilder) -> EntryIn:
+    payload = dict(row.payload)
+    item_payloads = _item_payloads(row)
+    payload["items"] = item_payloads
+    try:
+        return EntryIn.model_validate(payload)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = error.get("loc", ())
+        if loc and loc[0] == "items" and len(loc) >= 3:
+            number = sorted(row.items, key=lambda ni: (_position(ni[1]), ni[0]))[loc[1]][0]
+            header = m.standard_headers("item").get(str(loc[2]), str(loc[2]))
+            rule = _rule_of(error, ITEM_ENUMS.get(str(loc[2])))
+            raise RowRejected("items", f"信息项第{number}行“{header}”{rule}",
+                              item_payloads[loc[1]].get(str(loc[2])), column=ITEM_SHEET) from None
+        target = str(loc[0]) if loc else "name"
+        raise RowRejected(target, _rule_of(error, ENUMS.get(target)), payload.get(target)) from None
+
+
+def _reject_domain(report: ImportReport, row: _Row, builder: _RowBuilder, exc: DomainError) -> None:
+    target = {"provider_id": "provider", "department_id": "provider"}.get(exc.field or "", exc.field or "")
+    column = ITEM_SHEET if target == "items" else builder.column(target) if target else ""
+    value = row.payload.get(target, builder.value(row, target) if target else None)
+    if isinstance(value, LabelledEnum):
+        value = value.label
+    if isinstance(value, list):
+        value = "、".join(str(v) for v in value)
+    report.reject(row.number, column, exc.message, value)
+
+
+def preview_mapping(path: str | Path, mapping: dict[str, str | None] | None = None) -> dict:
+    """The detected column mapping of a file, without importing: target -> source column and a sample value."""
+    source = read_source(Path(path))
+    explicit = {k: v for k, v in (mapping or {}).items() if not k.startswith(f"{ITEM_SHEET}.")}
+    detected = m.detect_mapping(source.entries.headers, "entry", explicit)
+    sample = source.entries.rows[0][1] if source.entries.rows else {}
+    labels = m.standard_headers("entry")
+    return {
+        "file": source.name,
+        "total_rows": len(source.entries.rows),
+        "mapping": [
+            {"target": target, "label": labels[target], "column": detected.source(target),
+             "explicit": target in detected.explicit, "sample": m.text(sample.get(detected.source(target)))[:40]}
+            for target in labels if detected.source(target)
+        ],
+        "missing": [labels[t] for t in labels if not detected.source(t) and t != "items"],
+        "ignored_columns": detected.ignored,
+        "items_sheet": source.items is not None,
+    }
+
+
+def read_mapping_file(path: str | Path) -> dict[str, str | None]:
+    return m.load_mapping_file(Path(path).read_text(encoding="utf-8-sig"))

@@ -1,0 +1,79 @@
+"""一数一源 routes (R06); thin: every rule is in catalog.onesource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from govshare.authz import Actor
+from govshare.catalog import onesource
+from govshare.deps import current_actor, get_session
+
+router = APIRouter(prefix="/api/v1/catalog/one-source", tags=["one-source"])
+
+
+class ClusterMemberOut(BaseModel):
+    department_id: int
+    department_name: str
+    entry_id: int
+    resource_code: str
+    entry_name: str
+    item_id: int
+    item_name: str = Field(description="信息项名称 as cataloged by the department")
+    field_name: str
+    is_lead: bool
+
+
+class ClusterOut(BaseModel):
+    id: int
+    key: str = Field(description="province|canonical name|item type")
+    label: str = Field(description="canonical item name (规范名称)")
+    data_type: str
+    data_type_label: str
+    department_count: int
+    lead_department_id: int | None
+    lead_department_name: str | None
+    lead_reason: str
+    named_by_id: int | None
+    named_at: datetime | None
+    detected_at: datetime
+    members: list[ClusterMemberOut]
+
+
+class DetectionOut(BaseModel):
+    clusters: int
+    created: int
+    removed: int
+    leads_kept: int
+    leads_cleared: list[str]
+
+
+class LeadIn(BaseModel):
+    department_id: int
+    reason: str = Field(min_length=1, description="认定理由，如法定职责依据")
+
+
+@router.get("/clusters", response_model=list[ClusterOut])
+def list_clusters(department_id: int | None = None, actor: Actor = Depends(current_actor),
+                  session: Session = Depends(get_session)):
+    return [onesource.cluster_view(c) for c in onesource.list_clusters(session, actor, department_id=department_id)]
+
+
+@router.get("/clusters/{cluster_id}", response_model=ClusterOut)
+def get_cluster(cluster_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+    return onesource.cluster_view(onesource.get_cluster(session, cluster_id))
+
+
+@router.post("/detect", response_model=DetectionOut)
+def detect(actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+    return onesource.detect_clusters(session, actor).as_dict()
+
+
+@router.post("/clusters/{cluster_id}/lead", response_model=ClusterOut)
+def name_lead(cluster_id: int, body: LeadIn, actor: Actor = Depends(current_actor),
+              session: Session = Depends(get_session)):
+    cluster = onesource.name_lead_source(session, actor, cluster_id, body.department_id, body.reason)
+    return onesource.cluster_view(cluster)

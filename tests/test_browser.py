@@ -1,0 +1,114 @@
+"""The UI in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright; no browser download):
+a real uvicorn server on a free local port, against the test database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from govshare.catalog import service as catalog
+from govshare.search import index as search_index
+from tests.factories import PASSWORD, population_entry, published_entry
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path("/tmp/govshare_ui.png")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
+                                                     "(apt-get install -y chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright; "
+                                                            "never `playwright install`: Debian's chromium is used)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(app):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_r02_login_search_open_entry_and_publish_in_a_real_browser(db, world, settings, live_server, browser):
+    with db.session() as s:
+        published_entry(s, world)
+        published_entry(s, world, manager="civil_manager", name="最低生活保障对象信息", share_type="有条件共享",
+                        abstract="全省城乡低保对象的家庭成员、保障金额和核定日期", theme="社会救助")
+        city_manager = world.actors["city_civil_manager"]
+        waiting = catalog.create_entry(s, city_manager, population_entry(name="合肥市婚姻登记信息"))
+        catalog.submit_entry(s, city_manager, waiting.id)
+    with db.session() as s:
+        assert search_index.rebuild(s, settings.resolved_index_dir) == 2  # the page searches through the index
+
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    page.goto(f"{live_server}/my/catalog")
+    assert "/login" in page.url  # logged out: sent to the login form
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+    page.fill("input[name=username]", "civil_requester")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.goto(f"{live_server}/catalog")
+    assert page.locator("h1").inner_text() == "目录检索"
+
+    page.fill("input[name=q]", "最低生活保障")
+    page.click("button:has-text('检索')")
+    page.wait_for_load_state()
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() == 1
+    assert "最低生活保障对象信息" in rows.first.inner_text() and "省民政厅" in rows.first.inner_text()
+
+    page.click("text=最低生活保障对象信息")
+    page.wait_for_load_state()
+    body = page.locator("main").inner_text()
+    for text in ("基本信息", "有条件共享", "信息项（4）", "公民身份号码", "个人信息", "一般4",
+                 "版本与变更记录", "审核发布"):
+        assert text in body, text
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # the provincial reviewer publishes the city's entry from the review queue
+    page.click("button:has-text('退出登录')")
+    page.wait_for_load_state()
+    page.fill("input[name=username]", "reviewer")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.click("nav >> text=审核队列")
+    page.wait_for_load_state()
+    assert "合肥市婚姻登记信息" in page.locator("main").inner_text()
+    page.click("button:has-text('发布')")
+    page.wait_for_load_state()
+    assert "目录已发布" in page.locator(".notice").inner_text()
+    assert "当前没有待审核的目录" in page.locator("main").inner_text()
+    page.close()

@@ -89,8 +89,10 @@ def session(db):
 @pytest.fixture
 def app(settings, db):
     from govshare.app import create_app
+    from govshare.search.index import registry
 
-    return create_app(settings, db)
+    yield create_app(settings, db)
+    registry.detach(db.url)  # later tests of this worker must not index into this test's folder
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The seven real portal catalogs (../shared/data/real/catalogs, 4,735 entries) import on every backend
 (R03): headers mapped, values derived and reported, duplicates and empty providers reported per row,
-departments created from the provider names (the 10-second target is measured by `make bench`). They are imported once per
+departments created from the provider names (the 10-second target is measured by
+`make bench`). They are imported once per
 backend (module-scoped); one test runs every check on the result."""
 
 from __future__ import annotations

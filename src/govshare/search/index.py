@@ -2,7 +2,7 @@
 kept current after every commit that changed catalog entries.
 
 - Documents are prepared in Python (jieba tokens, synonym canonical terms) and indexed by tantivy with a
-  whitespace tokenizer; single CJK characters go to a low-boost field through tantivy's regex tokenizer.
+  whitespace tokenizer; every character also goes, space-separated, to a low-boost field with positions.
 - Only published entries are indexed; catalog.service marks changed entries in
   session.info["catalog_changed"] and the after_commit listener below reindexes them (R02).
 - The index folder of a database comes from the registry: create_app and the CLI attach it; a session
@@ -36,10 +36,10 @@ from govshare.search import tokenize
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 META_FILE = "govshare-search.json"
-WORDS = "words"  # whitespace + lowercase: jieba tokens joined by spaces
-CHARS = "cjk_chars"  # one token per CJK character, ASCII words whole
+WORDS = "words"  # whitespace only: jieba tokens joined by spaces, lower-cased in Python
+CHARS = "chars"  # one token per character (the characters arrive space-separated)
 NEVER_STALE = datetime(2200, 1, 1)
 
 
@@ -425,10 +425,9 @@ def count_published(session: Session) -> int:
     )
 
 
-def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: int = CHUNK, *,
-              release: bool = False) -> Iterator[dict]:
-    """Index rows of the published entries (all, or those of `entry_ids`), in id order, read in chunks.
-    With `release`, each chunk's objects are expunged from the session once read (for a session of its own)."""
+def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: int = CHUNK) -> Iterator[dict]:
+    """Index rows of the published entries (all, or those of `entry_ids`), in id order, read in chunks
+    (the session's identity map holds unmodified objects weakly, so read chunks are freed as we go)."""
     from govshare.catalog import onesource
     from govshare.catalog.models import CatalogEntry
     from govshare.catalog.service import stale_deadline
@@ -463,16 +462,12 @@ def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: i
                 "stale_after": stale_deadline(entry),
                 "lead_terms": list(lead.get(entry.id, ())),
             }
-        if release:
-            session.expunge_all()
 
 
 def rebuild(session: Session, path: Path | str, *, progress: Callable[[int], None] | None = None,
             workers: int | None = None) -> int:
-    """Rebuilds the whole index from the committed state of the session's database (read in a session of
-    its own, so that the caller's session is left as it was)."""
-    with Session(session.get_bind()) as reader:
-        return build(path, load_rows(reader, release=True), progress=progress, workers=workers)
+    """Rebuilds the whole index from the database, read through `session`."""
+    return build(path, load_rows(session), progress=progress, workers=workers)
 
 
 def sync(session: Session, path: Path | str, entry_ids: Iterable[int]) -> None:

@@ -1,9 +1,9 @@
 """Chinese tokenization for catalog search.
 
 Documents are cut with rjieba (search mode: long words also yield their sub-words) and the tokens joined
-with spaces, so that tantivy only has to split on whitespace. Single CJK characters are indexed by tantivy
-itself (a regex tokenizer registered in search.index), which makes 1-character queries work. Synonyms
-(govshare/data/synonyms.txt) are mapped to the canonical term of their group, on both sides.
+with spaces, so that tantivy only has to split on whitespace. Single characters are indexed as well (see
+search.index.prepare), which makes 1-character queries work. Synonyms (govshare/data/synonyms.txt) are mapped
+to the canonical term of their group, on both sides.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from govshare import synonyms
 _SPLIT = re.compile(r"[^\w]+|_+")
 # Characters that carry no meaning alone; dropped from queries that have other words.
 STOP_CHARS = frozenset("的和与及或等之其")
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Full-width ASCII and the ideographic space to their half-width forms (what NFKC does for them, faster).
 _HALF_WIDTH = {0x3000: " ", **{code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}}
 _CACHE_LIMIT = 200_000
-
-
 # Only letters need work: full-width letters and digits (full-width punctuation stays punctuation), upper case.
 _NEEDS_WORK = re.compile("[A-Z\u00c0-\u024f\u0370-\u04ff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
@@ -49,17 +46,6 @@ def _jieba() -> rjieba.Jieba:
 
 def cut_for_search(text: str) -> list[str]:
     return _jieba().cut_for_search(text)
-
-
-def words(text: str) -> list[str]:
-    """Search-mode jieba tokens of `text`, punctuation and spaces dropped."""
-    return [t for t in cut_for_search(text) if t.isalnum()]
-
-
-def word_string(text: str) -> str:
-    """The tokens of `text` (already normalized) joined by spaces, for a whitespace-tokenized field.
-    Punctuation tokens are kept: they never match a query, and filtering them costs more than indexing."""
-    return " ".join(cut_for_search(text))
 
 
 @lru_cache

@@ -20,6 +20,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGS = ROOT.parent / "shared" / "data" / "real" / "catalogs"
+# file -> (region code, level) of the departments it names: the portal's own administrative area
 PORTALS = {
     "anhui_anhui.json": ("340000", "provincial"),
     "anhui_chizhou.json": ("341700", "municipal"),

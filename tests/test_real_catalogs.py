@@ -10,6 +10,7 @@ import json
 from collections import Counter
 
 import pytest
+from bench.import_bench import PORTALS  # file -> (region code, level) of the departments it names
 from sqlalchemy import func, select
 
 from govshare.authz import Actor
@@ -22,16 +23,6 @@ from tests.conftest import REAL, _empty_tables
 
 SYSTEM = Actor.system()
 CATALOGS = REAL / "catalogs"
-# file -> (region code, level) of the departments it names: the portal's own administrative area
-PORTALS = {
-    "anhui_anhui.json": ("340000", "provincial"),
-    "anhui_chizhou.json": ("341700", "municipal"),
-    "anhui_huainan.json": ("340400", "municipal"),
-    "anhui_luan.json": ("341500", "municipal"),
-    "anhui_suzhou.json": ("341300", "municipal"),
-    "fujian_xiamen.json": ("350200", "municipal"),
-    "jiangxi_jiangxi.json": ("360000", "provincial"),
-}
 PROVIDER_COLUMN = {"anhui_anhui.json": "提供单位", "anhui_chizhou.json": "提供单位", "anhui_huainan.json": "所属部门",
                    "anhui_luan.json": "来源部门", "anhui_suzhou.json": "来源部门", "fujian_xiamen.json": "数据来源",
                    "jiangxi_jiangxi.json": "数源单位"}

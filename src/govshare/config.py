@@ -16,9 +16,6 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under data_dir")
     index_dir: Path | None = Field(None, description="search index folder; default data_dir/index")
     session_hours: int = Field(12, description="lifetime of a login session token")
-    catalog_change_deadline_days: int = Field(
-        15, description="R05: working days to update an entry after a change of law or duties"
-    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -120,27 +120,12 @@ def import_catalog(
     session: Session = Depends(get_session),
 ) -> dict:
     """Imports a catalog file; the report lists every rejected row with its column and rule."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     from govshare.catalog import importer
-    from govshare.catalog.mapping import load_mapping_file
 
-    explicit = load_mapping_file(mapping) if mapping else None
-    with tempfile.TemporaryDirectory() as folder:
-        name = Path(file.filename or "upload").name
-        path = Path(folder) / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out)
-        items_path = None
-        if items is not None:
-            items_path = Path(folder) / f"items-{Path(items.filename or 'items.csv').name}"
-            with items_path.open("wb") as out:
-                shutil.copyfileobj(items.file, out)
-        report = importer.import_file(
-            session, actor, path, mapping=explicit, region_code=region_code or actor.region_code or None,
-            level=level, publish=publish, default_provider=default_provider, name=name, items_path=items_path)
+    report = importer.import_upload(
+        session, actor, file.filename, file.file, items_name=items.filename if items else None,
+        items_stream=items.file if items else None, mapping_json=mapping, publish=publish,
+        region_code=region_code, level=level, default_provider=default_provider)
     return report.to_dict()
 
 

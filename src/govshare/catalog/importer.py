@@ -12,12 +12,15 @@ import hashlib
 import io
 import json
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -618,6 +621,38 @@ def import_file(
     report.defaults = defaults.as_list()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def import_upload(
+    session: Session,
+    actor: Actor,
+    filename: str | None,
+    stream: BinaryIO,
+    *,
+    items_name: str | None = None,
+    items_stream: BinaryIO | None = None,
+    mapping_json: str | None = None,
+    publish: bool = False,
+    region_code: str | None = None,
+    level: str | None = None,
+    default_provider: str | None = None,
+) -> ImportReport:
+    """An uploaded file (API or web page): spooled to a temporary folder, then `import_file`. New provider
+    departments default to the uploader's own region."""
+    explicit = m.load_mapping_file(mapping_json) if mapping_json else None
+    with tempfile.TemporaryDirectory() as folder:
+        name = Path(filename or "upload").name
+        path = Path(folder) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(stream, out)
+        items_path = None
+        if items_stream is not None:
+            items_path = Path(folder) / f"items-{Path(items_name or 'items.csv').name}"
+            with items_path.open("wb") as out:
+                shutil.copyfileobj(items_stream, out)
+        return import_file(
+            session, actor, path, mapping=explicit, region_code=region_code or actor.region_code or None,
+            level=level, publish=publish, default_provider=default_provider, name=name, items_path=items_path)
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:

@@ -171,3 +171,36 @@ def test_r03_concurrent_creators_get_distinct_resource_codes(db, world):
     with ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(create, range(16)))
     assert sorted(codes) == [f"305/{n:06d}" for n in range(1, 17)]
+
+
+def test_r05_revision_keeps_item_identity_and_does_not_count_as_a_data_update(db, world):
+    """Items keep their ids through a revision (one-source memberships and grants point at them), and
+    approving new metadata does not clear the stale flag: only a data update does."""
+    from datetime import timedelta
+
+    from govshare.db import utcnow
+
+    with db.session() as s:
+        manager = world.actors["police_manager"]
+        entry = published_entry(s, world)
+        ids = {i.name: i.id for i in entry.items}
+        entry.data_updated_at = utcnow() - timedelta(days=10)
+        revision = catalog.propose_revision(s, manager, entry.id, population_entry(abstract="补充说明"), "补充摘要")
+        catalog.approve_revision(s, world.actors["reviewer"], revision.id)
+        assert {i.name: i.id for i in entry.items} == ids
+        assert catalog.is_stale(entry)
+
+
+def test_r05_stale_filter_applies_before_paging(db, world):
+    from datetime import timedelta
+
+    from govshare.db import utcnow
+
+    with db.session() as s:
+        entries = [published_entry(s, world, name=f"目录{n}") for n in range(3)]
+        entries[2].data_updated_at = utcnow() - timedelta(days=10)
+        s.flush()
+        requester = world.actors["civil_requester"]
+        assert [e.id for e in catalog.list_entries(s, requester, stale=True, limit=2)] == [entries[2].id]
+        assert [e.id for e in catalog.list_entries(s, requester, stale=False)] == [entries[0].id, entries[1].id]
+        assert [e.id for e in catalog.stale_entries(s, requester)] == [entries[2].id]

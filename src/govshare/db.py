@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+READ_ONLY_OPTION = "govshare_read_only"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,9 +43,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes cannot fail
-    # half-way with SQLITE_BUSY because another writer committed in between; waiters use busy_timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A unit of work that writes takes the write lock up front (IMMEDIATE): it cannot fail half-way with
+    # SQLITE_BUSY because another writer committed after it read; waiters use busy_timeout. Read-only
+    # units begin DEFERRED, so under WAL they never wait for a writer.
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -59,17 +63,21 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    """One engine and its session factory; the app, the CLI and the tests each hold one."""
+    """One engine and its session factories; the app, the CLI and the tests each hold one."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any error."""
-        session = self.sessionmaker()
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any error. `read_only` units do not take
+        SQLite's write lock (they may still write a little, e.g. a token's rehash, at the risk of waiting)."""
+        session = (self.read_sessionmaker if read_only else self.sessionmaker)()
         try:
             yield session
             session.commit()

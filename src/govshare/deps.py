@@ -12,11 +12,18 @@ from govshare.errors import NotAuthenticated
 from govshare.orgs import service as orgs_service
 
 SESSION_COOKIE = "govshare_token"
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.db.session() as session:
+    with request.app.state.db.session(read_only=request.method in READ_METHODS) as session:
         yield session
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is a 500,
+# never a success for data that was not stored. Every route and dependency uses this one object, so a
+# request has exactly one session. GET requests read without taking SQLite's write lock.
+SESSION = Depends(get_session, scope="function")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -26,13 +33,8 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def current_actor(request: Request, session: Session = Depends(get_session)) -> Actor:
+def current_actor(request: Request, session: Session = SESSION) -> Actor:
     token = bearer_token(request)
     if not token:
         raise NotAuthenticated("需要登录或提供访问令牌（Authorization: Bearer …）", field="authorization")
     return orgs_service.authenticate(session, token)
-
-
-def optional_actor(request: Request, session: Session = Depends(get_session)) -> Actor | None:
-    token = bearer_token(request)
-    return orgs_service.authenticate(session, token) if token else None

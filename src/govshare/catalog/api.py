@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from govshare.authz import Actor
 from govshare.catalog import service
 from govshare.catalog.schemas import EntryIn, EntryOut, EventOut, ReasonIn, RevisionIn, RevisionOut
-from govshare.deps import current_actor, get_session
+from govshare.deps import SESSION, current_actor
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 
@@ -22,7 +22,7 @@ def list_entries(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
     actor: Actor = Depends(current_actor),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ):
     entries = service.list_entries(session, actor, status=status, provider_id=provider_id, stale=stale,
                                    limit=limit, offset=offset)
@@ -31,45 +31,45 @@ def list_entries(
 
 @router.post("/entries", response_model=EntryOut, status_code=201)
 def create_entry(body: EntryIn, provider_id: int | None = None, actor: Actor = Depends(current_actor),
-                 session: Session = Depends(get_session)):
+                 session: Session = SESSION):
     return service.to_out(service.create_entry(session, actor, body, provider_id=provider_id))
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut)
-def get_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def get_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.to_out(service.get_entry(session, actor, entry_id))
 
 
 @router.put("/entries/{entry_id}", response_model=EntryOut)
 def update_entry(entry_id: int, body: EntryIn, actor: Actor = Depends(current_actor),
-                 session: Session = Depends(get_session)):
+                 session: Session = SESSION):
     return service.to_out(service.update_entry(session, actor, entry_id, body))
 
 
 @router.post("/entries/{entry_id}/submit", response_model=EntryOut)
-def submit_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def submit_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.to_out(service.submit_entry(session, actor, entry_id))
 
 
 @router.post("/entries/{entry_id}/publish", response_model=EntryOut)
-def publish_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def publish_entry(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.to_out(service.publish_entry(session, actor, entry_id))
 
 
 @router.post("/entries/{entry_id}/return", response_model=EntryOut)
 def return_entry(entry_id: int, body: ReasonIn, actor: Actor = Depends(current_actor),
-                 session: Session = Depends(get_session)):
+                 session: Session = SESSION):
     return service.to_out(service.return_entry(session, actor, entry_id, body.reason))
 
 
 @router.post("/entries/{entry_id}/data-updated", response_model=EntryOut)
 def mark_data_updated(entry_id: int, actor: Actor = Depends(current_actor),
-                      session: Session = Depends(get_session)):
+                      session: Session = SESSION):
     return service.to_out(service.mark_data_updated(session, actor, entry_id))
 
 
 @router.get("/entries/{entry_id}/history", response_model=list[EventOut])
-def entry_history(entry_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def entry_history(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return [
         EventOut(id=e.id, action=e.action, version=e.version, reason=e.reason,
                  actor=e.actor.username if e.actor else "system", created_at=e.created_at)
@@ -79,31 +79,31 @@ def entry_history(entry_id: int, actor: Actor = Depends(current_actor), session:
 
 @router.get("/entries/{entry_id}/versions/{version}")
 def entry_version(entry_id: int, version: int, actor: Actor = Depends(current_actor),
-                  session: Session = Depends(get_session)) -> dict:
+                  session: Session = SESSION) -> dict:
     return service.published_version(session, actor, entry_id, version)
 
 
 @router.get("/entries/{entry_id}/revisions", response_model=list[RevisionOut])
-def list_revisions(entry_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def list_revisions(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.list_revisions(session, actor, entry_id)
 
 
 @router.post("/entries/{entry_id}/revisions", response_model=RevisionOut, status_code=201)
 def propose_revision(entry_id: int, body: RevisionIn, actor: Actor = Depends(current_actor),
-                     session: Session = Depends(get_session)):
+                     session: Session = SESSION):
     return service.propose_revision(session, actor, entry_id, body.entry, body.reason,
                                     due_to_law_change=body.due_to_law_change)
 
 
 @router.post("/revisions/{revision_id}/approve", response_model=EntryOut)
 def approve_revision(revision_id: int, actor: Actor = Depends(current_actor),
-                     session: Session = Depends(get_session)):
+                     session: Session = SESSION):
     return service.to_out(service.approve_revision(session, actor, revision_id))
 
 
 @router.post("/revisions/{revision_id}/return", response_model=RevisionOut)
 def return_revision(revision_id: int, body: ReasonIn, actor: Actor = Depends(current_actor),
-                    session: Session = Depends(get_session)):
+                    session: Session = SESSION):
     return service.return_revision(session, actor, revision_id, body.reason)
 
 
@@ -117,7 +117,7 @@ def import_catalog(
     level: str | None = Form(None),
     default_provider: str | None = Form(None),
     actor: Actor = Depends(current_actor),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict:
     """Imports a catalog file; the report lists every rejected row with its column and rule."""
     from govshare.catalog import importer
@@ -135,7 +135,7 @@ def export_catalog(
     status: str | None = None,
     part: str = Query("entries", pattern="^(entries|items)$", description="CSV: entries 目录 或 items 信息项"),
     actor: Actor = Depends(current_actor),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """The catalog the caller may read, in the standard format (the import reads it back)."""
     import io

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from govshare.authz import Actor
 from govshare.catalog import onesource
-from govshare.deps import current_actor, get_session
+from govshare.deps import SESSION, current_actor
 
 router = APIRouter(prefix="/api/v1/catalog/one-source", tags=["one-source"])
 
@@ -58,22 +58,22 @@ class LeadIn(BaseModel):
 
 @router.get("/clusters", response_model=list[ClusterOut])
 def list_clusters(department_id: int | None = None, actor: Actor = Depends(current_actor),
-                  session: Session = Depends(get_session)):
+                  session: Session = SESSION):
     return [onesource.cluster_view(c) for c in onesource.list_clusters(session, actor, department_id=department_id)]
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterOut)
-def get_cluster(cluster_id: int, actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def get_cluster(cluster_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return onesource.cluster_view(onesource.get_cluster(session, cluster_id))
 
 
 @router.post("/detect", response_model=DetectionOut)
-def detect(actor: Actor = Depends(current_actor), session: Session = Depends(get_session)):
+def detect(actor: Actor = Depends(current_actor), session: Session = SESSION):
     return onesource.detect_clusters(session, actor).as_dict()
 
 
 @router.post("/clusters/{cluster_id}/lead", response_model=ClusterOut)
 def name_lead(cluster_id: int, body: LeadIn, actor: Actor = Depends(current_actor),
-              session: Session = Depends(get_session)):
+              session: Session = SESSION):
     cluster = onesource.name_lead_source(session, actor, cluster_id, body.department_id, body.reason)
     return onesource.cluster_view(cluster)

@@ -146,11 +146,19 @@ def list_entries(
         query = query.where(CatalogEntry.status == status)
     if provider_id:
         query = query.where(CatalogEntry.provider_id == provider_id)
-    entries = list(session.scalars(query.order_by(CatalogEntry.id).limit(limit).offset(offset)))
     if stale is not None:
-        now = utcnow()
-        entries = [e for e in entries if is_stale(e, now) == stale]
-    return entries
+        query = query.where(stale_condition(utcnow()) if stale else ~stale_condition(utcnow()))
+    return list(session.scalars(query.order_by(CatalogEntry.id).limit(limit).offset(offset)))
+
+
+def stale_condition(now: datetime):
+    """SQL form of is_stale: published and not updated within the update cycle (R05)."""
+    overdue = [
+        and_(CatalogEntry.update_cycle == cycle.value, CatalogEntry.data_updated_at < now - timedelta(days=days))
+        for cycle, days in STALE_AFTER_DAYS.items()
+        if days is not None
+    ]
+    return and_(CatalogEntry.status == EntryStatus.PUBLISHED, or_(*overdue))
 
 
 def stale_deadline(entry: CatalogEntry) -> datetime | None:
@@ -165,9 +173,8 @@ def is_stale(entry: CatalogEntry, now: datetime | None = None) -> bool:
 
 
 def stale_entries(session: Session, actor: Actor) -> list[CatalogEntry]:
-    query = readable_entries(actor).where(CatalogEntry.status == EntryStatus.PUBLISHED)
-    now = utcnow()
-    return [e for e in session.scalars(query) if is_stale(e, now)]
+    query = readable_entries(actor).where(stale_condition(utcnow()))
+    return list(session.scalars(query.order_by(CatalogEntry.id)))
 
 
 def history(session: Session, actor: Actor, entry_id: int) -> list[EntryEvent]:
@@ -225,19 +232,25 @@ def _apply(entry: CatalogEntry, data: EntryIn) -> None:
         setattr(entry, field, getattr(data, field).value)
     if entry.share_type == ShareType.UNCONDITIONAL:
         entry.share_condition = "无条件"
-    entry.items = [
-        DataItem(
-            position=position,
-            name=item.name,
-            chinese_name=item.chinese_name,
-            data_type=item.data_type.value,
-            length=item.length,
-            description=item.description,
-            grade=item.grade.value,
-            personal_info=item.personal_info.value,
-        )
-        for position, item in enumerate(data.items)
-    ]
+    _apply_items(entry, data)
+
+
+def _apply_items(entry: CatalogEntry, data: EntryIn) -> None:
+    """Items keep their row (and id) when their field name stays: one-source memberships and, later,
+    grants refer to items by id. New names are added, missing ones removed."""
+    existing = {item.name: item for item in entry.items}
+    items = []
+    for position, item_in in enumerate(data.items):
+        item = existing.get(item_in.name) or DataItem(name=item_in.name)
+        item.position = position
+        item.chinese_name = item_in.chinese_name
+        item.data_type = item_in.data_type.value
+        item.length = item_in.length
+        item.description = item_in.description
+        item.grade = item_in.grade.value
+        item.personal_info = item_in.personal_info.value
+        items.append(item)
+    entry.items = items
 
 
 def _record(session: Session, entry: CatalogEntry, actor: Actor, action: str, reason: str = "",
@@ -260,7 +273,7 @@ def _changed(session: Session, entry: CatalogEntry) -> None:
 
 
 def _writable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
-    entry = session.get(CatalogEntry, entry_id, with_for_update=True)
+    entry = session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry})
     if entry is None:
         raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
     require_role(actor, *WRITE_ROLES, action="编制目录")
@@ -277,30 +290,11 @@ def create_entry(
     external_key: str | None = None,
     reason: str = "",
     data_updated_at: datetime | None = None,
-    imported: bool = False,
 ) -> CatalogEntry:
-    """A new draft in the provider's catalog. Catalog managers write only their own department's.
-    `imported`: a catalog file import, which the platform admin may also run, for any department."""
-    provider_id = provider_id or actor.department_id
-    _require_writer(actor, provider_id, imported=imported)
-    if session.get(Department, provider_id) is None:
-        raise ValidationFailed(f"提供部门不存在：{provider_id}", field="provider_id")
-    validate_entry(data)
-    entry = CatalogEntry(
-        provider_id=provider_id,
-        classification_code=data.classification_code,
-        resource_code=next_resource_code(session, data.classification_code),
-        status=EntryStatus.DRAFT.value,
-        version=0,
-        external_key=external_key,
-        created_by_id=actor.user_id,
-        data_updated_at=data_updated_at or utcnow(),
-    )
-    _apply(entry, data)
-    session.add(entry)
-    session.flush()
-    _record(session, entry, actor, "created", reason)
-    return entry
+    """A new draft in the provider's catalog. Catalog managers write only their own department's."""
+    new = NewEntry(data=data, provider_id=provider_id or actor.department_id, external_key=external_key,
+                   reason=reason, data_updated_at=data_updated_at)
+    return create_entries(session, actor, [new])[0]
 
 
 def _require_writer(actor: Actor, provider_id: int | None, *, imported: bool) -> None:
@@ -327,9 +321,10 @@ class NewEntry:
 def create_entries(
     session: Session, actor: Actor, new: list[NewEntry], *, imported: bool = False, publish: bool = False
 ) -> list[CatalogEntry]:
-    """Many new entries in one step, with the checks of create_entry for every one: resource codes
-    reserved once per classification, one flush. `publish`: the node operator loads catalogs already
-    published elsewhere (see publish_directly); each entry then has a created and a published event."""
+    """New entries, all with the same checks: resource codes reserved once per classification, one flush.
+    `imported`: a catalog file import, which the platform admin may also run, for any department.
+    `publish`: the node operator loads catalogs already published elsewhere; each entry then has a
+    created and a published event."""
     if publish:
         require_direct_publish(actor)
     provider_ids = {n.provider_id for n in new}
@@ -397,7 +392,7 @@ def submit_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
 
 
 def _reviewable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
-    entry = session.get(CatalogEntry, entry_id, with_for_update=True)
+    entry = session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry})
     if entry is None:
         raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
     require_authority_over(actor, entry.provider.region_code, action="审核目录")
@@ -436,18 +431,6 @@ def require_direct_publish(actor: Actor) -> None:
     require_role(actor, Role.PLATFORM_ADMIN, action="直接发布目录")
     if not actor.is_system:
         raise ValidationFailed("只有节点运维命令可以直接发布已审核的目录", field="publish")
-
-
-def publish_directly(session: Session, actor: Actor, entry: CatalogEntry, reason: str) -> CatalogEntry:
-    """For the node operator loading catalogs that were already reviewed and published elsewhere
-    (imports of existing portals, the demo): recorded as such in the history."""
-    require_direct_publish(actor)
-    entry.status = EntryStatus.PUBLISHED.value
-    entry.version = max(entry.version, 0) + 1
-    session.flush()
-    _record(session, entry, actor, "published", reason, with_snapshot=True)
-    _changed(session, entry)
-    return entry
 
 
 def mark_data_updated(session: Session, actor: Actor, entry_id: int, note: str = "") -> CatalogEntry:
@@ -522,7 +505,6 @@ def approve_revision(session: Session, actor: Actor, revision_id: int, reason: s
     _apply(entry, EntryIn.model_validate(revision.payload))
     entry.publish_date = entry.publish_date or first_published  # a revision need not repeat the date
     entry.version += 1
-    entry.data_updated_at = utcnow()
     revision.status = RevisionStatus.APPROVED.value
     revision.decided_by_id, revision.decided_at = actor.user_id, utcnow()
     session.flush()

@@ -150,7 +150,7 @@ ENTRIES: list[DemoEntry] = [
     DemoEntry(
         "police", "301", "机动车驾驶证信息",
         "机动车驾驶人的驾驶证准驾车型、有效期和状态",
-        [id_number("sfzmhm", "证件号码"), person_name(), item("zjcx", "准驾车型", "s", 15),
+        [id_number("sfzmhm", "身份证明号码"), person_name(), item("zjcx", "准驾车型", "s", 15),
          item("cclzrq", "初次领证日期", "dt"), item("yxqz", "有效期止", "dt"), item("jszzt", "驾驶证状态", "s", 2)],
         share_condition=DUTY_ONLY, theme="公共安全", source_system="驾驶人管理系统", state="draft",
     ),

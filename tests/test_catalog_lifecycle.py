@@ -204,3 +204,12 @@ def test_r05_stale_filter_applies_before_paging(db, world):
         assert [e.id for e in catalog.list_entries(s, requester, stale=True, limit=2)] == [entries[2].id]
         assert [e.id for e in catalog.list_entries(s, requester, stale=False)] == [entries[0].id, entries[1].id]
         assert [e.id for e in catalog.stale_entries(s, requester)] == [entries[2].id]
+
+
+def test_r17_entry_grade_not_below_its_most_sensitive_item(db, world):
+    with db.session() as s, pytest.raises(ValidationFailed) as err:
+        catalog.create_entry(s, world.actors["police_manager"], population_entry(grade="一般2"))
+    assert err.value.field == "grade" and "公民身份号码" in err.value.message
+    with db.session() as s:
+        entry = catalog.create_entry(s, world.actors["police_manager"], population_entry(grade="重要"))
+        assert entry.grade == "important"

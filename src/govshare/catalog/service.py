@@ -22,6 +22,7 @@ from govshare.authz import (
 from govshare.catalog.models import CatalogEntry, CodeSequence, DataItem, EntryEvent, EntryRevision
 from govshare.catalog.schemas import EntryIn
 from govshare.catalog.vocab import (
+    GRADE_RANK,
     STALE_AFTER_DAYS,
     EntryStatus,
     RevisionStatus,
@@ -66,10 +67,24 @@ def validate_entry(data: EntryIn) -> None:
     for code in data.related_codes:
         if not RESOURCE_CODE.match(code):
             raise ValidationFailed(f"关联资源代码格式应为 分类代码/6位顺序码：{code}", field="related_codes")
+    _validate_grades(data)
     names = [item.name for item in data.items]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ValidationFailed(f"信息项名称重复：{'、'.join(sorted(duplicates))}", field="items")
+
+
+def _validate_grades(data: EntryIn) -> None:
+    """R17: an entry is graded at least as high as its most sensitive item (the grade drives masking and
+    approval, so an entry must not look less sensitive than what it contains)."""
+    if not data.items:
+        return
+    highest = max(data.items, key=lambda item: GRADE_RANK[item.grade])
+    if GRADE_RANK[data.grade] < GRADE_RANK[highest.grade]:
+        raise ValidationFailed(
+            f"目录分级（{data.grade.label}）不得低于其信息项的最高分级（{highest.chinese_name}：{highest.grade.label}）",
+            field="grade",
+        )
 
 
 def _validate_share_type(data: EntryIn) -> None:

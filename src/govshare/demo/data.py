@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from govshare.catalog.vocab import GRADE_RANK, Grade
+
 PROVINCE = ("340000", "安徽省")
 CITY = ("340100", "合肥市")
 DISTRICT = ("340104", "蜀山区")
@@ -82,13 +84,18 @@ class DemoEntry:
     stale_days: int | None = None
     revision: tuple[str, list[dict]] | None = None
 
+    def effective_grade(self) -> str:
+        grades = [Grade.parse(self.grade), *(Grade.parse(i["grade"]) for i in self.items)]
+        return max(grades, key=GRADE_RANK.__getitem__).label
+
     def payload(self) -> dict:
+        """The entry as the service takes it; its grade is raised to its most sensitive item's (R17)."""
         return {
             "classification_code": self.classification_code, "name": self.name, "abstract": self.abstract,
             "data_format": self.data_format, "share_type": self.share_type,
             "share_condition": self.share_condition, "share_method": self.share_method,
             "legal_basis": self.legal_basis, "open_attribute": self.open_attribute,
-            "open_condition": self.open_condition, "update_cycle": self.update_cycle, "grade": self.grade,
+            "open_condition": self.open_condition, "update_cycle": self.update_cycle, "grade": self.effective_grade(),
             "theme": self.theme, "source_system": self.source_system, "items": list(self.items),
         }
 

@@ -198,6 +198,20 @@ def test_r02_rolled_back_publication_is_not_indexed(db, world, index_dir):
         catalog.publish_entry(s, world.actors["reviewer"], ids["submitted"])
         raise RuntimeError("abort")
     assert ids["submitted"] not in _ids(_search(index_dir, "户籍待审目录"))
+    with db.session() as s:  # the same query finds it once the publication is committed
+        catalog.publish_entry(s, world.actors["reviewer"], ids["submitted"])
+    assert ids["submitted"] in _ids(_search(index_dir, "户籍待审目录"))
+
+
+def test_r02_publication_inside_a_savepoint_is_indexed_when_the_outer_transaction_commits(db, world, index_dir):
+    """SQLAlchemy reports a released SAVEPOINT as a commit; indexing must wait for the real commit (a
+    second connection would otherwise wait on SQLite's lock held by the still-open outer transaction)."""
+    ids = _catalog(db, world)
+    with db.session() as s:
+        with s.begin_nested():
+            catalog.publish_entry(s, world.actors["reviewer"], ids["submitted"])
+        assert ids["submitted"] not in _ids(_search(index_dir, "户籍待审目录"))  # outer not committed yet
+    assert ids["submitted"] in _ids(_search(index_dir, "户籍待审目录"))
 
 
 def test_r05_revision_approval_updates_the_indexed_name(db, world, index_dir):

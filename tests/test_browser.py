@@ -16,6 +16,7 @@ from tests.factories import PASSWORD, population_entry, published_entry
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/govshare_ui.png")
+SEARCH_SCREENSHOT = Path("/tmp/govshare_search.png")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 pytestmark = [
@@ -81,6 +82,20 @@ def test_r02_login_search_open_entry_and_publish_in_a_real_browser(db, world, se
     page.wait_for_load_state()
     page.goto(f"{live_server}/catalog")
     assert page.locator("h1").inner_text() == "目录检索"
+    assert "共 2 条" in page.locator(".summary").inner_text()
+
+    # a facet link of the sidebar filters the results
+    page.click(".facet[data-facet=department] >> text=省民政厅")
+    page.wait_for_load_state()
+    assert "department=" in page.url
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() == 1 and "最低生活保障对象信息" in rows.first.inner_text()
+    assert "共 1 条" in page.locator(".summary").inner_text()
+    assert "提供部门：省民政厅" in page.locator(".active-filters").inner_text()
+    page.screenshot(path=str(SEARCH_SCREENSHOT), full_page=True)
+    page.click(".active-filters >> text=清除全部条件")
+    page.wait_for_load_state()
+    assert page.locator("table.list tbody tr").count() == 2
 
     page.fill("input[name=q]", "最低生活保障")
     page.click("button:has-text('检索')")

@@ -6,8 +6,11 @@ import re
 
 import pytest
 
+from govshare.catalog import onesource
 from govshare.catalog import service as catalog
+from govshare.catalog.schemas import ItemIn
 from govshare.deps import SESSION_COOKIE
+from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
 
 
@@ -114,22 +117,17 @@ def test_catalog_search_lists_published_entries_with_filters(db, world, as_user)
     assert "没有找到符合条件的已发布目录" in none.text
 
 
-def test_catalog_page_lists_published_entries_while_no_index_is_built(db, world, as_user):
-    """A node whose search index was never built still lists (and plainly filters) the published catalog."""
+def test_catalog_page_without_an_index_says_how_to_build_it(db, world, as_user):
+    """No second path to the catalog: a node whose search index was never built says so instead of
+    filtering entries some other way."""
     from govshare.search.index import registry
 
     registry.detach(db.url)
     with db.session() as s:
         published_entry(s, world)
-        published_entry(s, world, name="婚姻登记信息", share_type="无条件共享", share_condition="",
-                        manager="civil_manager")
-    client = as_user("civil_requester")
-    page = visible_text(client.get("/catalog"))
-    assert "人口基本信息" in page and "婚姻登记信息" in page
-    found = visible_text(client.get("/catalog", params={"q": "婚姻"}))
-    assert "婚姻登记信息" in found and "人口基本信息" not in found
-    by_type = visible_text(client.get("/catalog", params={"share_type": "unconditional"}))
-    assert "婚姻登记信息" in by_type and "人口基本信息" not in by_type
+    page = visible_text(as_user("civil_requester").get("/catalog"))
+    assert "搜索索引尚未建立" in page and "govshare index rebuild" in page
+    assert "人口基本信息" not in page
 
 
 def test_r02_draft_detail_page_is_404_for_other_departments(db, world, as_user):
@@ -245,7 +243,8 @@ def test_catalog_page_uses_the_search_index_when_built(db, world, settings, as_u
 PAGE_WRITE_ROUTES = {
     ("POST", "/login"), ("POST", "/logout"),  # public: logging in and out
     ("POST", "/my/catalog/{entry_id}/submit"), ("POST", "/review/{entry_id}/publish"),
-    ("POST", "/review/{entry_id}/return"),
+    ("POST", "/review/{entry_id}/return"), ("POST", "/catalog/import"), ("POST", "/one-source/detect"),
+    ("POST", "/one-source/{cluster_id}/lead"),
 }
 
 
@@ -262,15 +261,315 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
         catalog.submit_entry(s, world.actors["police_manager"], submitted.id)
         submitted = submitted.id
+    cluster_id = _cluster(db, world)
     targets = [(f"/my/catalog/{draft}/submit", draft, "draft"), (f"/review/{submitted}/publish", submitted,
                "submitted"), (f"/review/{submitted}/return", submitted, "submitted")]
+    others = ["/catalog/import", "/one-source/detect", f"/one-source/{cluster_id}/lead"]
+    form = {"reason": "越权", "department_id": str(world.ids["police"])}
     client.cookies.clear()
-    for url, _entry_id, _status in targets:
-        response = client.post(url, data={"reason": "越权"}, follow_redirects=False)
-        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    for url in [t[0] for t in targets] + others:
+        response = client.post(url, data=form, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), url
     auditor = as_user("auditor")
     for url, entry_id, status in targets:
-        response = auditor.post(url, data={"reason": "越权"})
+        response = auditor.post(url, data=form)
         assert response.status_code == 403 and "无权" in response.text, url
         with db.session() as s:
             assert catalog.get_entry(s, SYSTEM, entry_id).status == status
+    with db.session() as s:
+        entries_before = len(catalog.list_entries(s, SYSTEM, limit=500))
+    for url in others:
+        response = auditor.post(url, data=form, files={"file": ("c.json", b"[]", "application/json")}
+                                if url == "/catalog/import" else None)
+        assert response.status_code == 403 and "无权" in response.text, url
+    with db.session() as s:
+        assert len(catalog.list_entries(s, SYSTEM, limit=500)) == entries_before
+        assert onesource.get_cluster(s, cluster_id).lead_department_id is None
+
+
+# ---------------------------------------------------------------- 目录检索: facets, highlight, badges (R02, R05, R06)
+
+
+def _search_catalog(db, world, settings) -> dict[str, int]:
+    """Three published entries of two departments, indexed."""
+    with db.session() as s:
+        ids = {
+            "population": published_entry(s, world).id,
+            "marriage": published_entry(s, world, manager="civil_manager", name="婚姻登记信息",
+                                        share_type="无条件共享", share_condition="", data_format="电子表格",
+                                        theme="婚姻登记", abstract="全省婚姻登记记录",
+                                        items=[{"name": "djrq", "chinese_name": "登记日期", "data_type": "date"}]).id,
+            "relief": published_entry(s, world, manager="civil_manager", name="最低生活保障对象信息",
+                                      theme="社会救助", abstract="城乡低保对象").id,
+        }
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+    return ids
+
+
+def _facet_links(page_html: str, facet: str) -> dict[str, tuple[str, int]]:
+    """{label: (href, count)} of one sidebar group."""
+    group = re.search(rf'data-facet="{facet}">(.*?)</section>', page_html, re.S)
+    assert group, facet
+    links = re.findall(r'<a href="([^"]+)"[^>]*><span class="facet-label">([^<]+)</span>'
+                       r'<span class="count">(\d+)</span>', group.group(1))
+    return {text: (href.replace("&amp;", "&"), int(count)) for href, text, count in links}
+
+
+def test_r02_facet_links_filter_the_results_and_counts_match(db, world, settings, as_user):
+    _search_catalog(db, world, settings)
+    client = as_user("civil_requester")
+    page = client.get("/catalog")
+    assert page.status_code == 200 and "共 3 条，用时" in visible_text(page) and "毫秒" in page.text
+    departments = _facet_links(page.text, "department")
+    assert {k: v[1] for k, v in departments.items()} == {"省民政厅": 2, "省公安厅": 1}
+    assert _facet_links(page.text, "share_type")["无条件共享"][1] == 1
+    assert {k: v[1] for k, v in _facet_links(page.text, "stale").items()} == {"未过期": 3}
+    for group in ("level", "format", "grade", "theme"):
+        assert _facet_links(page.text, group), group
+    href, count = departments["省民政厅"]
+    filtered = client.get(href)
+    text = visible_text(filtered)
+    assert f"共 {count} 条" in text
+    assert "婚姻登记信息" in text and "最低生活保障对象信息" in text and "人口基本信息" not in text
+    assert "已选条件" in text and "提供部门：省民政厅" in text
+    # a second facet narrows further; the active filter links remove it again
+    href, count = _facet_links(filtered.text, "share_type")["无条件共享"]
+    narrowed = visible_text(client.get(href))
+    assert count == 1 and "共 1 条" in narrowed and "婚姻登记信息" in narrowed and "最低生活保障" not in narrowed
+    theme = client.get("/catalog", params={"theme": "社会救助", "format": "数据库", "grade": "一般4",
+                                           "level": "provincial", "stale": "false"})
+    assert "共 1 条" in visible_text(theme) and "最低生活保障对象信息" in theme.text
+    removed = re.search(r'<a class="chip" href="([^"]+)"[^>]*>提供部门：省民政厅', filtered.text)
+    assert "共 3 条" in visible_text(client.get(removed.group(1).replace("&amp;", "&")))
+    bad = client.get("/catalog", params={"grade": "绝密"})
+    assert bad.status_code == 422 and "分级取值无效" in bad.text
+
+
+def test_search_pages_through_results(db, world, settings, as_user):
+    with db.session() as s:
+        for n in range(23):
+            published_entry(s, world, name=f"人口基本信息{n:02d}")
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+    client = as_user("civil_requester")
+    first = client.get("/catalog", params={"q": "人口"})
+    assert "共 23 条" in visible_text(first) and "第 1 / 2 页" in first.text
+    assert first.text.count('<td class="code">') == 20 and 'rel="next"' in first.text
+    second = client.get(re.search(r'<a href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&"))
+    assert second.text.count('<td class="code">') == 3 and "第 2 / 2 页" in second.text and "上一页" in second.text
+
+
+def test_entry_name_with_html_is_escaped_in_results_and_highlight(db, world, settings, as_user):
+    with db.session() as s:
+        published_entry(s, world, name='<script>alert("x")</script>人口<b>信息</b>')
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+    client = as_user("civil_requester")
+    for params in ({"q": "人口"}, {}):
+        page = client.get("/catalog", params=params)
+        assert "<script>alert" not in page.text and "<b>信息" not in page.text
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+    marked = client.get("/catalog", params={"q": "人口"}).text
+    assert "&lt;/script&gt;<em>人口</em>&lt;b&gt;" in marked
+
+
+def test_highlight_keeps_only_the_highlighters_em():
+    from markupsafe import Markup
+
+    from govshare.web.pages import safe_highlight
+
+    name = "<em>人口</em>信息"
+    assert safe_highlight("&lt;em&gt;人口&lt;/em&gt;<em>信息</em>", name) == Markup(
+        "&lt;em&gt;人口&lt;/em&gt;<em>信息</em>")
+    # markup that does not spell the name, or unbalanced tags, fall back to the escaped name
+    assert safe_highlight("<em>x</em><img src=x onerror=alert(1)>", name) == Markup("&lt;em&gt;人口&lt;/em&gt;信息")
+    assert safe_highlight("<em><em>人口</em>信息", "人口信息") == Markup("人口信息")
+    assert safe_highlight(None, "<i>") == Markup("&lt;i&gt;")
+
+
+def _cluster(db, world) -> int:
+    """公民身份号码 (police) and 身份证号 (civil): one 一数一源 cluster of two departments."""
+    with db.session() as s:
+        published_entry(s, world)
+        published_entry(s, world, manager="civil_manager", name="低保对象身份证号核对信息",
+                        abstract="按身份证号核对低保对象",
+                        items=[ItemIn(name="sfzh", chinese_name="身份证号", data_type="string", personal_info="pi")])
+    with db.session() as s:
+        onesource.detect_clusters(s, world.actors["reviewer"])
+        (cluster,) = [c for c in onesource.list_clusters(s, SYSTEM) if c.label == "身份证号"]
+        return cluster.id
+
+
+def test_r06_reviewer_names_the_lead_on_the_one_source_page_and_search_shows_the_badge(db, world, settings,
+                                                                                        as_user):
+    cluster_id = _cluster(db, world)
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+    reviewer = as_user("reviewer")
+    before = reviewer.get("/catalog", params={"q": "身份证号"})
+    assert "牵头数源</span>" not in before.text
+    page = reviewer.get("/one-source")
+    assert page.status_code == 200 and "一数一源" in page.text and "重新检测" in page.text
+    text = visible_text(page)
+    for expected in ("身份证号", "省公安厅", "省民政厅", "公民身份号码", "低保对象身份证号核对信息", "sfzh"):
+        assert expected in text, expected
+    assert '<span class="warn">未认定</span>' in page.text and "其中未认定牵头数源部门 1 个" in text
+    missing = reviewer.post(f"/one-source/{cluster_id}/lead", data={"department_id": world.ids["police"],
+                                                                    "reason": " "})
+    assert missing.status_code == 422 and "认定牵头数源部门必须说明理由" in missing.text
+    card = re.search(rf'id="cluster-{cluster_id}">.*?</section>', missing.text, re.S).group(0)
+    assert "认定牵头数源部门必须说明理由" in card and f'<option value="{world.ids["police"]}" selected>' in card
+    outsider = reviewer.post(f"/one-source/{cluster_id}/lead", data={"department_id": world.ids["city_civil"],
+                                                                     "reason": "法定职责"})
+    assert outsider.status_code == 422 and "牵头数源部门必须是采集该数据项的部门之一" in outsider.text
+    done = reviewer.post(f"/one-source/{cluster_id}/lead",
+                         data={"department_id": world.ids["police"], "reason": "公民身份号码由公安机关依法编制和管理"})
+    assert done.status_code == 200 and "已认定牵头数源部门" in done.text
+    assert "<strong>省公安厅</strong>" in done.text
+    assert "公民身份号码由公安机关依法编制和管理" in done.text and '<span class="warn">未认定</span>' not in done.text
+    with db.session() as s:
+        assert onesource.get_cluster(s, cluster_id).lead_department_id == world.ids["police"]
+    # the search page (reindexed after the commit) marks the lead source's hit, and only that one
+    found = reviewer.get("/catalog", params={"q": "身份证号"})
+    rows = re.findall(r"<tr>\s*<td class=\"code\">.*?</tr>", found.text, re.S)
+    assert len(rows) == 2 and "人口基本信息" in rows[0] and "牵头数源" in rows[0] and "牵头数源" not in rows[1]
+    # the detail pages show the lead department per item, or 未认定 where none is named
+    with db.session() as s:
+        entries = {e.name: e.id for e in catalog.list_entries(s, SYSTEM, limit=50)}
+    detail = visible_text(reviewer.get(f"/catalog/{entries['低保对象身份证号核对信息']}"))
+    assert "牵头数源部门（一数一源）" in detail and "省公安厅" in detail
+
+
+def test_r06_detail_page_says_not_named_and_detect_button_works(db, world, as_user):
+    cluster_id = _cluster(db, world)
+    client = as_user("admin")
+    with db.session() as s:
+        entry_id = next(e.id for e in catalog.list_entries(s, SYSTEM, limit=50) if e.name == "人口基本信息")
+    detail = visible_text(client.get(f"/catalog/{entry_id}"))
+    assert "未认定" in detail and "身份证号 · 2 个部门采集" in detail
+    page = client.get("/one-source")  # admins see the list and may detect; naming is for reviewers
+    assert page.status_code == 200 and "身份证号" in page.text
+    assert f'action="/one-source/{cluster_id}/lead"' not in page.text
+    detected = client.post("/one-source/detect")
+    assert detected.status_code == 200 and "检测完成：共 1 个一数一源数据项" in detected.text
+    city = as_user("city_reviewer").get("/one-source")  # outside its area: no form, a note instead
+    assert city.status_code == 200 and f'action="/one-source/{cluster_id}/lead"' not in city.text
+    assert "管辖范围以外" in city.text
+
+
+def test_one_source_page_refuses_catalog_managers_and_requesters(db, world, as_user, client):
+    cluster_id = _cluster(db, world)
+    assert client.get("/one-source", follow_redirects=False).headers["location"] == "/login?next=/one-source"
+    manager = as_user("police_manager")
+    page = manager.get("/one-source")
+    assert page.status_code == 403 and "无权访问" in page.text
+    refused = manager.post(f"/one-source/{cluster_id}/lead", data={"department_id": world.ids["police"],
+                                                                   "reason": "本部门是权威来源"})
+    assert refused.status_code == 403 and "无权" in refused.text
+    assert manager.post("/one-source/detect").status_code == 403
+    assert as_user("civil_requester").get("/one-source").status_code == 403
+    with db.session() as s:
+        assert onesource.get_cluster(s, cluster_id).lead_department_id is None
+
+
+def test_r05_stale_badge_in_results_and_detail(db, world, settings, as_user):
+    from datetime import timedelta
+
+    from govshare.catalog.models import CatalogEntry
+    from govshare.db import utcnow
+
+    ids = _search_catalog(db, world, settings)
+    with db.session() as s:  # the daily population entry was last updated ten days ago
+        s.get(CatalogEntry, ids["population"]).data_updated_at = utcnow() - timedelta(days=10)
+        s.info.setdefault("catalog_changed", set()).add(ids["population"])
+    client = as_user("civil_requester")
+    page = client.get("/catalog")
+    rows = {name: row for row in re.findall(r"<tr>\s*<td class=\"code\">.*?</tr>", page.text, re.S)
+            for name in ("人口基本信息", "婚姻登记信息", "最低生活保障对象信息") if name in row}
+    assert 'badge-stale' in rows["人口基本信息"] and ">过期<" in rows["人口基本信息"]
+    assert "badge-stale" not in rows["婚姻登记信息"] and "badge-stale" not in rows["最低生活保障对象信息"]
+    stale = _facet_links(page.text, "stale")
+    assert stale["已过期"][1] == 1 and stale["未过期"][1] == 2
+    only = visible_text(client.get(stale["已过期"][0]))
+    assert "共 1 条" in only and "人口基本信息" in only and "婚姻登记信息" not in only
+    detail = client.get(f"/catalog/{ids['population']}")
+    assert ">过期<" in detail.text and "未按更新周期" in detail.text
+    assert ">过期<" not in client.get(f"/catalog/{ids['marriage']}").text
+
+
+# ---------------------------------------------------------------- 目录导入 (R03)
+
+
+IMPORT_ROWS = [
+    {"目录名称": "出生医学证明信息", "摘要": "全省出生医学证明签发记录", "数据格式": "数据库", "共享类型": "有条件共享",
+     "共享条件": "仅限户籍登记、社会保障核验使用", "共享方式": "接口", "更新周期": "每日", "主题": "卫生健康"},
+    {"目录名称": "涉密统计调查原始数据", "摘要": "统计调查对象的原始资料", "数据格式": "数据库", "共享类型": "不予共享",
+     "共享方式": "文件", "更新周期": "每年", "主题": "统计"},
+]
+
+
+def test_r03_manager_imports_a_json_file_and_sees_the_report(db, world, as_user):
+    import json
+
+    client = as_user("police_manager")
+    form = client.get("/catalog/import")
+    assert form.status_code == 200 and 'enctype="multipart/form-data"' in form.text and "目录文件" in form.text
+    body = json.dumps(IMPORT_ROWS, ensure_ascii=False).encode()
+    response = client.post("/catalog/import", files={"file": ("catalog.json", body, "application/json")})
+    assert response.status_code == 200, response.text
+    text = visible_text(response)
+    assert "导入报告" in text and "导入完成：新建 1 条目录草稿" in text
+    rejected = re.search(r'<table class="list rejected">.*?</table>', response.text, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", rejected)]
+    assert cells[:4] == ["目录", "2", "不予共享依据", cells[3]] and "不予共享的目录必须注明" in cells[3]
+    assert "推定或默认的取值" in text
+    with db.session() as s:
+        mine = catalog.list_entries(s, SYSTEM, provider_id=world.ids["police"], limit=50)
+        assert [(e.name, e.status) for e in mine] == [("出生医学证明信息", "draft")]
+    again = client.post("/catalog/import", files={"file": ("catalog.json", body, "application/json")}).text
+    assert "<dt>已导入过（未变）</dt><dd>1</dd>" in again and '<dt>新建</dt><dd class="ok">0</dd>' in again
+    broken = client.post("/catalog/import", files={"file": ("catalog.txt", b"x", "text/plain")})
+    assert broken.status_code == 422 and "不支持的文件类型" in broken.text
+    bad_mapping = client.post("/catalog/import", data={"mapping": "{not json"},
+                              files={"file": ("catalog.json", body, "application/json")})
+    assert bad_mapping.status_code == 422 and "映射文件不是有效的 JSON" in bad_mapping.text
+
+
+def test_import_uses_the_mapping_and_keeps_other_departments_out(db, world, as_user):
+    import json
+
+    rows = [{"标题X": "犯罪记录查询信息", "共享类型": "有条件共享", "共享条件": "仅限政审使用，逐人核验",
+             "提供部门": "省民政厅"}]
+    upload = {"file": ("c.json", json.dumps(rows, ensure_ascii=False).encode(), "application/json")}
+    client = as_user("police_manager")
+    unmapped = client.post("/catalog/import", files=upload)
+    assert unmapped.status_code == 422 and "无法识别目录名称列" in unmapped.text
+    mapping = ("m.json", json.dumps({"name": "标题X"}).encode(), "application/json")
+    response = client.post("/catalog/import", files={**upload, "mapping_file": mapping})
+    assert response.status_code == 200 and "<td>标题X</td>" in response.text
+    rejected = re.search(r'<table class="list rejected">.*?</table>', response.text, re.S).group(0)
+    assert "<td>1</td><td>提供部门</td><td>只能导入本部门目录</td><td>省民政厅</td>" in rejected
+    with db.session() as s:
+        assert catalog.list_entries(s, SYSTEM, limit=50) == []
+
+
+def test_import_page_refuses_requesters(db, world, as_user, client):
+    assert client.get("/catalog/import", follow_redirects=False).headers["location"] == "/login?next=/catalog/import"
+    requester = as_user("civil_requester")
+    assert requester.get("/catalog/import").status_code == 403
+    refused = requester.post("/catalog/import", files={"file": ("c.json", b"[]", "application/json")})
+    assert refused.status_code == 403 and "无权访问" in refused.text
+
+
+def test_navigation_shows_only_the_links_of_the_role(db, world, as_user):
+    def nav(username: str) -> list[str]:
+        page = as_user(username).get("/catalog")
+        return re.findall(r">([^<>]+)</a>", re.search(r'<nav class="nav".*?</nav>', page.text, re.S).group(0))
+
+    assert nav("civil_requester") == ["目录检索"]
+    assert nav("police_manager") == ["目录检索", "我的目录", "目录导入"]
+    assert nav("reviewer") == ["目录检索", "审核队列", "一数一源"]
+    assert nav("admin") == ["目录检索", "目录导入", "一数一源"]
+    assert nav("auditor") == ["目录检索"]
+    assert nav("city_reviewer") == ["目录检索", "审核队列", "一数一源"]

@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from govshare.authz import Actor
 from govshare.catalog import onesource
 from govshare.catalog import service as catalog
 from govshare.catalog.models import EntryRevision, SourceCluster
@@ -163,6 +164,25 @@ def _user_count(session, _params) -> int:
     return session.scalar(select(func.count()).select_from(User))
 
 
+def _active_user(session, world) -> dict:
+    """civil_manager with a program token besides the login: both must die on deactivation (R18)."""
+    orgs.create_api_token(session, world.actors["civil_manager"], name="同步程序", max_days=365)
+    return {"user_id": world.ids["user:civil_manager"]}
+
+
+def _inactive_user(session, world) -> dict:
+    params = _active_user(session, world)
+    orgs.set_user_active(session, SYSTEM, params["user_id"], active=False)
+    return params
+
+
+def _user_state(session, params) -> tuple:
+    """Whether the user is active, and which of their tokens are revoked."""
+    user = session.get(User, params["user_id"])
+    tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    return user.is_active, [(t.id, t.revoked_at is not None) for t in tokens]
+
+
 # Who is refused. "Other department" is a catalog manager elsewhere (same province and a city), "other
 # authority" a reviewer of the city below or of another province, "wrong role" a user of the owning
 # department or authority whose role does not allow the write.
@@ -180,6 +200,11 @@ CASES = [
          lambda p: {"username": "intruder", "password": "long-enough-1", "role": "platform_admin",
                     "department_id": p["department_id"]},
          ADMINS_REFUSED, "admin", _user_count, owner_status=201),
+    # R18: deactivating a user takes effect at once; the user themself and a colleague are refused too.
+    Case("POST", "/api/v1/users/{user_id}/deactivate", _active_user, lambda _p: None,
+         (*ADMINS_REFUSED, "civil_manager", "city_civil_manager"), "admin", _user_state),
+    Case("POST", "/api/v1/users/{user_id}/activate", _inactive_user, lambda _p: None,
+         (*ADMINS_REFUSED, "city_civil_manager"), "admin", _user_state),
     Case("POST", "/api/v1/catalog/entries", _nothing, lambda _p: _entry_body(),
          EDITORS_REFUSED, "police_manager", _entry_count, owner_status=201,
          extra={"query_provider": "police"}),
@@ -201,7 +226,7 @@ CASES = [
     Case("POST", "/api/v1/catalog/revisions/{revision_id}/return", _with_revision, lambda _p: {"reason": "越权退回"},
          REVIEWERS_REFUSED, "reviewer", _entry_state),
     # Other departments' managers are not refused by role here: their rows naming another provider are rejected
-    # one by one in the import report (test_import_cannot_create_entries_for_another_department).
+    # one by one in the import report (test_r02_import_cannot_create_entries_for_another_department).
     Case("POST", "/api/v1/catalog/import", _nothing, lambda _p: _import_file(),
          ("police_reviewer", "civil_requester", "reviewer", "city_reviewer"), "police_manager",
          _catalog_and_departments, multipart=True),
@@ -215,7 +240,13 @@ CASES = [
 
 # Write routes that are not refused by role on purpose, each with its own tests below.
 PUBLIC_WRITE_ROUTES = {("POST", "/api/v1/auth/login")}  # logging in needs no token
-SELF_SERVICE_WRITE_ROUTES = {("POST", "/api/v1/auth/tokens")}  # a token for oneself, same role: see below
+# A token for oneself (same role), revoking one's own token, logging out: anybody with a login, the auditor
+# too; another user's token is not found (404). See the token tests below.
+SELF_SERVICE_WRITE_ROUTES = {
+    ("POST", "/api/v1/auth/tokens"),
+    ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+    ("POST", "/api/v1/auth/logout"),
+}
 
 CASES_BY_ID = {case.id: case for case in CASES}
 
@@ -311,7 +342,7 @@ def test_r18_forged_token_cannot_write(client, db, world):
     assert _state(db, case, params) == before
 
 
-def test_create_entry_for_another_department_is_refused(client, db, world):
+def test_r02_create_entry_for_another_department_is_refused(client, db, world):
     """A catalog manager names another department as provider: refused, nothing created."""
     before = _state(db, CASES_BY_ID["POST /api/v1/catalog/entries"], {})
     response = client.post("/api/v1/catalog/entries", params={"provider_id": world.ids["police"]},
@@ -321,7 +352,7 @@ def test_create_entry_for_another_department_is_refused(client, db, world):
     assert _state(db, CASES_BY_ID["POST /api/v1/catalog/entries"], {}) == before
 
 
-def test_import_cannot_create_entries_for_another_department(client, db, world):
+def test_r02_import_cannot_create_entries_for_another_department(client, db, world):
     """A catalog manager's file naming another department as provider: every such row is rejected with its
     column and rule, nothing is created; importing as already published is for the node operator only."""
     case = CASES_BY_ID["POST /api/v1/catalog/import"]
@@ -374,7 +405,7 @@ def test_r18_requester_cannot_create_departments_or_users(client, db, world):
 # ---------------------------------------------------------------- the routes that are not refused by role
 
 
-def test_login_is_public_and_refuses_bad_passwords(client, world):
+def test_r18_login_is_public_and_refuses_bad_passwords(client, world):
     assert client.post("/api/v1/auth/login", json={"username": "auditor", "password": "correct-horse-9"}
                        ).status_code == 200
     bad = client.post("/api/v1/auth/login", json={"username": "auditor", "password": "wrong-password"})
@@ -418,7 +449,7 @@ def test_r02_draft_is_invisible_to_other_departments_visible_to_owner_and_audito
         assert entry_id in {e["id"] for e in listed.json()}
 
 
-def test_submitted_entry_is_visible_to_the_authority_of_the_area_only(client, db, world):
+def test_r02_submitted_entry_is_visible_to_the_authority_of_the_area_only(client, db, world):
     with db.session() as s:
         entry_id = _submitted(s, world)["entry_id"]
     assert client.get(f"/api/v1/catalog/entries/{entry_id}", headers=world.headers("reviewer")).status_code == 200
@@ -473,3 +504,166 @@ def test_r18_session_cookie_is_checked_like_a_bearer_token(client, world):
     assert client.get("/api/v1/catalog/entries").status_code == 200
     _assert_error_shape(client.post("/api/v1/catalog/entries", json=_entry_body()), 403)
     client.cookies.clear()
+
+
+# ---------------------------------------------------------------- revoking tokens and users (R18)
+
+
+def _api_token(db, who: str, name: str = "同步程序") -> tuple[int, dict]:
+    """A program token of `who`: its id and the headers that use it."""
+    with db.session() as s:
+        token = orgs.create_api_token(s, _actor(s, who), name=name, max_days=365)
+        token_id = s.scalars(select(ApiToken).where(ApiToken.name == name).order_by(ApiToken.id.desc())).first().id
+    return token_id, {"Authorization": f"Bearer {token}"}
+
+
+def _actor(session, username: str) -> Actor:
+    return Actor.from_user(session.scalars(select(User).where(User.username == username)).one())
+
+
+def _revoked(db, token_id: int) -> bool:
+    with db.session() as s:
+        return s.get(ApiToken, token_id).revoked_at is not None
+
+
+def test_r18_revoke_token_needs_a_login(client, db, world):
+    token_id, program = _api_token(db, "civil_manager")
+    _assert_error_shape(client.delete(f"/api/v1/auth/tokens/{token_id}"), 401)
+    _assert_error_shape(client.delete(f"/api/v1/auth/tokens/{token_id}",
+                                      headers={"Authorization": "Bearer gs_forged"}), 401)
+    assert not _revoked(db, token_id)
+    assert client.get("/api/v1/auth/me", headers=program).status_code == 200
+
+
+def test_r18_user_cannot_revoke_another_users_token(client, db, world):
+    """Another user's token is not found (404), whatever the role or department; it keeps working."""
+    token_id, program = _api_token(db, "civil_manager")
+    for who in ("civil_requester", "police_manager", "city_civil_manager", "reviewer", "auditor"):
+        response = client.delete(f"/api/v1/auth/tokens/{token_id}", headers=world.headers(who))
+        _assert_error_shape(response, 404)
+        assert response.json()["error"]["field"] == "token_id"
+        assert not _revoked(db, token_id), who
+    assert client.get("/api/v1/auth/me", headers=program).json()["username"] == "civil_manager"
+    _assert_error_shape(client.delete("/api/v1/auth/tokens/999999", headers=world.headers("civil_manager")), 404)
+
+
+def test_r18_revoked_token_stops_working_at_once(client, db, world):
+    token_id, program = _api_token(db, "civil_manager")
+    assert client.get("/api/v1/catalog/entries", headers=program).status_code == 200
+    response = client.delete(f"/api/v1/auth/tokens/{token_id}", headers=world.headers("civil_manager"))
+    assert response.status_code == 204 and response.content == b""
+    _assert_error_shape(client.get("/api/v1/catalog/entries", headers=program), 401)
+    assert client.get("/api/v1/auth/me", headers=world.headers("civil_manager")).status_code == 200  # login untouched
+    # a program may revoke its own token, and the auditor may revoke their own: revoking never adds a right
+    own_id, own = _api_token(db, "auditor", name="审计程序")
+    assert client.delete(f"/api/v1/auth/tokens/{own_id}", headers=own).status_code == 204
+    _assert_error_shape(client.get("/api/v1/auth/me", headers=own), 401)
+
+
+def test_r18_platform_admin_revokes_any_token(client, db, world):
+    token_id, program = _api_token(db, "police_manager")
+    assert client.delete(f"/api/v1/auth/tokens/{token_id}", headers=world.headers("admin")).status_code == 204
+    _assert_error_shape(client.get("/api/v1/auth/me", headers=program), 401)
+    # revoking twice keeps the first revocation time
+    with db.session() as s:
+        first = s.get(ApiToken, token_id).revoked_at
+    assert client.delete(f"/api/v1/auth/tokens/{token_id}", headers=world.headers("admin")).status_code == 204
+    with db.session() as s:
+        assert s.get(ApiToken, token_id).revoked_at == first
+
+
+def test_r18_logout_revokes_only_the_calling_session(client, db, world):
+    _assert_error_shape(client.post("/api/v1/auth/logout"), 401)
+    _assert_error_shape(client.post("/api/v1/auth/logout", headers={"Authorization": "Bearer gs_forged"}), 401)
+    second = client.post("/api/v1/auth/login", json={"username": "auditor", "password": "correct-horse-9"})
+    other_session = {"Authorization": f"Bearer {second.json()['token']}"}
+    assert client.post("/api/v1/auth/logout", headers=world.headers("auditor")).status_code == 204
+    _assert_error_shape(client.get("/api/v1/auth/me", headers=world.headers("auditor")), 401)
+    _assert_error_shape(client.post("/api/v1/auth/logout", headers=world.headers("auditor")), 401)
+    assert client.get("/api/v1/auth/me", headers=other_session).status_code == 200  # the other login stays
+    assert client.get("/api/v1/auth/me", headers=world.headers("admin")).status_code == 200  # other users too
+
+
+def test_r18_logout_with_a_program_token_is_refused_and_revokes_nothing(client, db, world):
+    token_id, program = _api_token(db, "police_manager")
+    response = client.post("/api/v1/auth/logout", headers=program)
+    _assert_error_shape(response, 422)
+    assert response.json()["error"]["field"] == "authorization"
+    assert not _revoked(db, token_id)
+    assert client.get("/api/v1/auth/me", headers=program).status_code == 200
+
+
+def test_r18_listing_tokens_shows_own_tokens_only(client, db, world):
+    token_id, _program = _api_token(db, "civil_manager")
+    _assert_error_shape(client.get("/api/v1/auth/tokens"), 401)
+    listed = client.get("/api/v1/auth/tokens", headers=world.headers("civil_manager"))
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert {r["kind"] for r in rows} == {"session", "api"} and token_id in {r["id"] for r in rows}
+    assert set(rows[0]) == {"id", "kind", "name", "created_at", "expires_at", "revoked_at"}  # never the hash
+    others = client.get("/api/v1/auth/tokens", headers=world.headers("civil_requester")).json()
+    assert token_id not in {r["id"] for r in others}
+    for who in ("civil_requester", "auditor", "reviewer"):
+        response = client.get("/api/v1/auth/tokens", params={"user_id": world.ids["user:civil_manager"]},
+                              headers=world.headers(who))
+        _assert_error_shape(response, 403)
+    own = client.get("/api/v1/auth/tokens", params={"user_id": world.ids["user:civil_manager"]},
+                     headers=world.headers("civil_manager"))
+    assert own.status_code == 200 and token_id in {r["id"] for r in own.json()}
+    admin = client.get("/api/v1/auth/tokens", params={"user_id": world.ids["user:civil_manager"]},
+                       headers=world.headers("admin"))
+    assert admin.status_code == 200 and {r["id"] for r in admin.json()} == {r["id"] for r in rows}
+    missing = client.get("/api/v1/auth/tokens", params={"user_id": 999999}, headers=world.headers("admin"))
+    _assert_error_shape(missing, 404)
+
+
+def test_r18_deactivation_stops_every_token_of_the_user_at_once(client, db, world):
+    token_id, program = _api_token(db, "civil_manager")
+    session_token = world.headers("civil_manager")
+    for headers in (program, session_token):
+        assert client.get("/api/v1/catalog/entries", headers=headers).status_code == 200
+    response = client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/deactivate",
+                           headers=world.headers("admin"))
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    for headers in (program, session_token):
+        for method, url in (("GET", "/api/v1/catalog/entries"), ("POST", "/api/v1/auth/tokens"),
+                            ("POST", "/api/v1/auth/logout")):
+            _assert_error_shape(client.request(method, url, json={}, headers=headers), 401)
+    login = client.post("/api/v1/auth/login", json={"username": "civil_manager", "password": "correct-horse-9"})
+    _assert_error_shape(login, 401)
+    # reactivation lets the user log in again, but the tokens of before stay revoked
+    assert client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/activate",
+                       headers=world.headers("admin")).json()["is_active"] is True
+    login = client.post("/api/v1/auth/login", json={"username": "civil_manager", "password": "correct-horse-9"})
+    assert login.status_code == 200
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['token']}"}
+                      ).status_code == 200
+    for headers in (program, session_token):
+        _assert_error_shape(client.get("/api/v1/auth/me", headers=headers), 401)
+    assert _revoked(db, token_id)
+
+
+def test_r18_deactivating_another_user_leaves_other_users_working(client, db, world):
+    client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/deactivate", headers=world.headers("admin"))
+    for who in ("civil_requester", "police_manager", "auditor", "admin"):
+        assert client.get("/api/v1/auth/me", headers=world.headers(who)).status_code == 200, who
+
+
+def test_r18_admin_cannot_deactivate_themself_and_unknown_user_is_404(client, db, world):
+    response = client.post(f"/api/v1/users/{world.ids['user:admin']}/deactivate", headers=world.headers("admin"))
+    _assert_error_shape(response, 409)
+    assert client.get("/api/v1/auth/me", headers=world.headers("admin")).status_code == 200
+    _assert_error_shape(client.post("/api/v1/users/999999/deactivate", headers=world.headers("admin")), 404)
+
+
+def test_r18_user_list_admin_and_auditor_see_all_others_their_own_department(client, db, world):
+    _assert_error_shape(client.get("/api/v1/users"), 401)
+    everyone = {u["username"] for u in client.get("/api/v1/users", headers=world.headers("admin")).json()}
+    assert everyone == {key for key in world.tokens}
+    assert {u["username"] for u in client.get("/api/v1/users", headers=world.headers("auditor")).json()} == everyone
+    civil = client.get("/api/v1/users", headers=world.headers("civil_requester")).json()
+    assert {u["username"] for u in civil} == {"civil_manager", "civil_requester"}
+    assert all("password_hash" not in u for u in civil)
+    reviewer = client.get("/api/v1/users", headers=world.headers("reviewer")).json()
+    assert {u["department_id"] for u in reviewer} == {world.ids["authority"]}
+

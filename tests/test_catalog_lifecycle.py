@@ -127,7 +127,7 @@ def test_r02_only_the_authority_of_the_area_publishes(db, world):
         assert entry.status == "submitted"
 
 
-def test_drafts_are_invisible_to_other_departments(db, world):
+def test_r02_drafts_are_invisible_to_other_departments(db, world):
     with db.session() as s:
         entry = catalog.create_entry(s, world.actors["police_manager"], population_entry())
         visible = {e.id for e in catalog.list_entries(s, world.actors["civil_manager"])}

@@ -21,10 +21,12 @@ db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
 dept_app = typer.Typer(help="部门管理", no_args_is_help=True)
 user_app = typer.Typer(help="用户管理", no_args_is_help=True)
 catalog_app = typer.Typer(help="目录管理（一本账）", no_args_is_help=True)
+token_app = typer.Typer(help="令牌管理（R18：实时吊销）", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dept_app, name="dept")
 app.add_typer(user_app, name="user")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(token_app, name="token")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -127,6 +129,70 @@ def user_add(
         console.print(f"已创建用户 {user.id}：{user.username}")
 
 
+@user_app.command("list")
+def user_list() -> None:
+    """列出全部用户（角色、部门、是否启用）。"""
+    from rich.table import Table
+
+    from govshare.orgs import service
+    from govshare.orgs.models import ROLE_LABELS
+
+    with unit_of_work() as session:
+        table = Table("ID", "用户名", "姓名", "角色", "部门", "状态")
+        for u in service.list_users(session, SYSTEM):
+            status = "启用" if u.is_active else "[red]已停用[/red]"
+            table.add_row(str(u.id), u.username, u.display_name, ROLE_LABELS.get(u.role, u.role), u.department.name,
+                          status)
+        console.print(table)
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: str) -> None:
+    """停用用户：立即生效，该用户的全部令牌随即失效（R18）。"""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        user = service.set_user_active(session, SYSTEM, service.find_user(session, username).id, active=False)
+        console.print(f"已停用用户 {user.id}：{user.username}（其全部令牌已吊销）")
+
+
+@user_app.command("activate")
+def user_activate(username: str) -> None:
+    """重新启用用户（停用时吊销的令牌不会恢复，需重新登录）。"""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        user = service.set_user_active(session, SYSTEM, service.find_user(session, username).id, active=True)
+        console.print(f"已启用用户 {user.id}：{user.username}")
+
+
+@token_app.command("list")
+def token_list(username: str) -> None:
+    """列出某用户的令牌（不含令牌本身）。"""
+    from rich.table import Table
+
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        user = service.find_user(session, username)
+        table = Table("ID", "类型", "名称", "创建时间", "到期时间", "吊销时间")
+        for t in service.list_tokens(session, SYSTEM, user_id=user.id):
+            table.add_row(str(t.id), t.kind, t.name, f"{t.created_at:%Y-%m-%d %H:%M}",
+                          f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "不过期",
+                          f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "")
+        console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """吊销令牌：立即生效（R18）。"""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        token = service.revoke_token(session, SYSTEM, token_id)
+        console.print(f"已吊销令牌 {token.id}（{token.user.username} · {token.name}）")
+
+
 @catalog_app.command("one-source")
 def catalog_one_source(
     detect: bool = typer.Option(False, "--detect", help="先从已发布目录重新检测"),
@@ -191,7 +257,8 @@ def catalog_import(
     file: str = typer.Argument(..., help="目录文件：.xlsx（目录+信息项）、.csv（及同名 .items.csv）或 .json"),
     mapping: str = typer.Option(None, "--mapping", help='列映射文件（JSON：{"目标字段": "源列名"}）'),
     report_path: str = typer.Option(None, "--report", help="把导入报告写入该 JSON 文件"),
-    region_code: str = typer.Option(None, "--region-code", help="新建提供部门的6位行政区划代码"),
+    region_code: str = typer.Option(None, "--region-code",
+                                    help="新建提供部门的6位行政区划代码（需要新建部门时才必需）"),
     level: str = typer.Option(None, "--level", help="新建提供部门的层级（默认按区划代码推定）"),
     publish: bool = typer.Option(False, "--publish", help="按已在原平台发布的目录直接发布（节点运维）"),
     default_provider: str = typer.Option(None, "--default-provider", help="提供部门为空的行使用该部门"),
@@ -220,8 +287,6 @@ def catalog_import(
             console.print(f"未识别（忽略）的列：{escape('、'.join(preview['ignored_columns'])) or '无'}")
             console.print(f"文件中没有的字段：{'、'.join(preview['missing']) or '无'}")
             return
-        if not region_code:
-            raise DomainError("导入需要 --region-code（新建提供部门的6位行政区划代码）", field="region_code")
     except (DomainError, OSError) as exc:
         err_console.print(f"[red]错误：{getattr(exc, 'message', exc)}[/red]")
         raise typer.Exit(2) from exc

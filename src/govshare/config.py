@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under data_dir")
     index_dir: Path | None = Field(None, description="search index folder; default data_dir/index")
     session_hours: int = Field(12, description="lifetime of a login session token")
+    api_token_max_days: int = Field(
+        365, ge=1, description="longest lifetime of a program (API) token; also the lifetime when none is asked"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

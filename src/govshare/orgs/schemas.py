@@ -17,7 +17,22 @@ class TokenOut(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field("api", max_length=120)
-    hours: int | None = Field(None, ge=1, le=24 * 366)
+    hours: int | None = Field(
+        None, description="lifetime in hours; default and maximum: GOVSHARE_API_TOKEN_MAX_DAYS days"
+    )
+
+
+class TokenInfoOut(BaseModel):
+    """A token as listed: never the token itself, which was shown once."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str = Field(description="session (a login) or api (a program token)")
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 class DepartmentIn(BaseModel):

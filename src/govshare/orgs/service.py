@@ -186,26 +186,109 @@ def _password_matches(user: User, password: str) -> bool:
         return False
 
 
-def create_api_token(session: Session, actor: Actor, *, name: str, hours: int | None = None) -> str:
-    """A token for a program acting as the calling user (same role and department)."""
+def create_api_token(
+    session: Session, actor: Actor, *, name: str, max_days: int, hours: int | None = None
+) -> str:
+    """A token for a program acting as the calling user (same role and department).
+
+    Every program token expires (R18): without `hours` it lives `max_days` days (the node's
+    GOVSHARE_API_TOKEN_MAX_DAYS, passed in by the caller), and a longer lifetime is refused."""
     if actor.user_id is None:
         raise NotAuthenticated("需要以用户身份创建令牌", field="authorization")
+    max_hours = max_days * 24
+    if hours is None:
+        hours = max_hours
+    elif hours < 1:
+        raise ValidationFailed("令牌有效期至少为1小时", field="hours")
+    elif hours > max_hours:
+        raise ValidationFailed(
+            f"令牌有效期不能超过{max_days}天（{max_hours}小时），请求为{hours}小时", field="hours"
+        )
     user = session.get(User, actor.user_id)
     return _issue_token(session, user, kind="api", name=name or "api", hours=hours)
 
 
-def revoke_token(session: Session, actor: Actor, token_id: int) -> None:
+def list_tokens(session: Session, actor: Actor, *, user_id: int | None = None) -> list[ApiToken]:
+    """The tokens of the calling user, newest first; a platform administrator may name another user."""
+    if user_id is None:
+        if actor.user_id is None:
+            raise ValidationFailed("节点运维须指定用户", field="user_id")
+        user_id = actor.user_id
+    elif user_id != actor.user_id:
+        require_role(actor, Role.PLATFORM_ADMIN, action="查看其他用户的令牌")
+        get_user(session, user_id)
+    query = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
+    """Revokes one token at once (R18). Another user's token is reported as not found, except to the
+    platform administrator. Revoking twice keeps the first revocation time."""
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.user_id and not actor.has(Role.PLATFORM_ADMIN)):
+    if token is None or (
+        token.user_id != actor.user_id and not (actor.is_system or actor.has(Role.PLATFORM_ADMIN))
+    ):
         raise NotFound(f"令牌不存在：{token_id}", field="token_id")
-    token.revoked_at = utcnow()
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    session.flush()
+    return token
 
 
-def logout(session: Session, token: str) -> None:
-    """Ends a login session: the token is revoked, so a copy of the cookie no longer works."""
+def logout(session: Session, token: str) -> bool:
+    """Ends a login session: the token is revoked, so a copy of the cookie no longer works.
+    Returns False when the token is not a live session token (program tokens are revoked by id)."""
     found = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token or ""))).first()
     if found is not None and found.kind == "session" and found.revoked_at is None:
         found.revoked_at = utcnow()
+        session.flush()
+        return True
+    return False
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"用户不存在：{user_id}", field="user_id")
+    return user
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"用户不存在：{username}", field="username")
+    return user
+
+
+def list_users(session: Session, actor: Actor) -> list[User]:
+    """The platform administrator and the auditor see every user; anybody else the users of their own
+    department."""
+    query = select(User).order_by(User.department_id, User.username)
+    if not (actor.is_system or actor.has(Role.PLATFORM_ADMIN, Role.AUDITOR)):
+        query = query.where(User.department_id == actor.department_id)
+    return list(session.scalars(query))
+
+
+def set_user_active(session: Session, actor: Actor, user_id: int, *, active: bool) -> User:
+    """Deactivates or reactivates a user at once (R18: real-time granting and revoking).
+
+    A deactivated user can neither log in nor use any token: `authenticate` refuses inactive users, and
+    every live token is revoked too, so reactivating the user does not bring old (possibly leaked) tokens
+    back: the user logs in again and makes new program tokens."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="停用或启用用户")
+    user = get_user(session, user_id)
+    if not active and user.id == actor.user_id:
+        raise Conflict("不能停用自己的账号", field="user_id")
+    if user.is_active == active:
+        return user
+    user.is_active = active
+    if not active:
+        now = utcnow()
+        live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        for token in session.scalars(live):
+            token.revoked_at = now
+    session.flush()
+    return user
 
 
 def authenticate(session: Session, token: str) -> Actor:

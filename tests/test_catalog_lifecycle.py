@@ -213,3 +213,18 @@ def test_r17_entry_grade_not_below_its_most_sensitive_item(db, world):
     with db.session() as s:
         entry = catalog.create_entry(s, world.actors["police_manager"], population_entry(grade="重要"))
         assert entry.grade == "important"
+
+
+def test_r03_a_kept_resource_code_moves_the_sequence_past_it(db, world):
+    from govshare.catalog.service import NewEntry
+
+    with db.session() as s:
+        manager = world.actors["police_manager"]
+        kept = NewEntry(data=population_entry(), provider_id=world.ids["police"], resource_code="101/000007")
+        fresh = NewEntry(data=population_entry(name="新目录"), provider_id=world.ids["police"])
+        created = catalog.create_entries(s, manager, [fresh, kept])
+        assert [e.resource_code for e in created] == ["101/000008", "101/000007"]
+        wrong = NewEntry(data=population_entry(), provider_id=world.ids["police"], resource_code="201/000001")
+        with pytest.raises(ValidationFailed) as err:
+            catalog.create_entries(s, manager, [wrong])
+        assert err.value.field == "resource_code"

@@ -358,8 +358,10 @@ def test_r01_cli_import_reports_rejected_rows_and_exits_non_zero(cli_env, db, tm
     assert preview.exit_code == 0 and "提供单位" in preview.output
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(CatalogEntry)) == 0
-    missing_region = runner.invoke(app, ["catalog", "import", str(path)])
-    assert missing_region.exit_code == 2
+    missing_region = runner.invoke(app, ["catalog", "import", str(path)])  # every provider would be a new department
+    assert missing_region.exit_code == 1 and "region_code" in missing_region.output
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CatalogEntry)) == 0
     report_path = tmp_path / "report.json"
     result = runner.invoke(app, ["catalog", "import", str(path), "--region-code", "341500", "--report",
                                  str(report_path)])
@@ -443,12 +445,17 @@ def test_r03_a_row_failing_in_the_database_is_reported_and_the_rest_of_its_batch
     with db.session() as s:
         assert importer.import_file(s, SYSTEM, first, region_code="341500").created == 1
     # Pretend the first row was not imported yet: its external key now collides in the database.
-    monkeypatch.setattr(importer, "_existing_keys", lambda _session, _keys: set())
+    monkeypatch.setattr(importer, "_existing_keys", lambda *_args, **_kwargs: set())
+    calls = []
+    create_entries = service.create_entries
+    monkeypatch.setattr(service, "create_entries", lambda *a, **k: calls.append(len(a[2])) or create_entries(*a, **k))
     both = _write_json(tmp_path / "both.json", [{**row, "标题": "公交线路"}, row, {**row, "标题": "出租车"}])
     with db.session() as s:
         report = importer.import_file(s, SYSTEM, both, region_code="341500")
         assert report.created == 2
         assert [(p["row"], p["rule"]) for p in report.rejected] == [(2, "写入数据库失败：IntegrityError")]
+    # the batch, then each row once: the failing row is reported with the error already caught, not run again
+    assert calls == [3, 1, 1, 1]
     with db.session() as s:
         assert sorted(s.scalars(select(CatalogEntry.name))) == ["公交站点", "公交线路", "出租车"]
 
@@ -486,3 +493,101 @@ def test_r03_unknown_vocabulary_values_are_rejected_with_the_allowed_labels(db, 
         {"row": 3, "column": "分级", "rule": "取值无效，应为 核心/重要/一般4/一般3/一般2/一般1", "value": "机密"},
         {"row": 4, "column": "共享类型", "rule": "共享类型应为 无条件共享/有条件共享/不予共享", "value": "随便共享"},
     ]
+
+
+# ---------------------------------------------------------------- review findings
+
+
+def test_r03_a_catalog_managers_import_does_not_reveal_another_departments_drafts(db, world, tmp_path):
+    rows = [{"目录名称": "机动车登记", "提供部门": "省公安厅", "数据格式": "数据库", "共享类型": "无条件共享",
+             "共享方式": "接口", "更新周期": "每日"}]
+    path = _write_json(tmp_path / "police.json", rows)
+    foreign = [{"row": 1, "column": "提供部门", "rule": "只能导入本部门目录", "value": "省公安厅"}]
+    with db.session() as s:
+        before = importer.import_file(s, world.actors["civil_manager"], path)
+    with db.session() as s:
+        assert importer.import_file(s, world.actors["police_manager"], path).created == 1
+    with db.session() as s:
+        after = importer.import_file(s, world.actors["civil_manager"], path)
+        again = importer.import_file(s, world.actors["police_manager"], path)
+    for report in (before, after):  # the same answer whether or not the police draft exists
+        assert (report.created, report.unchanged, report.rejected) == (0, 0, foreign)
+    assert (again.created, again.unchanged, again.rejected) == (0, 1, [])
+
+
+@pytest.mark.parametrize("publish", [False, True])
+def test_r03_export_then_import_keeps_free_resource_codes_and_related_codes_resolve(db, world, tmp_path, publish):
+    from tests.factories import build_world
+
+    police = world.actors["police_manager"]
+    with db.session() as s:
+        for n in range(3):  # drafts 101/000001-3, not exported
+            service.create_entry(s, police, population_entry(name=f"草稿{n}"))
+        published_entry(s, world)  # 101/000004
+        service.create_entry(s, police, population_entry(name="草稿5"))  # 101/000005, not exported
+        published_entry(s, world, name="户籍迁移登记", related_codes=["101/000004"])  # 101/000006
+        published_entry(s, world, "civil_manager", name="低保对象名册", classification_code="201003",
+                        related_codes=["101/000004", "101/000006"])  # 201003/000001
+        written = exporter.export_file(s, SYSTEM, tmp_path / "published.xlsx", status="published")
+    _empty_tables(db)
+    with db.session() as s:  # another node: its own 101 and 201003 entries hold 101/000001 and 201003/000001
+        other = build_world(s)
+        police, civil = other.actors["police_manager"], other.actors["civil_manager"]
+        service.create_entry(s, police, population_entry(name="既有目录"))
+        service.create_entry(s, civil, population_entry(name="既有民政目录", classification_code="201003"))
+    with db.session() as s:
+        report = importer.import_file(s, SYSTEM, written[0], publish=publish)
+        assert report.rejected == [] and report.created == 3
+        codes = {e.name: e.resource_code for e in s.scalars(select(CatalogEntry))}
+        assert codes == {"既有目录": "101/000001", "既有民政目录": "201003/000001", "人口基本信息": "101/000004",
+                         "户籍迁移登记": "101/000006", "低保对象名册": "201003/000002"}
+        snapshots = s.scalars(select(EntryEvent.snapshot).where(EntryEvent.action == "published")).all()
+        assert sorted(snap["resource_code"] for snap in snapshots) == (
+            ["101/000004", "101/000006", "201003/000002"] if publish else [])
+        [note] = [n for n in report.defaults if n["column"] == "资源代码"]
+        assert (note["note"], note["rows"], note["first_rows"]) == ("资源代码已被占用，已重新编码", 1, [4])
+        by_code = {e.resource_code: e for e in s.scalars(select(CatalogEntry))}
+        related = {e.name: [by_code[c].name for c in e.related_codes] for e in by_code.values() if e.related_codes}
+        assert related == {"户籍迁移登记": ["人口基本信息"], "低保对象名册": ["人口基本信息", "户籍迁移登记"]}
+        # the sequence moved past the kept codes: the next 101 entry does not collide
+        assert service.create_entry(s, police, population_entry(name="新目录")).resource_code == "101/000007"
+
+
+def test_r03_region_code_is_needed_only_for_rows_that_create_a_department(cli_env, db, world, tmp_path):
+    from typer.testing import CliRunner
+
+    from govshare.cli import app
+
+    base = {"数据格式": "数据库", "共享类型": "无条件共享", "共享方式": "接口", "更新周期": "每日"}
+    path = _write_json(tmp_path / "two.json", [{**base, "目录名称": "机动车登记", "提供部门": "省公安厅"},
+                                               {**base, "目录名称": "气象站点", "提供部门": "省气象局"}])
+    result = CliRunner().invoke(app, ["catalog", "import", str(path), "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["created"] == 1
+    [problem] = report["rejected"]
+    assert problem["row"] == 2 and "region_code" in problem["rule"] and "省气象局" in problem["rule"]
+    with db.session() as s:
+        assert s.scalars(select(CatalogEntry.name)).all() == ["机动车登记"]
+        assert s.scalars(select(Department).where(Department.name == "省气象局")).first() is None
+
+
+def test_r03_each_new_provider_department_is_looked_up_once(db, tmp_path):
+    from sqlalchemy import event
+
+    rows = [{"标题": f"目录{n}", "来源部门": f"市部门{n}", "数据格式": "xls"} for n in range(5)]
+    path = _write_json(tmp_path / "five.json", rows)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.session() as s:
+            report = importer.import_file(s, SYSTEM, path, region_code="341500")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert report.created == 5 and len(report.departments_created) == 5
+    by_name = [st for st in statements if "FROM departments" in st and "departments.name =" in st]
+    assert len(by_name) == 5

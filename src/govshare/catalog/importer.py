@@ -3,7 +3,9 @@ NAME.csv + NAME.items.csv) and JSON/CSV catalogs of other portals whose columns 
 
 Every row goes through catalog.service (the single place for the rules) in its own SAVEPOINT, so a bad
 row is reported (row, column, rule) and the good rows are kept. Each row carries an external key (the
-hash of its url, else of the normalized row), so importing the same file again creates nothing new."""
+hash of its url, else of the normalized row), so importing the same file again creates nothing new. A
+resource code the file carries (资源代码 of the standard export) is kept when it is free, so related codes
+still point to the same entries after an export and import."""
 
 from __future__ import annotations
 
@@ -220,7 +222,7 @@ class _Defaults:
     def add(self, column: str, note: str, rows: list[int]) -> None:
         entry = self._notes.setdefault((column, note), {"column": column, "note": note, "rows": 0, "first_rows": []})
         entry["rows"] += len(rows)
-        entry["first_rows"].extend(rows[: max(0, 5 - len(entry["first_rows"]))])
+        entry["first_rows"] = sorted([*entry["first_rows"], *rows])[:5]
 
     def as_list(self) -> list[dict]:
         return sorted(self._notes.values(), key=lambda n: -n["rows"])
@@ -264,6 +266,12 @@ class _RowBuilder:
     def note(self, row: _Row, target: str, note: str) -> None:
         row.notes.append((self.column(target), note))
 
+    def read_provider(self, row: _Row) -> None:
+        row.provider = m.text(self.value(row, "provider"))
+        row.provider_code = m.text(self.value(row, "provider_code")).upper()
+        row.provider_region = m.text(self.value(row, "provider_region"))
+        row.provider_level = m.text(self.value(row, "provider_level"))
+
     def build(self, row: _Row) -> None:
         p = row.payload
         name = m.text(self.value(row, "name"))
@@ -271,10 +279,6 @@ class _RowBuilder:
             raise RowRejected("name", "目录名称不能为空")
         p["name"] = name
         p["abstract"] = m.text(self.value(row, "abstract"))
-        row.provider = m.text(self.value(row, "provider"))
-        row.provider_code = m.text(self.value(row, "provider_code")).upper()
-        row.provider_region = m.text(self.value(row, "provider_region"))
-        row.provider_level = m.text(self.value(row, "provider_level"))
         for target in ("source_system", "secrecy", "legal_basis", "share_condition", "open_condition"):
             p[target] = m.text(self.value(row, target))
         self._theme_and_classification(row)
@@ -431,35 +435,39 @@ def _rule_of(error: dict, enum_cls: type[LabelledEnum] | None = None) -> str:
 
 
 class _Providers:
-    """Provider name (or credit code) -> department, created on first sight with the given region and level."""
+    """The provider department of each row. A catalog manager imports only the own department's rows; the
+    platform imports for the department the row names (credit code, else name and region), created on
+    first sight with the given region and level."""
 
     def __init__(self, session: Session, actor: Actor, region_code: str | None, level: str | None,
                  report: ImportReport) -> None:
-        self.session, self.actor, self.report = session, actor, report
+        self.session, self.report = session, report
         self.region_code, self.level = region_code, level
         self.own: Department | None = None
-        self.by_name: dict[tuple[str, str], Department] = {}
-        self.by_code: dict[str, Department | None] = {}
         if actor.has(Role.CATALOG_MANAGER) and not actor.is_system:
             self.own = session.get(Department, actor.department_id)
-        elif region_code:
-            for d in session.scalars(select(Department).where(Department.region_code == region_code)):
-                self.by_name[(d.name, d.region_code)] = d
+        self.by_code: dict[str, Department | None] = {}
+        self.by_region: dict[str, dict[str, Department]] = {}  # region -> name -> department, read once
+        self.anywhere: dict[str, list[Department]] = {}  # name -> departments of any region (no region given)
 
-    def resolve(self, row: _Row, builder: _RowBuilder, default_provider: str | None) -> Department:
-        name = row.provider
-        if not name and default_provider:
-            name = default_provider
+    def authorize(self, row: _Row, builder: _RowBuilder, default_provider: str | None) -> None:
+        """The row's provider name, and for a catalog manager the own-department rule. Checked before
+        anything else about the row, so a foreign row gets the same answer whatever the database holds."""
+        if not row.provider and default_provider:
+            row.provider = default_provider
             row.notes.append((builder.column("provider"),
                               f"提供部门为空，按指定的默认提供部门“{default_provider}”登记"))
-        if not name and self.own is not None and builder.mapping.source("provider") is None:
-            name = self.own.name
+        if not row.provider and self.own is not None and builder.mapping.source("provider") is None:
+            row.provider = self.own.name
             row.notes.append((builder.column("provider"), "文件未提供提供部门列，按本部门登记"))
-        if not name:
+        if not row.provider:
             raise RowRejected("provider", "提供部门不能为空")
+        if self.own is not None and row.provider != self.own.name and not (
+                row.provider_code and row.provider_code == self.own.uscc):
+            raise RowRejected("provider", "只能导入本部门目录", row.provider)
+
+    def resolve(self, row: _Row, builder: _RowBuilder) -> Department:
         if self.own is not None:
-            if name != self.own.name and not (row.provider_code and row.provider_code == self.own.uscc):
-                raise RowRejected("provider", "只能导入本部门目录", name)
             return self.own
         if row.provider_code:
             if row.provider_code not in self.by_code:
@@ -467,23 +475,30 @@ class _Providers:
                     select(Department).where(Department.uscc == row.provider_code)).first()
             if self.by_code[row.provider_code] is not None:
                 return self.by_code[row.provider_code]
-        region, level = self._region_and_level(row)
-        department = self.by_name.get((name, region))
-        if department is None:
-            existing = self.session.scalars(
-                select(Department).where(Department.name == name, Department.region_code == region)).first()
-            department = existing or orgs.find_or_create_department_by_name(
-                self.session, name, level=level, region_code=region)
-            if existing is None:
-                self.report.departments_created.append(name)
-            self.by_name[(name, region)] = department
-        return department
+        if not (row.provider_region or self.region_code):  # an existing department is found by its name alone
+            if row.provider not in self.anywhere:
+                self.anywhere[row.provider] = list(self.session.scalars(
+                    select(Department).where(Department.name == row.provider).limit(2)))
+            if len(self.anywhere[row.provider]) == 1:
+                return self.anywhere[row.provider][0]
+        region, level = self._region_and_level(row, builder)
+        if region not in self.by_region:
+            self.by_region[region] = {d.name: d for d in self.session.scalars(
+                select(Department).where(Department.region_code == region))}
+        known = self.by_region[region]
+        if row.provider not in known:
+            known[row.provider] = orgs.find_or_create_department_by_name(
+                self.session, row.provider, level=level, region_code=region)
+            self.report.departments_created.append(row.provider)
+        return known[row.provider]
 
-    def _region_and_level(self, row: _Row) -> tuple[str, str]:
+    def _region_and_level(self, row: _Row, builder: _RowBuilder) -> tuple[str, str]:
         region = row.provider_region or self.region_code
         if not region:
-            raise RowRejected("provider_region",
-                              "新建提供部门需要行政区划代码（导入时指定 --region-code 或在文件中提供）")
+            what = "多个地区有同名部门" if self.anywhere.get(row.provider) else "新建提供部门"
+            raise ValidationFailed(
+                f"{what}“{row.provider}”，需要行政区划代码 region_code（导入时指定 --region-code，"
+                f"或在文件中提供“{builder.column('provider_region')}”列）", field="region_code")
         try:
             region = orgs.validate_region_code(region)
         except ValidationFailed as exc:
@@ -599,25 +614,29 @@ def import_file(
             for number, _item in items:
                 report.reject(number, m.standard_headers("item")[link], "信息项对应的目录不在目录表中", key,
                               sheet=ITEM_SHEET)
-    existing = _existing_keys(session, [r.key for r in rows])
     providers = _Providers(session, actor, region_code, level, report)
+    # a catalog manager's rows can only be unchanged among the own department's entries
+    existing = _existing_keys(session, [r.key for r in rows], providers.own.id if providers.own else None)
+    codes = _ResourceCodes(session, rows, column_mapping.source("resource_code"))
     defaults = _Defaults()
     first_seen: dict[str, int] = {}
     pending: list[_Pending] = []
+    renumbered: list[_Pending] = []  # rows without a code of their own wait until every kept code is taken
     for done, row in enumerate(rows, start=1):
         if row.key in first_seen:
             report.duplicates.append({"row": row.number, "duplicate_of": first_seen[row.key]})
         else:
             first_seen[row.key] = row.number
-            if row.key in existing:
-                report.unchanged += 1
-            elif (ready := _prepare(row, builder, providers, report, default_provider, source.name)) is not None:
-                pending.append(ready)
+            ready = _prepare(row, builder, providers, existing, codes, report, default_provider, source.name)
+            if ready is not None:
+                (renumbered if codes.free and not ready.code else pending).append(ready)
         if len(pending) >= BATCH_SIZE or done == len(rows):
             _create(session, actor, pending, builder, report, defaults, publish=publish)
             pending = []
         if progress:
             progress(done, len(rows))
+    for start in range(0, len(renumbered), BATCH_SIZE):
+        _create(session, actor, renumbered[start: start + BATCH_SIZE], builder, report, defaults, publish=publish)
     report.defaults = defaults.as_list()
     report.seconds = time.perf_counter() - started
     return report
@@ -655,29 +674,73 @@ def import_upload(
             level=level, publish=publish, default_provider=default_provider, name=name, items_path=items_path)
 
 
-def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+def _existing(session: Session, column, values, *where) -> set[str]:
+    """Which of `values` the catalog holds in `column` (queried in chunks)."""
     found: set[str] = set()
-    unique = list(dict.fromkeys(keys))
+    unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), KEY_QUERY_CHUNK):
         chunk = unique[start: start + KEY_QUERY_CHUNK]
-        found.update(session.scalars(select(CatalogEntry.external_key).where(CatalogEntry.external_key.in_(chunk))))
+        found.update(session.scalars(select(column).where(column.in_(chunk), *where)))
     return found
+
+
+def _existing_keys(session: Session, keys: list[str], provider_id: int | None = None) -> set[str]:
+    where = [] if provider_id is None else [CatalogEntry.provider_id == provider_id]
+    return _existing(session, CatalogEntry.external_key, keys, *where)
+
+
+class _ResourceCodes:
+    """The resource codes the file carries (资源代码 of the standard export). A row keeps its code when the
+    code belongs to its classification and no entry holds it yet; the row is created with that code and
+    the classification's sequence moves past it (_create_entries)."""
+
+    def __init__(self, session: Session, rows: list[_Row], column: str | None) -> None:
+        self.of_row = {r.number: code for r in rows if column and (code := m.text(r.raw.get(column)))}
+        wellformed = {c for c in self.of_row.values() if service.RESOURCE_CODE.match(c)}
+        self.used = _existing(session, CatalogEntry.resource_code, wellformed)
+        self.free = wellformed - self.used
+        self.claimed: set[str] = set()
+
+    def claim(self, row: _Row, builder: _RowBuilder, classification_code: str) -> str | None:
+        code = self.of_row.get(row.number)
+        if not code:
+            return None
+        if code in self.used or code in self.claimed:
+            note = "资源代码已被占用，已重新编码"
+        elif code not in self.free or code.partition("/")[0] != classification_code or _sequence_number(code) < 1:
+            note = "资源代码格式无效或与分类代码不符，已重新编码"
+        else:
+            self.claimed.add(code)
+            return code
+        builder.note(row, "resource_code", note)
+        return None
+
+
+def _sequence_number(code: str) -> int:
+    return int(code.partition("/")[2])
 
 
 @dataclass
 class _Pending:
     row: _Row
     new: service.NewEntry
+    code: str | None = None  # the resource code of the file, kept
 
 
-def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, report: ImportReport,
-             default_provider: str | None, source_name: str) -> _Pending | None:
-    """The row's EntryIn, checked by the service rules, and its provider department; None if rejected."""
+def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, existing: set[str], codes: _ResourceCodes,
+             report: ImportReport, default_provider: str | None, source_name: str) -> _Pending | None:
+    """The row's EntryIn, checked by the service rules, and its provider department; None if rejected
+    or already imported. The provider is authorized first, before the row is looked up."""
     try:
+        builder.read_provider(row)
+        providers.authorize(row, builder, default_provider)
+        if row.key in existing:
+            report.unchanged += 1
+            return None
         builder.build(row)
         data = _validated(row, builder)
         service.validate_entry(data)  # before a provider department is created for a row that would fail
-        department = providers.resolve(row, builder, default_provider)
+        department = providers.resolve(row, builder)
     except RowRejected as exc:
         report.reject(row.number, exc.column or builder.column(exc.target), exc.rule,
                       exc.value if exc.value is not None else builder.value(row, exc.target))
@@ -685,26 +748,28 @@ def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, report: Imp
     except ValidationFailed as exc:
         _reject_domain(report, row, builder, exc)
         return None
-    return _Pending(row, service.NewEntry(data=data, provider_id=department.id, external_key=row.key,
-                                          reason=f"从 {source_name} 第{row.number}行导入",
-                                          data_updated_at=row.data_updated_at))
+    new = service.NewEntry(data=data, provider_id=department.id, external_key=row.key,
+                           reason=f"从 {source_name} 第{row.number}行导入", data_updated_at=row.data_updated_at)
+    return _Pending(row, new, codes.claim(row, builder, data.classification_code))
 
 
 def _create(session: Session, actor: Actor, batch: list[_Pending], builder: _RowBuilder, report: ImportReport,
             defaults: _Defaults, *, publish: bool) -> None:
     """A batch in one SAVEPOINT; if it fails, row by row, each in its own SAVEPOINT, so the failing row
-    is reported and the others are kept."""
+    is reported (with the error it raised) and the others are kept."""
     if not batch:
         return
     try:
         with session.begin_nested():
-            entries = service.create_entries(session, actor, [p.new for p in batch], imported=True, publish=publish)
-    except (DomainError, SQLAlchemyError):
-        if len(batch) == 1:
-            _reject_failed(session, actor, batch[0], builder, report, publish=publish)
-            return
-        for pending in batch:
-            _create(session, actor, [pending], builder, report, defaults, publish=publish)
+            entries = _create_entries(session, actor, batch, publish=publish)
+    except (DomainError, SQLAlchemyError) as exc:
+        if len(batch) > 1:
+            for pending in batch:
+                _create(session, actor, [pending], builder, report, defaults, publish=publish)
+        elif isinstance(exc, DomainError):
+            _reject_domain(report, batch[0].row, builder, exc)
+        else:
+            report.reject(batch[0].row.number, "", f"写入数据库失败：{type(exc).__name__}")
         return
     for pending, entry in zip(batch, entries, strict=True):
         report.created += 1
@@ -713,23 +778,11 @@ def _create(session: Session, actor: Actor, batch: list[_Pending], builder: _Row
             defaults.add(column, note, [pending.row.number])
 
 
-def _reject_failed(session: Session, actor: Actor, pending: _Pending, builder: _RowBuilder, report: ImportReport,
-                   *, publish: bool) -> None:
-    """Runs the single failing row again to report why (the savepoint has already undone it)."""
-    try:
-        with session.begin_nested():
-            service.create_entries(session, actor, [pending.new], imported=True, publish=publish)
-            raise _Undo
-    except _Undo:
-        report.reject(pending.row.number, "", "写入失败（原因未知，请重试）")
-    except DomainError as exc:
-        _reject_domain(report, pending.row, builder, exc)
-    except SQLAlchemyError as exc:
-        report.reject(pending.row.number, "", f"写入数据库失败：{type(exc).__name__}")
-
-
-class _Undo(Exception):
-    pass
+def _create_entries(session: Session, actor: Actor, batch: list[_Pending], *, publish: bool) -> list[CatalogEntry]:
+    """service.create_entries, each row keeping the resource code of the file when it could claim it."""
+    for pending in batch:
+        pending.new.resource_code = pending.code
+    return service.create_entries(session, actor, [p.new for p in batch], imported=True, publish=publish)
 
 
 def _validated(row: _Row, builder: _RowBuilder) -> EntryIn:
@@ -752,7 +805,8 @@ def _validated(row: _Row, builder: _RowBuilder) -> EntryIn:
 
 
 def _reject_domain(report: ImportReport, row: _Row, builder: _RowBuilder, exc: DomainError) -> None:
-    target = {"provider_id": "provider", "department_id": "provider"}.get(exc.field or "", exc.field or "")
+    target = {"provider_id": "provider", "department_id": "provider", "region_code": "provider_region",
+              "level": "provider_level"}.get(exc.field or "", exc.field or "")
     column = ITEM_SHEET if target == "items" else builder.column(target) if target else ""
     value = row.payload.get(target, builder.value(row, target) if target else None)
     if isinstance(value, LabelledEnum):

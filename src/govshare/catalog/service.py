@@ -221,20 +221,40 @@ def next_resource_code(session: Session, classification_code: str) -> str:
 
 
 def reserve_resource_codes(session: Session, classification_code: str, count: int) -> list[str]:
-    """`count` consecutive resource codes of one classification. The counter row is created if
-    missing without racing (ON CONFLICT DO NOTHING), then locked, so two concurrent creators never
-    take the same number on PostgreSQL; SQLite serializes writers."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(CodeSequence).values(classification_code=classification_code, last_value=0).on_conflict_do_nothing()
-    )
-    sequence = session.scalars(
-        select(CodeSequence).where(CodeSequence.classification_code == classification_code).with_for_update()
-    ).one()
+    """`count` consecutive resource codes of one classification."""
+    sequence = _locked_sequence(session, classification_code)
     first = sequence.last_value + 1
     sequence.last_value += count
     session.flush()
     return [f"{classification_code}/{value:06d}" for value in range(first, first + count)]
+
+
+def _locked_sequence(session: Session, classification_code: str) -> CodeSequence:
+    """The classification's counter row, created if missing without racing (ON CONFLICT DO NOTHING), then
+    locked, so two concurrent creators never take the same number on PostgreSQL; SQLite serializes writers."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(CodeSequence).values(classification_code=classification_code, last_value=0).on_conflict_do_nothing()
+    )
+    return session.scalars(
+        select(CodeSequence).where(CodeSequence.classification_code == classification_code).with_for_update()
+    ).one()
+
+
+def _keep_resource_codes(session: Session, new: list[NewEntry]) -> None:
+    """Entries that arrive with their own code (an exported catalog imported elsewhere) keep it; the
+    counters move past the kept codes first, so the codes handed out afterwards never collide with them."""
+    highest: dict[str, int] = {}
+    for n in new:
+        if not n.resource_code:
+            continue
+        classification, _, number = n.resource_code.partition("/")
+        if not RESOURCE_CODE.match(n.resource_code) or classification != n.data.classification_code:
+            raise ValidationFailed(f"资源代码与分类代码不符：{n.resource_code}", field="resource_code")
+        highest[classification] = max(highest.get(classification, 0), int(number))
+    for classification, number in highest.items():
+        sequence = _locked_sequence(session, classification)
+        sequence.last_value = max(sequence.last_value, number)
 
 
 def _apply(entry: CatalogEntry, data: EntryIn) -> None:
@@ -331,6 +351,7 @@ class NewEntry:
     external_key: str | None = None
     reason: str = ""
     data_updated_at: datetime | None = None
+    resource_code: str | None = None  # kept when given (imports of an exported catalog); else generated
 
 
 def create_entries(
@@ -350,7 +371,8 @@ def create_entries(
         raise ValidationFailed(f"提供部门不存在：{provider_id}", field="provider_id")
     for n in new:
         validate_entry(n.data)
-    counts = Counter(n.data.classification_code for n in new)
+    _keep_resource_codes(session, new)
+    counts = Counter(n.data.classification_code for n in new if not n.resource_code)
     codes = {code: iter(reserve_resource_codes(session, code, count)) for code, count in counts.items()}
     now = utcnow()
     entries = []
@@ -358,7 +380,7 @@ def create_entries(
         entry = CatalogEntry(
             provider_id=n.provider_id,
             classification_code=n.data.classification_code,
-            resource_code=next(codes[n.data.classification_code]),
+            resource_code=n.resource_code or next(codes[n.data.classification_code]),
             status=(EntryStatus.PUBLISHED if publish else EntryStatus.DRAFT).value,
             version=1 if publish else 0,
             external_key=n.external_key,

@@ -591,3 +591,20 @@ def test_r03_each_new_provider_department_is_looked_up_once(db, tmp_path):
     assert report.created == 5 and len(report.departments_created) == 5
     by_name = [st for st in statements if "FROM departments" in st and "departments.name =" in st]
     assert len(by_name) == 5
+
+
+def test_r03_same_portal_url_in_two_departments_reveals_nothing(db, world, tmp_path):
+    """The idempotency key is unique per provider: a manager's row with the URL of another department's
+    entry is simply created (before, a database error hinted that the other entry existed)."""
+    def catalog_file(provider: str) -> Path:
+        path = tmp_path / f"{provider}.json"
+        path.write_text(json.dumps([{"标题": f"{provider}数据", "提供单位": provider, "开放属性": "无条件开放",
+                                      "url": "http://portal.example/detail?id=1"}], ensure_ascii=False),
+                        encoding="utf-8")
+        return path
+
+    with db.session() as s:
+        first = importer.import_file(s, world.actors["police_manager"], catalog_file("省公安厅"), region_code="340000")
+    with db.session() as s:
+        second = importer.import_file(s, world.actors["civil_manager"], catalog_file("省民政厅"), region_code="340000")
+    assert (first.created, second.created, second.rejected) == (1, 1, [])

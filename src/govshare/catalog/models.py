@@ -23,6 +23,8 @@ from govshare.orgs.models import Department, User
 
 class CatalogEntry(Base):
     __tablename__ = "catalog_entries"
+    # an import's idempotency key is unique per provider: one department's rows reveal nothing of another's
+    __table_args__ = (UniqueConstraint("provider_id", "external_key", name="uq_catalog_entries_provider_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     resource_code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -46,7 +48,7 @@ class CatalogEntry(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     data_updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    external_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    external_key: Mapped[str | None] = mapped_column(String(64))
     return_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

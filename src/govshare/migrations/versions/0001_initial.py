@@ -1,8 +1,8 @@
-"""initial schema: departments, users, tokens, catalog
+"""initial schema: departments, users, tokens, catalog, one source
 
-Revision ID: ce635f8d055c
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:41:16.831001
+Create Date: 2026-11-23 11:53:45.112368
 """
 
 import sqlalchemy as sa
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_catalog_entries_created_by_id_users')),
     sa.ForeignKeyConstraint(['provider_id'], ['departments.id'], name=op.f('fk_catalog_entries_provider_id_departments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_catalog_entries')),
-    sa.UniqueConstraint('external_key', name=op.f('uq_catalog_entries_external_key')),
+    sa.UniqueConstraint('provider_id', 'external_key', name='uq_catalog_entries_provider_key'),
     sa.UniqueConstraint('resource_code', name=op.f('uq_catalog_entries_resource_code'))
     )
     with op.batch_alter_table('catalog_entries', schema=None) as batch_op:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class DomainError(Exception):
     status_code = 400
@@ -42,3 +46,10 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
+
+
+def found(value: T | None, message: str, field: str) -> T:
+    """`value`, or NotFound naming the field when there is none (the one shape of every lookup by id)."""
+    if value is None:
+        raise NotFound(message, field=field)
+    return value

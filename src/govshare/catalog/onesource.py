@@ -38,7 +38,7 @@ from govshare.authz import Actor, require_authority_over, require_role
 from govshare.catalog.models import CatalogEntry, DataItem, SourceCluster, SourceClusterMember
 from govshare.catalog.vocab import EntryStatus, ItemType
 from govshare.db import utcnow
-from govshare.errors import Forbidden, NotFound, ValidationFailed
+from govshare.errors import Forbidden, NotFound, ValidationFailed, found
 from govshare.orgs.models import Department, Role
 
 # Bracketed remarks: (…) [...] {…} 【…】 〔…〕 〈…〉 after NFKC (which turns （） into ()).
@@ -224,10 +224,7 @@ def list_clusters(session: Session, actor: Actor, *, department_id: int | None =
 
 
 def get_cluster(session: Session, cluster_id: int) -> SourceCluster:
-    cluster = session.get(SourceCluster, cluster_id)
-    if cluster is None:
-        raise NotFound(f"一数一源数据项不存在：{cluster_id}", field="cluster_id")
-    return cluster
+    return found(session.get(SourceCluster, cluster_id), f"一数一源数据项不存在：{cluster_id}", "cluster_id")
 
 
 def cluster_view(cluster: SourceCluster) -> dict:

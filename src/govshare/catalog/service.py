@@ -30,7 +30,7 @@ from govshare.catalog.vocab import (
     UpdateCycle,
 )
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotFound, ValidationFailed
+from govshare.errors import Conflict, NotFound, ValidationFailed, found
 from govshare.orgs.models import Department, Role
 
 CLASSIFICATION_CODE = re.compile(r"^[123](\d{2}(\d{3}(\d{3})?)?)?$")
@@ -140,10 +140,10 @@ def get_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
 
 
 def get_entry_by_code(session: Session, actor: Actor, resource_code: str) -> CatalogEntry:
-    entry = session.scalars(readable_entries(actor).where(CatalogEntry.resource_code == resource_code)).first()
-    if entry is None:
-        raise NotFound(f"目录不存在或无权查看：{resource_code}", field="resource_code")
-    return entry
+    return found(
+        session.scalars(readable_entries(actor).where(CatalogEntry.resource_code == resource_code)).first(),
+        f"目录不存在或无权查看：{resource_code}", "resource_code",
+    )
 
 
 def list_entries(
@@ -308,9 +308,10 @@ def _changed(session: Session, entry: CatalogEntry) -> None:
 
 
 def _writable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
-    entry = session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry})
-    if entry is None:
-        raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
+    entry = found(
+        session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry}),
+        f"目录不存在：{entry_id}", "entry_id",
+    )
     require_role(actor, *WRITE_ROLES, action="编制目录")
     require_own_department(actor, entry.provider_id, action="修改")
     return entry
@@ -429,9 +430,10 @@ def submit_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
 
 
 def _reviewable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
-    entry = session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry})
-    if entry is None:
-        raise NotFound(f"目录不存在：{entry_id}", field="entry_id")
+    entry = found(
+        session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry}),
+        f"目录不存在：{entry_id}", "entry_id",
+    )
     require_authority_over(actor, entry.provider.region_code, action="审核目录")
     return entry
 
@@ -518,9 +520,7 @@ def propose_revision(
 
 def _revision(session: Session, revision_id: int) -> EntryRevision:
     revision = session.get(EntryRevision, revision_id, with_for_update=True)
-    if revision is None:
-        raise NotFound(f"修订不存在：{revision_id}", field="revision_id")
-    return revision
+    return found(revision, f"修订不存在：{revision_id}", "revision_id")
 
 
 def list_revisions(session: Session, actor: Actor, entry_id: int) -> list[EntryRevision]:

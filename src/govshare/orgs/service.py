@@ -16,7 +16,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from govshare.authz import Actor, require_role
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
+from govshare.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed, found
 from govshare.orgs.models import ApiToken, Department, Level, Role, User
 
 _hasher = PasswordHasher()
@@ -114,10 +114,7 @@ def find_or_create_department_by_name(
 
 
 def get_department(session: Session, department_id: int) -> Department:
-    department = session.get(Department, department_id)
-    if department is None:
-        raise NotFound(f"部门不存在：{department_id}", field="department_id")
-    return department
+    return found(session.get(Department, department_id), f"部门不存在：{department_id}", "department_id")
 
 
 def list_departments(session: Session) -> list[Department]:
@@ -247,17 +244,12 @@ def logout(session: Session, token: str) -> bool:
 
 
 def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"用户不存在：{user_id}", field="user_id")
-    return user
+    return found(session.get(User, user_id), f"用户不存在：{user_id}", "user_id")
 
 
 def find_user(session: Session, username: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise NotFound(f"用户不存在：{username}", field="username")
-    return user
+    return found(user, f"用户不存在：{username}", "username")
 
 
 def list_users(session: Session, actor: Actor) -> list[User]:

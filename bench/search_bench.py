@@ -269,11 +269,7 @@ def server_process(index_dir: Path, queries_file: Path) -> dict:
         "result['peak_rss_mib'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)\n"
         "print(json.dumps(result))\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code, str(index_dir), str(queries_file)],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return _json_from_subprocess(code, index_dir, queries_file)
 
 
 def build_process(index_dir: Path, n: int) -> dict:
@@ -284,8 +280,13 @@ def build_process(index_dir: Path, n: int) -> dict:
         "from bench.search_bench import build_index\n"
         "print(json.dumps(build_index(Path(sys.argv[1]), int(sys.argv[2]))))\n"
     )
+    return _json_from_subprocess(code, index_dir, n)
+
+
+def _json_from_subprocess(code: str, *args) -> dict:
+    """Runs `code` in a fresh Python process (its memory is its own) and reads the JSON it prints last."""
     output = subprocess.run(
-        [sys.executable, "-c", code, str(index_dir), str(n)],
+        [sys.executable, "-c", code, *map(str, args)],
         check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(output.stdout.strip().splitlines()[-1])

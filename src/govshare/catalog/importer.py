@@ -299,11 +299,16 @@ class _RowBuilder:
         if isinstance(embedded, list):
             row.items = [(n, i) for n, i in enumerate(embedded, start=1) if isinstance(i, dict)]
 
-    def _date(self, row: _Row, target: str):
+    def _parsed(self, row: _Row, target: str, parse):
+        """`parse` applied to the row's value for `target`; an unreadable value rejects the row, naming it."""
+        raw = self.value(row, target)
         try:
-            return m.parse_date(self.value(row, target))
+            return parse(raw)
         except m.UnreadableValue as exc:
-            raise RowRejected(target, exc.rule, self.value(row, target)) from None
+            raise RowRejected(target, exc.rule, raw) from None
+
+    def _date(self, row: _Row, target: str):
+        return self._parsed(row, target, m.parse_date)
 
     def _theme_and_classification(self, row: _Row) -> None:
         themes = m.split_themes(self.value(row, "theme"))
@@ -326,10 +331,7 @@ class _RowBuilder:
             row.payload["data_format"] = DataFormat.DOCUMENT
             return {DataFormat.DOCUMENT}
         raw = self.value(row, "data_format")
-        try:
-            primary, tokens = m.parse_data_formats(raw)
-        except m.UnreadableValue as exc:
-            raise RowRejected("data_format", exc.rule, raw) from None
+        primary, tokens = self._parsed(row, "data_format", m.parse_data_formats)
         row.payload["data_format"] = primary
         if len(tokens) > 1:
             listed = "、".join(tokens)
@@ -343,12 +345,8 @@ class _RowBuilder:
         p = row.payload
         share_given = self.present(row, "share_type")
         if self.present(row, "open_attribute"):
-            raw = self.value(row, "open_attribute")
-            try:
-                p["open_attribute"] = m.parse_open_attribute(raw)
-            except m.UnreadableValue as exc:
-                raise RowRejected("open_attribute", exc.rule, raw) from None
-            source_label = m.text(raw)
+            p["open_attribute"] = self._parsed(row, "open_attribute", m.parse_open_attribute)
+            source_label = m.text(self.value(row, "open_attribute"))
             if source_label != p["open_attribute"].label:
                 self.note(row, "open_attribute",
                           "开放属性按对照表归一（普遍开放→无条件开放，依申请/安全开放→有条件开放，“开发”按“开放”）")
@@ -391,11 +389,7 @@ class _RowBuilder:
             row.payload["update_cycle"] = UpdateCycle.IRREGULAR
             self.note(row, "update_cycle", "未提供更新周期，按“不定期”登记")
             return
-        raw = self.value(row, "update_cycle")
-        try:
-            cycle, note = m.parse_update_cycle(raw)
-        except m.UnreadableValue as exc:
-            raise RowRejected("update_cycle", exc.rule, raw) from None
+        cycle, note = self._parsed(row, "update_cycle", m.parse_update_cycle)
         row.payload["update_cycle"] = cycle
         if note:
             self.note(row, "update_cycle", note)

@@ -12,11 +12,12 @@ import pytest
 
 from govshare.catalog import service as catalog
 from govshare.search import index as search_index
-from tests.factories import PASSWORD, population_entry, published_entry
+from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/govshare_ui.png")
 SEARCH_SCREENSHOT = Path("/tmp/govshare_search.png")
+FORM_SCREENSHOT = Path("/tmp/govshare_form.png")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 pytestmark = [
@@ -126,4 +127,46 @@ def test_r02_login_search_open_entry_and_publish_in_a_real_browser(db, world, se
     page.wait_for_load_state()
     assert "目录已发布" in page.locator(".notice").inner_text()
     assert "当前没有待审核的目录" in page.locator("main").inner_text()
+    page.close()
+
+
+def test_r03_manager_compiles_an_entry_in_the_form_in_a_real_browser(db, world, live_server, browser):
+    """The form posts its hidden csrf_token; a refusal keeps what was typed; 添加信息项 works without JavaScript."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", java_script_enabled=False)
+    page.goto(f"{live_server}/login?next=/my/catalog")
+    page.fill("input[name=username]", "police_manager")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.click("text=新建目录")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("新建目录")
+    page.fill("input[name=classification_code]", "101")
+    page.fill("input[name=name]", "统计调查原始资料")
+    page.fill("textarea[name=abstract]", "全省统计调查对象报送的原始资料")
+    page.select_option("select[name=data_format]", label="数据库")
+    page.select_option("select[name=update_cycle]", label="每年")
+    page.select_option("select[name=share_type]", label="不予共享")
+    page.select_option("select[name=share_method]", label="文件")
+    page.fill("input[name=item-0-name]", "dcdx")
+    page.fill("input[name=item-0-chinese_name]", "调查对象名称")
+    page.fill("input[name=item-1-name]", "tyshxydm")
+    page.fill("input[name=item-1-chinese_name]", "统一社会信用代码")
+    page.click("button:has-text('添加信息项')")
+    page.wait_for_load_state()
+    assert page.locator("table.items-table tbody tr").count() == 6
+    assert page.input_value("input[name=item-1-chinese_name]") == "统一社会信用代码"
+    page.click(".entry-form > .actions button.primary")
+    page.wait_for_load_state()
+    message = page.locator("label:has(textarea[name=legal_basis]) .field-error").inner_text()
+    assert "不予共享的目录必须注明所依据的法律" in message
+    assert page.input_value("input[name=name]") == "统计调查原始资料"
+    page.fill("textarea[name=legal_basis]", "《中华人民共和国统计法》第三十九条")
+    page.screenshot(path=str(FORM_SCREENSHOT), full_page=True)
+    page.click(".entry-form > .actions button.primary")
+    page.wait_for_load_state()
+    assert "目录草稿已保存" in page.locator(".notice").inner_text()
+    with db.session() as s:
+        [entry] = catalog.list_entries(s, SYSTEM, limit=10)
+        assert entry.status == "draft" and [i.chinese_name for i in entry.items] == ["调查对象名称", "统一社会信用代码"]
     page.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from govshare.catalog import onesource
 from govshare.catalog import service as catalog
 from govshare.catalog.schemas import ItemIn
-from govshare.deps import SESSION_COOKIE
+from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
 
@@ -30,6 +31,8 @@ def as_user(client, world):
         client.cookies.clear()
         response = login(client, username)
         assert response.status_code == 303, response.text
+        # what the page's hidden csrf_token field carries; tests of the refusal send an empty header
+        client.headers[CSRF_HEADER] = csrf_token(client.cookies[SESSION_COOKIE])
         return client
 
     return switch
@@ -45,7 +48,7 @@ def test_login_sets_the_session_cookie_and_logout_revokes_it(client, world):
     assert client.get("/api/v1/auth/me").json()["username"] == "police_manager"  # the same token as the API
     home = client.get("/")
     assert "省公安厅" in home.text and "部门目录管理员" in home.text
-    out = client.post("/logout", follow_redirects=False)
+    out = client.post("/logout", data={"csrf_token": csrf_token(cookie)}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/login"
     client.cookies.clear()
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cookie}"}).status_code == 401
@@ -245,6 +248,8 @@ PAGE_WRITE_ROUTES = {
     ("POST", "/my/catalog/{entry_id}/submit"), ("POST", "/review/{entry_id}/publish"),
     ("POST", "/review/{entry_id}/return"), ("POST", "/catalog/import"), ("POST", "/one-source/detect"),
     ("POST", "/one-source/{cluster_id}/lead"),
+    ("POST", "/my/catalog/new"), ("POST", "/my/catalog/{entry_id}/edit"), ("POST", "/my/catalog/{entry_id}/revise"),
+    ("POST", "/review/revisions/{revision_id}/approve"), ("POST", "/review/revisions/{revision_id}/return"),
 }
 
 
@@ -261,11 +266,18 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
         catalog.submit_entry(s, world.actors["police_manager"], submitted.id)
         submitted = submitted.id
+        published = published_entry(s, world, name="已发布").id
+        revision = catalog.propose_revision(s, world.actors["police_manager"], published,
+                                            population_entry(name="已发布（修订）"), "职责调整").id
     cluster_id = _cluster(db, world)
     targets = [(f"/my/catalog/{draft}/submit", draft, "draft"), (f"/review/{submitted}/publish", submitted,
-               "submitted"), (f"/review/{submitted}/return", submitted, "submitted")]
-    others = ["/catalog/import", "/one-source/detect", f"/one-source/{cluster_id}/lead"]
-    form = {"reason": "越权", "department_id": str(world.ids["police"])}
+               "submitted"), (f"/review/{submitted}/return", submitted, "submitted"),
+               (f"/my/catalog/{draft}/edit", draft, "draft"), (f"/my/catalog/{published}/revise", published,
+                                                               "published"),
+               (f"/review/revisions/{revision}/approve", published, "published"),
+               (f"/review/revisions/{revision}/return", published, "published")]
+    others = ["/catalog/import", "/one-source/detect", f"/one-source/{cluster_id}/lead", "/my/catalog/new"]
+    form = {"reason": "越权", "department_id": str(world.ids["police"]), **_form_of(population_entry(name="越权"))}
     client.cookies.clear()
     for url in [t[0] for t in targets] + others:
         response = client.post(url, data=form, follow_redirects=False)
@@ -285,6 +297,9 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
     with db.session() as s:
         assert len(catalog.list_entries(s, SYSTEM, limit=500)) == entries_before
         assert onesource.get_cluster(s, cluster_id).lead_department_id is None
+        assert catalog.get_entry(s, SYSTEM, draft).name == "人口基本信息"
+        assert catalog.get_entry(s, SYSTEM, published).version == 1
+        assert [r.status for r in catalog.list_revisions(s, SYSTEM, published)] == ["submitted"]
 
 
 # ---------------------------------------------------------------- 目录检索: facets, highlight, badges (R02, R05, R06)
@@ -510,8 +525,6 @@ IMPORT_ROWS = [
 
 
 def test_r03_manager_imports_a_json_file_and_sees_the_report(db, world, as_user):
-    import json
-
     client = as_user("police_manager")
     form = client.get("/catalog/import")
     assert form.status_code == 200 and 'enctype="multipart/form-data"' in form.text and "目录文件" in form.text
@@ -537,7 +550,6 @@ def test_r03_manager_imports_a_json_file_and_sees_the_report(db, world, as_user)
 
 
 def test_import_uses_the_mapping_and_keeps_other_departments_out(db, world, as_user):
-    import json
 
     rows = [{"标题X": "犯罪记录查询信息", "共享类型": "有条件共享", "共享条件": "仅限政审使用，逐人核验",
              "提供部门": "省民政厅"}]
@@ -573,3 +585,239 @@ def test_navigation_shows_only_the_links_of_the_role(db, world, as_user):
     assert nav("admin") == ["目录检索", "目录导入", "一数一源"]
     assert nav("auditor") == ["目录检索"]
     assert nav("city_reviewer") == ["目录检索", "审核队列", "一数一源"]
+
+
+# ---------------------------------------------------------------- CSRF (R18)
+
+
+def test_r18_page_forms_carry_the_sessions_csrf_token(db, world, as_user):
+    with db.session() as s:
+        catalog.create_entry(s, world.actors["police_manager"], population_entry())
+    client = as_user("police_manager")
+    token = csrf_token(client.cookies[SESSION_COOKIE])
+    page = client.get("/my/catalog").text
+    forms = re.findall(r'<form method="post".*?</form>', page, re.S)
+    assert forms and all(f'<input type="hidden" name="csrf_token" value="{token}">' in f for f in forms)
+
+
+def test_r18_every_page_post_without_the_csrf_token_is_refused_and_changes_nothing(db, world, as_user):
+    with db.session() as s:
+        draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
+        submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
+        catalog.submit_entry(s, world.actors["police_manager"], submitted.id)
+        submitted = submitted.id
+    cluster_id = _cluster(db, world)
+    with db.session() as s:
+        entries_before = len(catalog.list_entries(s, SYSTEM, limit=500))
+    no_token = {CSRF_HEADER: ""}
+    cases = [("police_manager", f"/my/catalog/{draft}/submit", {}), ("reviewer", f"/review/{submitted}/publish", {}),
+             ("reviewer", f"/review/{submitted}/return", {"reason": "理由"}), ("reviewer", "/one-source/detect", {}),
+             ("reviewer", f"/one-source/{cluster_id}/lead", {"department_id": str(world.ids["police"]),
+                                                            "reason": "公安机关依法管理"}),
+             ("police_manager", "/logout", {})]
+    for who, url, form in cases:
+        client = as_user(who)
+        for data in (form, {**form, "csrf_token": "0" * 64}):
+            response = client.post(url, data=data, headers=no_token, follow_redirects=False)
+            assert response.status_code == 403, url
+            assert "无权访问" in response.text and "防跨站请求令牌" in response.text, url
+    client = as_user("police_manager")
+    refused = client.post("/catalog/import", headers=no_token,
+                          files={"file": ("c.json", b'[{"\xe7\x9b\xae\xe5\xbd\x95\xe5\x90\x8d\xe7\xa7\xb0": "x"}]',
+                                          "application/json")})
+    assert refused.status_code == 403
+    with db.session() as s:
+        assert catalog.get_entry(s, SYSTEM, draft).status == "draft"
+        assert catalog.get_entry(s, SYSTEM, submitted).status == "submitted"
+        assert len(catalog.list_entries(s, SYSTEM, limit=500)) == entries_before
+        assert onesource.get_cluster(s, cluster_id).lead_department_id is None
+    assert client.get("/my/catalog", follow_redirects=False).status_code == 200  # not logged out
+    # with the token of the hidden field, the same forms work
+    token = csrf_token(client.cookies[SESSION_COOKIE])
+    done = client.post(f"/my/catalog/{draft}/submit", data={"csrf_token": token}, headers=no_token)
+    assert done.status_code == 200 and "已提交审核" in done.text
+    upload = client.post("/catalog/import", data={"csrf_token": token}, headers=no_token,
+                         files={"file": ("c.json", json.dumps(IMPORT_ROWS[:1], ensure_ascii=False).encode(),
+                                         "application/json")})
+    assert upload.status_code == 200 and "导入完成：新建 1 条目录草稿" in upload.text  # multipart with the field
+    out = client.post("/logout", data={"csrf_token": token}, headers=no_token, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+
+
+def test_r18_login_posted_from_another_site_is_refused(client, world):
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {"Referer": "https://evil.example/login.html"}):
+        response = client.post("/login", data={"username": "police_manager", "password": PASSWORD},
+                               headers=headers, follow_redirects=False)
+        assert response.status_code == 403 and "登录请求来自其他网站" in response.text
+        assert SESSION_COOKIE not in response.cookies
+    same = client.post("/login", data={"username": "police_manager", "password": PASSWORD},
+                       headers={"Origin": "http://testserver", "Referer": "http://testserver/login"},
+                       follow_redirects=False)
+    assert same.status_code == 303 and SESSION_COOKIE in same.cookies
+
+
+def test_r18_api_write_with_only_the_cookie_needs_the_csrf_header(db, world, client):
+    from tests.test_authz_api import _entry_body
+
+    cookie = world.tokens["police_manager"]
+    client.cookies.set(SESSION_COOKIE, cookie)
+    assert client.get("/api/v1/catalog/entries").status_code == 200  # reading with the cookie is fine
+    refused = client.post("/api/v1/catalog/entries", json=_entry_body())
+    assert refused.status_code == 403 and refused.json()["error"]["field"] == "csrf_token"
+    wrong = client.post("/api/v1/catalog/entries", json=_entry_body(), headers={CSRF_HEADER: "0" * 64})
+    assert wrong.status_code == 403
+    with db.session() as s:
+        assert catalog.list_entries(s, SYSTEM, limit=50) == []
+    done = client.post("/api/v1/catalog/entries", json=_entry_body(), headers={CSRF_HEADER: csrf_token(cookie)})
+    assert done.status_code == 201, done.text
+    client.cookies.clear()
+    bearer = client.post("/api/v1/catalog/entries", json=_entry_body(name="另一条"),
+                         headers=world.headers("police_manager"))  # a bearer header needs no CSRF token
+    assert bearer.status_code == 201, bearer.text
+
+
+# ---------------------------------------------------------------- 新建、编辑、修订目录 (R02, R03, R05)
+
+
+def _form_of(entry, extra_rows: int = 3) -> dict[str, str]:
+    """The entry form's fields for an EntryIn, as a browser posts them (the empty rows included)."""
+    data = entry.model_dump(mode="json")
+    form = {key: "" if data[key] is None else str(data[key]) for key in data if key not in ("items", "related_codes")}
+    form["related_codes"] = " ".join(data["related_codes"])
+    rows = data["items"] + [{"name": "", "chinese_name": "", "data_type": "string", "length": None,
+                             "grade": "general_1", "personal_info": "none", "description": ""}] * extra_rows
+    for index, item in enumerate(rows):
+        for key, value in item.items():
+            form[f"item-{index}-{key}"] = "" if value is None else str(value)
+    return form
+
+
+def _field_error(page_html: str, name: str) -> str:
+    """The message shown in the label of the named field."""
+    label = re.search(rf'<label(?:(?!</label>).)*?<(?:input|select|textarea) name="{name}".*?</label>', page_html, re.S)
+    assert label, name
+    error = re.search(r'<span class="field-error" role="alert">([^<]*)</span>', label.group(0))
+    return error.group(1) if error else ""
+
+
+def test_r03_manager_creates_an_entry_with_items_through_the_form(db, world, as_user):
+    client = as_user("police_manager")
+    page = client.get("/my/catalog/new")
+    assert page.status_code == 200 and "新建目录" in page.text
+    for text in ("分类代码", "资源名称", "资源摘要", "资源格式", "共享类型", "共享条件", "共享方式", "不予共享依据",
+                 "开放属性", "开放条件", "更新周期", "发布日期", "关联资源代码", "来源系统", "分级", "主题",
+                 "信息项名称", "数据类型", "个人信息", "添加信息项", 'name="item-2-name"'):
+        assert text in page.text, text
+    assert 'name="item-3-name"' not in page.text  # three empty rows
+    form = _form_of(population_entry(related_codes=["101/000009"]))
+    more = client.post("/my/catalog/new", data={**form, "add_rows": "1"})
+    assert more.status_code == 200 and 'name="item-9-name"' in more.text and 'value="gmsfhm"' in more.text
+    with db.session() as s:
+        assert catalog.list_entries(s, SYSTEM, limit=50) == []  # 添加信息项 saves nothing
+    saved = client.post("/my/catalog/new", data=form, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"].startswith("/my/catalog?notice=created")
+    with db.session() as s:
+        [entry] = catalog.list_entries(s, SYSTEM, limit=50)
+        assert (entry.status, entry.provider_id, entry.name) == ("draft", world.ids["police"], "人口基本信息")
+        assert entry.related_codes == ["101/000009"] and entry.share_type == "conditional"
+        assert [(i.name, i.chinese_name, i.data_type, i.length, i.grade, i.personal_info) for i in entry.items] == [
+            ("gmsfhm", "公民身份号码", "string", 18, "general_4", "pi"),
+            ("xm", "姓名", "string", 50, "general_3", "pi"),
+            ("csrq", "出生日期", "date", None, "general_3", "pi"),
+            ("hjdz", "户籍地址", "string", 200, "general_4", "pi")]
+        entry_id = entry.id
+    mine = client.get(saved.headers["location"])
+    assert "目录草稿已保存" in mine.text and f'href="/my/catalog/{entry_id}/edit"' in mine.text
+    edit = client.get(f"/my/catalog/{entry_id}/edit")
+    assert edit.status_code == 200 and 'value="公民身份号码"' in edit.text and "readonly" in edit.text
+    changed = {**_form_of(population_entry(abstract="修改后的摘要")), "item-3-name": "", "item-3-chinese_name": "",
+               "item-3-length": ""}  # a row emptied in the form is dropped
+    assert client.post(f"/my/catalog/{entry_id}/edit", data=changed, follow_redirects=False).status_code == 303
+    with db.session() as s:
+        entry = catalog.get_entry(s, SYSTEM, entry_id)
+        assert entry.abstract == "修改后的摘要" and [i.name for i in entry.items] == ["gmsfhm", "xm", "csrq"]
+
+
+def test_r04_refused_entry_shows_the_message_next_to_the_field_and_keeps_the_input(db, world, as_user):
+    client = as_user("police_manager")
+    form = _form_of(population_entry(name="统计调查原始资料", share_type="不予共享", share_condition="",
+                                     abstract="我输入的摘要<保留>", legal_basis=""))
+    refused = client.post("/my/catalog/new", data=form)
+    assert refused.status_code == 422
+    assert "不予共享的目录必须注明所依据的法律" in _field_error(refused.text, "legal_basis")
+    assert _field_error(refused.text, "share_condition") == ""
+    assert 'value="统计调查原始资料"' in refused.text and "我输入的摘要&lt;保留&gt;</textarea>" in refused.text
+    assert '<option value="none" selected>不予共享</option>' in refused.text
+    assert 'value="gmsfhm"' in refused.text and 'value="户籍地址"' in refused.text
+    bad_item = client.post("/my/catalog/new", data={**_form_of(population_entry()), "item-1-length": "很长"})
+    assert bad_item.status_code == 422 and "信息项第 2 行：长度应为整数" in bad_item.text
+    with db.session() as s:
+        assert catalog.list_entries(s, SYSTEM, limit=50) == []
+
+
+def test_r02_other_departments_manager_gets_404_on_the_edit_page(db, world, as_user):
+    with db.session() as s:
+        draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
+        published = published_entry(s, world, name="已发布的人口信息").id
+    other = as_user("civil_manager")
+    for entry_id in (draft, published):
+        assert other.get(f"/my/catalog/{entry_id}/edit").status_code == 404
+        assert other.get(f"/my/catalog/{entry_id}/revise").status_code == 404
+    posted = other.post(f"/my/catalog/{draft}/edit", data=_form_of(population_entry(name="被改了")))
+    assert posted.status_code == 404 and "目录不存在" in posted.text
+    assert other.post(f"/my/catalog/{published}/revise",
+                      data={**_form_of(population_entry(name="被改了")), "reason": "越权"}).status_code == 404
+    own = as_user("police_manager")
+    assert own.get(f"/my/catalog/{published}/edit").status_code == 409  # published: only through a revision
+    assert own.get(f"/my/catalog/{draft}/revise").status_code == 409
+    with db.session() as s:
+        assert catalog.get_entry(s, SYSTEM, draft).name == "人口基本信息"
+        assert catalog.list_revisions(s, SYSTEM, published) == []
+
+
+def test_r05_revision_through_the_form_is_approved_from_the_review_queue(db, world, as_user):
+    with db.session() as s:
+        entry_id = published_entry(s, world).id
+    manager = as_user("police_manager")
+    assert f'href="/my/catalog/{entry_id}/revise"' in manager.get("/my/catalog").text
+    page = manager.get(f"/my/catalog/{entry_id}/revise")
+    assert page.status_code == 200 and "修订原因" in page.text and "因法律法规或职责变化" in page.text
+    assert 'value="人口基本信息"' in page.text and 'value="gmsfhm"' in page.text
+    form = _form_of(population_entry(share_condition="仅限社会救助审核使用，按行政区划核验"))
+    missing = manager.post(f"/my/catalog/{entry_id}/revise", data=form)
+    assert missing.status_code == 422 and "修订必须说明原因" in missing.text
+    assert "仅限社会救助审核使用，按行政区划核验</textarea>" in missing.text  # what was typed is kept
+    done = manager.post(f"/my/catalog/{entry_id}/revise",
+                        data={**form, "reason": "依据新职责调整共享条件", "due_to_law_change": "1"})
+    assert done.status_code == 200 and "修订已提交" in done.text
+    with db.session() as s:
+        [revision] = catalog.list_revisions(s, SYSTEM, entry_id)
+        assert revision.status == "submitted" and revision.due_to_law_change and revision.base_version == 1
+    reviewer = as_user("reviewer")
+    queue = reviewer.get("/review")
+    assert "待审核修订" in queue.text and "依据新职责调整共享条件" in queue.text
+    assert "因法律法规或职责变化" in queue.text
+    assert "第 1 版 → 第 2 版" in queue.text and "共享条件" in visible_text(queue)
+    assert as_user("city_reviewer").get("/review").text.count("依据新职责调整共享条件") == 0  # outside its area
+    reviewer = as_user("reviewer")
+    empty = reviewer.post(f"/review/revisions/{revision.id}/return", data={"reason": " "})
+    assert empty.status_code == 422 and "退回必须说明理由" in empty.text
+    approved = reviewer.post(f"/review/revisions/{revision.id}/approve")
+    assert approved.status_code == 200 and "修订已发布" in approved.text and "当前没有待审核的修订" in approved.text
+    with db.session() as s:
+        entry = catalog.get_entry(s, SYSTEM, entry_id)
+        assert entry.version == 2 and entry.share_condition == "仅限社会救助审核使用，按行政区划核验"
+
+
+def test_r05_reviewer_returns_a_revision_with_a_reason(db, world, as_user):
+    with db.session() as s:
+        entry_id = published_entry(s, world).id
+        revision = catalog.propose_revision(s, world.actors["police_manager"], entry_id,
+                                            population_entry(name="人口基本信息（新）"), "更名").id
+    done = as_user("reviewer").post(f"/review/revisions/{revision}/return", data={"reason": "名称不规范"})
+    assert done.status_code == 200 and "修订已退回" in done.text
+    with db.session() as s:
+        [rev] = catalog.list_revisions(s, SYSTEM, entry_id)
+        assert (rev.status, rev.return_reason) == ("returned", "名称不规范")
+        assert catalog.get_entry(s, SYSTEM, entry_id).version == 1

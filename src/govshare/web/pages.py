@@ -12,13 +12,17 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor
 from govshare.catalog import importer, onesource
 from govshare.catalog import service as catalog
+from govshare.catalog.schemas import EntryIn
 from govshare.catalog.vocab import (
     DataFormat,
     EntryStatus,
@@ -32,8 +36,18 @@ from govshare.catalog.vocab import (
     UpdateCycle,
 )
 from govshare.db import utcnow
-from govshare.deps import SESSION, SESSION_COOKIE, bearer_token
-from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.deps import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    READ_METHODS,
+    SESSION,
+    SESSION_COOKIE,
+    bearer_token,
+    csrf_token,
+    csrf_valid,
+    header_token,
+)
+from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
@@ -42,7 +56,67 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-router = APIRouter(include_in_schema=False)
+
+# ---------------------------------------------------------------- CSRF (R18)
+
+CSRF_REFUSED = "请求来源无法确认（缺少或无效的防跨站请求令牌），操作未执行。请刷新页面后重试。"
+LOGIN_ORIGIN_REFUSED = "登录请求来自其他网站，已拒绝。请在本平台的登录页面登录。"
+
+
+def _same_host(request: Request, url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.headers.get("host", "").lower()
+
+
+def _login_origin_ok(request: Request) -> bool:
+    """The login form has no session yet: the cookie is SameSite=Lax, and a login posted from another site's
+    page (login CSRF) is refused when the browser names that page in Origin or Referer."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return _same_host(request, origin)
+    referer = request.headers.get("referer")
+    return referer is None or _same_host(request, referer)
+
+
+async def _csrf_refusal(request: Request) -> str | None:
+    """Why a page write is refused, or None. Every write of a page form that acts with the session cookie must
+    carry the session's token (hidden field csrf_token, or the X-CSRF-Token header). A request authenticated by
+    an Authorization header is not a browser acting on its own; without a cookie nothing can be done anyway
+    (the page sends the visitor to the login form)."""
+    if request.method in READ_METHODS:
+        return None
+    if request.url.path == "/login":
+        return None if _login_origin_ok(request) else LOGIN_ORIGIN_REFUSED
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if header_token(request) or not cookie:
+        return None
+    presented = request.headers.get(CSRF_HEADER)
+    if not presented:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            value = (await request.form()).get(CSRF_FIELD)  # Starlette keeps the parsed form for the route
+            presented = value if isinstance(value, str) else None
+    return None if csrf_valid(cookie, presented) else CSRF_REFUSED
+
+
+class PageRoute(APIRoute):
+    """Every page route checks CSRF before its dependencies and body run: a refused request changes nothing."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            refusal = await _csrf_refusal(request)
+            if refusal is not None:
+                return templates.TemplateResponse(request, "error.html", {
+                    "me": None, "path": request.url.path, "error": None, "notice": None,
+                    "title": "无权访问", "message": refusal}, status_code=403)
+            return await handler(request)
+
+        return checked
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 LABELS: dict[str, dict[str, str]] = {
     "share_type": ShareType.labels(),
@@ -81,6 +155,19 @@ def label(value, kind: str) -> str:
 
 templates.env.filters["label"] = label
 templates.env.globals["LABELS"] = LABELS
+
+
+@pass_context
+def csrf_field(context) -> Markup:
+    """<input type="hidden" name="csrf_token"> of the visitor's session, for every form that posts."""
+    request = context.get("request")
+    token = bearer_token(request) if request is not None else None
+    if not token:
+        return Markup("")
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf_token(token))
+
+
+templates.env.globals["csrf_field"] = csrf_field
 
 
 # ---------------------------------------------------------------- who is looking
@@ -538,13 +625,15 @@ def review_queue(request: Request, notice: str = "", session: Session = SESSION,
     return _review_page(request, session, actor, notice=_notice(notice))
 
 
-def _review_page(request, session, actor, *, error=None, notice=None, status_code=200, error_entry=None):
+def _review_page(request, session, actor, *, error=None, notice=None, status_code=200, error_entry=None,
+                 error_revision=None):
     entries = catalog.list_entries(session, actor, status=EntryStatus.SUBMITTED.value, limit=500)
     return render(request, session, actor, "review.html", status_code=status_code, entries=entries,
-                  error=error, notice=notice, error_entry=error_entry)
+                  revisions=pending_revisions(session, actor), error=error, notice=notice, error_entry=error_entry,
+                  error_revision=error_revision)
 
 
-def _review_action(request, session, actor, entry_id: int, action, done: str):
+def _review_action(request, session, actor, target_id: int, action, done: str):
     if actor is None:
         return _login_redirect("/review")
     try:
@@ -553,8 +642,8 @@ def _review_action(request, session, actor, entry_id: int, action, done: str):
         _fail(session)
         if not _is_reviewer(actor) or isinstance(exc, NotFound):
             return error_page(request, session, actor, exc)
-        return _review_page(request, session, actor, error=exc.message, status_code=exc.status_code,
-                            error_entry=entry_id)
+        where = {"error_revision": target_id} if done.startswith("revision") else {"error_entry": target_id}
+        return _review_page(request, session, actor, error=exc.message, status_code=exc.status_code, **where)
     session.commit()
     return RedirectResponse(f"/review?notice={done}", status_code=303)
 
@@ -650,3 +739,313 @@ def one_source_name_lead(request: Request, cluster_id: int, department_id: str =
                                 error_cluster=cluster_id, form={"department_id": department_id, "reason": reason})
     session.commit()
     return RedirectResponse(f"/one-source?notice=lead_named#cluster-{cluster_id}", status_code=303)
+
+
+# ---------------------------------------------------------------- compiling entries (R02, R03: 新建、编辑、修订)
+
+ENTRY_TEXT_FIELDS = ("classification_code", "name", "abstract", "data_format", "share_type", "share_condition",
+                     "share_method", "legal_basis", "open_attribute", "open_condition", "update_cycle",
+                     "publish_date", "related_codes", "source_system", "grade", "theme", "secrecy")
+ITEM_FIELDS = ("name", "chinese_name", "data_type", "length", "grade", "personal_info", "description")
+EXTRA_ITEM_ROWS = 3  # empty rows for 添加信息项 (no JavaScript); empty rows are ignored
+MAX_ITEM_ROWS = 500
+FIELD_TITLES = {
+    "classification_code": "分类代码", "name": "资源名称", "abstract": "资源摘要", "data_format": "资源格式",
+    "share_type": "共享类型", "share_condition": "共享条件", "share_method": "共享方式", "legal_basis": "不予共享依据",
+    "open_attribute": "开放属性", "open_condition": "开放条件", "update_cycle": "更新周期", "publish_date": "发布日期",
+    "related_codes": "关联资源代码", "source_system": "来源系统", "grade": "分级", "theme": "主题",
+    "secrecy": "涉密情况", "items": "信息项", "reason": "修订原因",
+}
+ITEM_TITLES = {"name": "字段名", "chinese_name": "信息项名称", "data_type": "数据类型", "length": "长度",
+               "grade": "分级", "personal_info": "个人信息", "description": "说明"}
+PYDANTIC_MESSAGES = {
+    "missing": "必须填写", "string_too_short": "不能为空", "string_too_long": "过长", "enum": "取值无效",
+    "int_parsing": "应为整数", "int_from_float": "应为整数", "greater_than_equal": "应不小于 1",
+    "less_than_equal": "过大", "date_from_datetime_parsing": "日期格式应为 年-月-日（如 2025-01-31）",
+    "date_parsing": "日期格式应为 年-月-日（如 2025-01-31）",
+}
+NOTICES.update({"created": "目录草稿已保存。", "updated": "目录草稿已修改。",
+                "revision_submitted": "修订已提交，等待主管部门审核。",
+                "revision_approved": "修订已发布，目录版本已更新。", "revision_returned": "修订已退回。"})
+
+
+async def posted_form(request: Request) -> dict[str, str]:
+    """The posted form as {name: text} (the entry form's item rows have numbered names)."""
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _item_rows(form: dict[str, str]) -> list[dict[str, str]]:
+    rows = []
+    for index in range(MAX_ITEM_ROWS):
+        if not any(f"item-{index}-{f}" in form for f in ITEM_FIELDS):
+            break
+        rows.append({f: form.get(f"item-{index}-{f}", "").strip() for f in ITEM_FIELDS})
+    return rows
+
+
+def _filled(row: dict[str, str]) -> bool:
+    return any(row[f] for f in ("name", "chinese_name", "length", "description"))
+
+
+def _typed(form: dict[str, str]) -> dict:
+    """What the user typed, to show again: every field as text, the item rows in order."""
+    typed = {f: form.get(f, "").strip() for f in ENTRY_TEXT_FIELDS}
+    typed["items"] = _item_rows(form)
+    return typed
+
+
+def _pydantic_failure(exc: ValidationError) -> ValidationFailed:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    problem = PYDANTIC_MESSAGES.get(first.get("type", ""), "格式不正确")
+    if loc and loc[0] == "items" and len(loc) >= 3:
+        row = int(loc[1]) if loc[1].isdigit() else 0
+        return ValidationFailed(f"信息项第 {row + 1} 行：{ITEM_TITLES.get(loc[2], loc[2])}{problem}",
+                                field=f"items.{row}.{loc[2]}")
+    field = loc[0] if loc else "entry"
+    return ValidationFailed(f"{FIELD_TITLES.get(field, field)}{problem}", field=field)
+
+
+def entry_in(typed: dict):
+    """EntryIn of the form; the filled item rows only (a row index maps back to its place in the form)."""
+    filled = [(index, row) for index, row in enumerate(typed["items"]) if _filled(row)]
+    data = {f: typed[f] for f in ENTRY_TEXT_FIELDS}
+    data["publish_date"] = typed["publish_date"] or None
+    data["related_codes"] = [c for c in re.split(r"[\s,，、;；]+", typed["related_codes"]) if c]
+    data["items"] = [{**{f: row[f] for f in ITEM_FIELDS}, "length": row["length"] or None} for _i, row in filled]
+    for field in ("data_format", "share_type", "share_method", "update_cycle"):
+        if not data[field]:
+            data.pop(field)
+    try:
+        return EntryIn.model_validate(data)
+    except ValidationError as exc:
+        failure = _pydantic_failure(exc)
+        if failure.field and failure.field.startswith("items."):  # the index of the form's row
+            _items, row, name = failure.field.split(".")
+            failure.field = f"items.{filled[int(row)][0]}.{name}"
+            failure.message = failure.message.replace(f"第 {int(row) + 1} 行", f"第 {filled[int(row)][0] + 1} 行", 1)
+        raise failure from None
+
+
+def _typed_from_entry(entry) -> dict:
+    snap = catalog.snapshot(entry)
+    typed = {f: "" if snap.get(f) is None else str(snap.get(f)) for f in ENTRY_TEXT_FIELDS if f != "related_codes"}
+    typed["related_codes"] = " ".join(snap["related_codes"])
+    typed["secrecy"] = ""
+    typed["items"] = [{f: "" if item.get(f) is None else str(item[f]) for f in ITEM_FIELDS} for item in snap["items"]]
+    return typed
+
+
+def _blank_typed() -> dict:
+    typed = {f: "" for f in ENTRY_TEXT_FIELDS}
+    typed.update(open_attribute="closed", grade="general_1", items=[])
+    return typed
+
+
+def _entry_form(request, session, actor, *, mode: str, typed: dict, entry=None, error: DomainError | None = None,
+                extra: dict | None = None, add_rows: bool = False):
+    rows = list(typed["items"])
+    while rows and not _filled(rows[-1]) and not add_rows:
+        rows.pop()  # the empty rows of the last form; 添加信息项 keeps them and adds more
+    rows += [{f: "" for f in ITEM_FIELDS} for _ in range(EXTRA_ITEM_ROWS)]
+    field = error.field if error else None
+    field_errors = {field: error.message} if field else {}
+    row_errors = {}
+    if field and field.startswith("items.") and field.count(".") == 2:
+        row_errors[int(field.split(".")[1])] = error.message
+    titles = {"new": "新建目录", "edit": "编辑目录", "revise": "提出修订"}
+    actions = {"new": "/my/catalog/new", "edit": f"/my/catalog/{entry.id}/edit" if entry else "",
+               "revise": f"/my/catalog/{entry.id}/revise" if entry else ""}
+    return render(request, session, actor, "entry_form.html", status_code=error.status_code if error else 200,
+                  error=error.message if error else None, mode=mode, title=titles[mode], action=actions[mode],
+                  form=typed, rows=rows, field_errors=field_errors, row_errors=row_errors, entry=entry,
+                  extra=extra or {},
+                  TITLES=FIELD_TITLES, ITEM_TITLES=ITEM_TITLES)
+
+
+def _manager_refused(request, session, actor):
+    return error_page(request, session, actor, Forbidden("编制目录仅供部门目录管理员使用"))
+
+
+def _own_entry(session: Session, actor: Actor, entry_id: int):
+    """The entry of the manager's own department; another department's entry is not found (as for drafts)."""
+    entry = catalog.get_entry(session, actor, entry_id)
+    if entry.provider_id != actor.department_id:
+        raise NotFound(f"目录不存在或无权查看：{entry_id}", field="entry_id")
+    return entry
+
+
+@router.get("/my/catalog/new", response_class=HTMLResponse)
+def entry_new_form(request: Request, session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
+    if actor is None:
+        return _login_redirect("/my/catalog/new")
+    if not actor.has(Role.CATALOG_MANAGER):
+        return _manager_refused(request, session, actor)
+    return _entry_form(request, session, actor, mode="new", typed=_blank_typed())
+
+
+@router.post("/my/catalog/new", response_class=HTMLResponse)
+def entry_new_submit(request: Request, form: dict = Depends(posted_form), session: Session = SESSION,
+                     actor: Actor | None = Depends(page_actor)):
+    """The same service call as POST /api/v1/catalog/entries (catalog.create_entry)."""
+    if actor is None:
+        return _login_redirect("/my/catalog/new")
+    if not actor.has(Role.CATALOG_MANAGER):
+        return _manager_refused(request, session, actor)
+    typed = _typed(form)
+    if form.get("add_rows"):  # 添加信息项: the same form with more empty rows, nothing saved
+        return _entry_form(request, session, actor, mode="new", typed=typed, add_rows=True)
+    try:
+        entry = catalog.create_entry(session, actor, entry_in(typed))
+    except DomainError as exc:
+        _fail(session)
+        if isinstance(exc, Forbidden | NotFound):
+            return error_page(request, session, actor, exc)
+        return _entry_form(request, session, actor, mode="new", typed=typed, error=exc)
+    session.commit()
+    return RedirectResponse(f"/my/catalog?notice=created#entry-{entry.id}", status_code=303)
+
+
+def _editable_entry(request, session, actor, entry_id: int, statuses: tuple[str, ...], path: str):
+    """(entry, None) or (None, the page to return instead)."""
+    if actor is None:
+        return None, _login_redirect(path)
+    if not actor.has(Role.CATALOG_MANAGER):
+        return None, _manager_refused(request, session, actor)
+    try:
+        entry = _own_entry(session, actor, entry_id)
+    except DomainError as exc:
+        return None, error_page(request, session, actor, exc)
+    if entry.status not in statuses:
+        message = ("只有草稿或退回的目录可以编辑；已发布目录请提出修订" if "draft" in statuses
+                   else "只有已发布的目录需要通过修订变更；草稿可直接编辑")
+        return None, error_page(request, session, actor, Conflict(message, field="status"))
+    return entry, None
+
+
+EDITABLE = (EntryStatus.DRAFT.value, EntryStatus.RETURNED.value)
+
+
+@router.get("/my/catalog/{entry_id}/edit", response_class=HTMLResponse)
+def entry_edit_form(request: Request, entry_id: int, session: Session = SESSION,
+                    actor: Actor | None = Depends(page_actor)):
+    entry, refused = _editable_entry(request, session, actor, entry_id, EDITABLE, f"/my/catalog/{entry_id}/edit")
+    if refused:
+        return refused
+    return _entry_form(request, session, actor, mode="edit", typed=_typed_from_entry(entry), entry=entry)
+
+
+@router.post("/my/catalog/{entry_id}/edit", response_class=HTMLResponse)
+def entry_edit_submit(request: Request, entry_id: int, form: dict = Depends(posted_form),
+                      session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
+    """The same service call as PUT /api/v1/catalog/entries/{id} (catalog.update_entry)."""
+    entry, refused = _editable_entry(request, session, actor, entry_id, EDITABLE, f"/my/catalog/{entry_id}/edit")
+    if refused:
+        _fail(session)
+        return refused
+    typed = _typed(form)
+    typed["classification_code"] = entry.classification_code  # shown read-only: fixed at creation
+    if form.get("add_rows"):
+        return _entry_form(request, session, actor, mode="edit", typed=typed, entry=entry, add_rows=True)
+    try:
+        catalog.update_entry(session, actor, entry_id, entry_in(typed))
+    except DomainError as exc:
+        _fail(session)
+        if isinstance(exc, Forbidden | NotFound):
+            return error_page(request, session, actor, exc)
+        entry = _own_entry(session, actor, entry_id)
+        return _entry_form(request, session, actor, mode="edit", typed=typed, entry=entry, error=exc)
+    session.commit()
+    return RedirectResponse(f"/my/catalog?notice=updated#entry-{entry_id}", status_code=303)
+
+
+PUBLISHED = (EntryStatus.PUBLISHED.value,)
+
+
+@router.get("/my/catalog/{entry_id}/revise", response_class=HTMLResponse)
+def entry_revise_form(request: Request, entry_id: int, session: Session = SESSION,
+                      actor: Actor | None = Depends(page_actor)):
+    entry, refused = _editable_entry(request, session, actor, entry_id, PUBLISHED, f"/my/catalog/{entry_id}/revise")
+    if refused:
+        return refused
+    return _entry_form(request, session, actor, mode="revise", typed=_typed_from_entry(entry), entry=entry,
+                       extra={"reason": "", "due_to_law_change": False})
+
+
+@router.post("/my/catalog/{entry_id}/revise", response_class=HTMLResponse)
+def entry_revise_submit(request: Request, entry_id: int, form: dict = Depends(posted_form),
+                        session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
+    """The same service call as POST /api/v1/catalog/entries/{id}/revisions (catalog.propose_revision)."""
+    entry, refused = _editable_entry(request, session, actor, entry_id, PUBLISHED, f"/my/catalog/{entry_id}/revise")
+    if refused:
+        _fail(session)
+        return refused
+    typed = _typed(form)
+    typed["classification_code"] = entry.classification_code
+    extra = {"reason": form.get("reason", "").strip(), "due_to_law_change": bool(form.get("due_to_law_change"))}
+    if form.get("add_rows"):
+        return _entry_form(request, session, actor, mode="revise", typed=typed, entry=entry, extra=extra,
+                           add_rows=True)
+    try:
+        if not extra["reason"]:
+            raise ValidationFailed("修订必须说明原因", field="reason")
+        catalog.propose_revision(session, actor, entry_id, entry_in(typed), extra["reason"],
+                                 due_to_law_change=extra["due_to_law_change"])
+    except DomainError as exc:
+        _fail(session)
+        if isinstance(exc, Forbidden | NotFound):
+            return error_page(request, session, actor, exc)
+        entry = _own_entry(session, actor, entry_id)
+        return _entry_form(request, session, actor, mode="revise", typed=typed, entry=entry, error=exc, extra=extra)
+    session.commit()
+    return RedirectResponse("/my/catalog?notice=revision_submitted", status_code=303)
+
+
+# ---------------------------------------------------------------- revisions in the review queue
+
+
+def pending_revisions(session: Session, actor: Actor) -> list[dict]:
+    """Submitted revisions of published entries in the reviewer's area, through the catalog service."""
+    pending = []
+    for entry in catalog.list_entries(session, actor, status=EntryStatus.PUBLISHED.value, limit=5000):
+        if not actor.covers_region(entry.provider.region_code):
+            continue
+        for revision in catalog.list_revisions(session, actor, entry.id):
+            if revision.status == RevisionStatus.SUBMITTED:
+                pending.append({"revision": revision, "entry": entry, "changed": _changed_fields(entry, revision),
+                                "new_name": revision.payload.get("name", entry.name)})
+    return pending
+
+
+def _changed_fields(entry, revision) -> list[str]:
+    """The titles of the fields a revision changes, for the reviewer."""
+    now, proposed = catalog.snapshot(entry), revision.payload
+    changed = [FIELD_TITLES[f] for f in ENTRY_TEXT_FIELDS if f not in ("secrecy", "publish_date")
+               and _snap_value(proposed.get(f)) != _snap_value(now.get(f))]
+    if [_item_key(i) for i in proposed.get("items", [])] != [_item_key(i) for i in now["items"]]:
+        changed.append("信息项")
+    return changed
+
+
+def _snap_value(value):
+    return "" if value is None else value
+
+
+def _item_key(item: dict) -> tuple:
+    return tuple(_snap_value(item.get(f)) for f in ITEM_FIELDS)
+
+
+@router.post("/review/revisions/{revision_id}/approve")
+def review_revision_approve(request: Request, revision_id: int, session: Session = SESSION,
+                            actor: Actor | None = Depends(page_actor)):
+    return _review_action(request, session, actor, revision_id,
+                          lambda: catalog.approve_revision(session, actor, revision_id), "revision_approved")
+
+
+@router.post("/review/revisions/{revision_id}/return")
+def review_revision_return(request: Request, revision_id: int, reason: str = Form(""), session: Session = SESSION,
+                           actor: Actor | None = Depends(page_actor)):
+    return _review_action(request, session, actor, revision_id,
+                          lambda: catalog.return_revision(session, actor, revision_id, reason.strip()),
+                          "revision_returned")

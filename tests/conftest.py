@@ -74,7 +74,7 @@ def settings(db_url, tmp_path) -> Settings:
 
 @pytest.fixture
 def db(settings) -> Database:
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, settings)
     yield database
     _empty_tables(database)
     database.dispose()

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description="一本账目录、一站式共享、受控访问。API of the government data sharing platform.",
     )
     app.state.settings = settings
-    app.state.db = database or Database(settings.resolved_database_url)
+    app.state.db = database or Database(settings.resolved_database_url, settings)
     from govshare.search.index import registry as search_registry
 
     search_registry.attach(app.state.db.url, settings.resolved_index_dir)  # catalog commits update this index

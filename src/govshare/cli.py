@@ -36,9 +36,10 @@ def database() -> Database:
     """The node's database, migrated to the latest schema."""
     from govshare import migrate
 
-    url = get_settings().resolved_database_url
+    settings = get_settings()
+    url = settings.resolved_database_url
     migrate.upgrade(url)
-    return Database(url)
+    return Database(url, settings)
 
 
 @contextmanager

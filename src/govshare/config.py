@@ -19,6 +19,23 @@ class Settings(BaseSettings):
     api_token_max_days: int = Field(
         365, ge=1, description="longest lifetime of a program (API) token; also the lifetime when none is asked"
     )
+    # Deadlines in working days (R05, R07, R08, R20): settings, never literals in code.
+    reply_working_days: int = Field(10, ge=1, description="provider's reply to a conditional request (R07)")
+    reminder_working_days: int = Field(2, ge=0, description="remind the provider this many working days before")
+    negotiation_working_days: int = Field(5, ge=1, description="dispute step 1: negotiation (R08)")
+    authority_working_days: int = Field(10, ge=1, description="dispute step 2: same-level authority (R08)")
+    higher_authority_working_days: int = Field(15, ge=1, description="dispute step 3: higher authority (R08)")
+    demand_working_days: int = Field(15, ge=1, description="an accepted demand is cataloged within (R20)")
+    law_change_working_days: int = Field(15, ge=1, description="a change caused by new law is made within (R05)")
+    service_change_notice_days: int = Field(
+        5, ge=0, description="working days between approving a service change and its effect (R11)"
+    )
+    default_rate_limit: int = Field(20, ge=1, description="calls per second of a grant unless the reply sets one")
+    max_grant_days: int = Field(1096, ge=1, description="longest period a request may ask for (3 years)")
+    timezone: str = Field("Asia/Shanghai", description="the zone whose calendar days deadlines count")
+    webhook_max_attempts: int = Field(12, ge=1, description="deliveries tried before an outbox message is dead")
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    worker_interval_seconds: int = Field(60, ge=1, description="pause between two rounds of `govshare worker`")
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -34,3 +51,8 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_of(session) -> Settings:
+    """The settings of the node a session belongs to (see db.Database), else the environment's."""
+    return session.info.get("settings") or get_settings()

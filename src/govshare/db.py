@@ -65,12 +65,15 @@ def make_engine(url: str) -> Engine:
 class Database:
     """One engine and its session factories; the app, the CLI and the tests each hold one."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings=None) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Services read their settings (deadlines, limits) from session.info, so a test or a node can
+        # run with its own settings without passing them through every call.
+        info = {"settings": settings} if settings is not None else {}
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.read_sessionmaker = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False, info=info
         )
 
     @contextmanager

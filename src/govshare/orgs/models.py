@@ -87,3 +87,25 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class ConsumerSystem(Base):
+    """A program of a requester department that calls the data service (e.g. 低保审核系统). Its secret is
+    shown once; only its SHA-256 is kept (a 256-bit random secret needs no slow hash). Grants name the
+    system, so credentials reach only what was granted to it."""
+
+    __tablename__ = "consumer_systems"
+    __table_args__ = (UniqueConstraint("department_id", "name", name="uq_consumer_systems_department_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    client_id: Mapped[str] = mapped_column(String(40), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    secret_rotated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    department: Mapped[Department] = relationship(lazy="joined", innerjoin=True)

@@ -57,13 +57,23 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.catalog.onesource_api import router as onesource_router
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
+    from govshare.demands.api import router as demands_router
+    from govshare.notify.api import router as notify_router
+    from govshare.sharing.api import router as sharing_router
     from govshare.web.pages import router as web_router
+    from govshare.web.sharing_pages import router as sharing_pages_router
+    from govshare.workdays.api import router as workdays_router
 
     app.include_router(orgs_router)
     app.include_router(search_router)
     app.include_router(onesource_router)
     app.include_router(catalog_router)
+    app.include_router(sharing_router)
+    app.include_router(demands_router)
+    app.include_router(notify_router)
+    app.include_router(workdays_router)
     app.include_router(web_router)
+    app.include_router(sharing_pages_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

@@ -416,6 +416,65 @@ from govshare.search.commands import register as _register_search  # noqa: E402
 
 _register_search(app)
 
+# One-stop sharing and its neighbours: each domain registers its own commands.
+from govshare.demands.commands import register as _register_demands  # noqa: E402
+from govshare.notify.commands import register as _register_notify  # noqa: E402
+from govshare.sharing.commands import register as _register_sharing  # noqa: E402
+from govshare.workdays.commands import register as _register_workdays  # noqa: E402
+
+for _register in (_register_sharing, _register_demands, _register_notify, _register_workdays):
+    _register(app)
+
+
+jobs_app = typer.Typer(help="定时任务（到期提醒、逾期标记、授权到期、Webhook 投递）", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _print_job_results(results: dict[str, dict[str, int]]) -> None:
+    done = [f"{domain}.{what}={count}" for domain, counts in results.items() for what, count in counts.items()]
+    console.print("定时任务完成：" + ("，".join(done) if done else "无待处理事项"))
+
+
+@jobs_app.command("run")
+def jobs_run() -> None:
+    """Run every scheduled job once (reminders, overdue marks, grant expiry, webhook deliveries)."""
+    from govshare import jobs
+
+    db = database()
+    try:
+        _print_job_results(jobs.run_all(db))
+    finally:
+        db.dispose()
+
+
+@app.command()
+def worker(
+    interval: int = typer.Option(None, "--interval", help="两轮之间的秒数（默认 GOVSHARE_WORKER_INTERVAL_SECONDS）"),
+    rounds: int = typer.Option(0, "--rounds", help="运行的轮数，0 表示一直运行"),
+) -> None:
+    """Background worker: runs the scheduled jobs every interval until stopped (Ctrl+C)."""
+    import time
+
+    from govshare import jobs
+
+    db = database()
+    pause = interval or get_settings().worker_interval_seconds
+    done = 0
+    try:
+        while True:
+            try:
+                _print_job_results(jobs.run_all(db))
+            except Exception as exc:  # noqa: BLE001 - the worker keeps running; the next round retries
+                err_console.print(f"[red]定时任务出错，将在下一轮重试：{exc}[/red]")
+            done += 1
+            if rounds and done >= rounds:
+                break
+            time.sleep(pause)
+    except KeyboardInterrupt:
+        console.print("后台任务已停止")
+    finally:
+        db.dispose()
+
 
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())

@@ -1,0 +1,23 @@
+"""Scheduled work: `govshare jobs run` runs every domain's jobs once; `govshare worker` repeats them.
+
+Each domain's `jobs.run(db, now)` does its own work in its own units of work and returns counts, so one
+failing domain does not stop the others and a crash never leaves a half-done step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from govshare.db import Database, utcnow
+
+
+def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Runs each domain's jobs once; returns {domain: {what: count}}."""
+    from govshare.demands import jobs as demand_jobs
+    from govshare.notify import jobs as notify_jobs
+    from govshare.sharing import jobs as sharing_jobs
+
+    now = now or utcnow()
+    results = {}
+    for name, module in (("sharing", sharing_jobs), ("demands", demand_jobs), ("notify", notify_jobs)):
+        results[name] = module.run(db, now)
+    return results

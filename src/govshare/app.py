@@ -55,10 +55,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     from govshare.catalog.api import router as catalog_router
     from govshare.catalog.onesource_api import router as onesource_router
-    from govshare.orgs.api import router as orgs_router
-    from govshare.search.api import router as search_router
     from govshare.demands.api import router as demands_router
     from govshare.notify.api import router as notify_router
+    from govshare.orgs.api import router as orgs_router
+    from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
     from govshare.web.pages import router as web_router
     from govshare.web.sharing_pages import router as sharing_pages_router

@@ -464,7 +464,7 @@ def worker(
         while True:
             try:
                 _print_job_results(jobs.run_all(db))
-            except Exception as exc:  # noqa: BLE001 - the worker keeps running; the next round retries
+            except Exception as exc:  # the worker keeps running; the next round retries
                 err_console.print(f"[red]定时任务出错，将在下一轮重试：{exc}[/red]")
             done += 1
             if rounds and done >= rounds:

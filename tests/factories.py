@@ -111,3 +111,35 @@ def published_entry(session: Session, world: World, manager: str = "police_manag
     catalog.publish_entry(session, world.actors["reviewer"], entry.id)
     session.flush()
     return entry
+
+
+def request_in(entry, *, days: int = 365, items: int | None = None, **overrides):
+    """A request for `entry` with purpose, scenario, duty basis and the first `items` items (all by default)."""
+    from datetime import date, timedelta
+
+    from govshare.sharing.schemas import RequestIn
+
+    data = dict(
+        entry_id=entry.id, purpose="最低生活保障资格审核", scenario="低保申请受理时核对申请人户籍信息",
+        duty_basis="《社会救助暂行办法》第十一条", item_ids=[i.id for i in entry.items][:items],
+        period_end=date.today() + timedelta(days=days),
+    )
+    data.update(overrides)
+    return RequestIn.model_validate(data)
+
+
+def consumer_system(session: Session, world: World, who: str = "civil_requester", name: str = "低保审核系统"):
+    from govshare.orgs import systems
+
+    system, secret = systems.register_system(session, world.actors[who], name)
+    return system, secret
+
+
+def submitted_request(session: Session, world: World, entry=None, who: str = "civil_requester", **overrides):
+    """A submitted request of 省民政厅 for 公安 · 人口基本信息 (conditional), through 低保审核系统."""
+    from govshare.sharing import service as sharing
+
+    entry = entry or published_entry(session, world)
+    system = overrides.pop("system", None) or consumer_system(session, world, who)[0]
+    data = request_in(entry, consumer_system_id=system.id, **overrides)
+    return sharing.create_request(session, world.actors[who], data, submit=True)

@@ -12,15 +12,17 @@ class DomainError(Exception):
     status_code = 400
     code = "invalid"
 
-    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, code: str | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = extra or {}  # machine-readable facts, e.g. the current state of an illegal transition
         if code:
             self.code = code
 
     def as_dict(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        return {"error": {"code": self.code, "message": self.message, "field": self.field, **self.extra}}
 
 
 class ValidationFailed(DomainError):

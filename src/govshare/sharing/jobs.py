@@ -1,11 +1,26 @@
-"""Scheduled work of sharing (run by govshare.jobs)."""
+"""Scheduled work of sharing: reminders before reply deadlines, overdue marks (requests and dispute steps),
+grant expiry, service changes taking effect. Each kind runs in its own unit of work."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from govshare.db import Database
+from govshare.sharing import changes, disputes, service
+from govshare.workdays import service as workdays
+
+JOBS = {
+    "reminded": service.remind_due,
+    "overdue": service.mark_overdue,
+    "dispute_overdue": disputes.mark_overdue_steps,
+    "grants_expired": service.expire_grants,
+    "service_changes_effective": changes.apply_due,
+}
 
 
 def run(db: Database, now: datetime) -> dict[str, int]:
-    return {}
+    results = {}
+    for name, job in JOBS.items():
+        with db.session() as session:
+            results[name] = job(session, workdays.local_date(session, now))
+    return {name: count for name, count in results.items() if count}

@@ -66,12 +66,6 @@ class DisputeStatus(LabelledEnum):
     WITHDRAWN = "withdrawn", "已撤回"
 
 
-class ShareMethod(LabelledEnum):
-    API = "api", "接口"
-    TABLE = "table", "库表"
-    FILE = "file", "文件"
-
-
 class GrantStatus(LabelledEnum):
     ACTIVE = "active", "有效"
     SUSPENDED = "suspended", "已暂停"

@@ -15,8 +15,14 @@ import chinese_calendar
 from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session
 
+from govshare.authz import Actor, require_role
 from govshare.config import settings_of
+from govshare.db import utcnow
+from govshare.errors import ValidationFailed, found
+from govshare.orgs.models import Role, User
+from govshare.workdays import notice
 from govshare.workdays.models import CalendarDay
+from govshare.workdays.notice import ParsedDay
 
 ESTIMATE_WARNING = "该期限所在年份尚无官方节假日安排（管理员可导入国务院办公厅通知），暂按周一至周五计算工作日"
 
@@ -40,25 +46,26 @@ class WorkCalendar:
         self._loaded: tuple[date, date] | None = None
         self._covered_years: set[int] | None = None
 
-    def _load(self, start: date, end: date) -> None:
-        if self._loaded and self._loaded[0] <= start and end <= self._loaded[1]:
+    def _load(self, day: date) -> None:
+        """Reads the table for a window around `day` once; a walk day by day reloads only when it leaves it."""
+        if self._loaded and self._loaded[0] <= day <= self._loaded[1]:
             return
+        start, end = day - timedelta(days=31), day + timedelta(days=400)
         rows = self.session.execute(
             select(CalendarDay.day, CalendarDay.is_workday).where(CalendarDay.day.between(start, end))
         )
-        self._overrides = {day: is_workday for day, is_workday in rows}
+        self._overrides = {d: is_workday for d, is_workday in rows}
         self._loaded = (start, end)
 
     def covered_years(self) -> set[int]:
         """Years the admin table speaks for: there, a day not in the table is a plain weekday or weekend."""
         if self._covered_years is None:
-            year = extract("year", CalendarDay.day)
-            self._covered_years = {int(y) for y in self.session.scalars(select(year).group_by(year))}
+            self._covered_years = covered_years(self.session)
         return self._covered_years
 
     def status(self, day: date) -> tuple[bool, bool]:
         """(is a working day, only estimated)."""
-        self._load(day - timedelta(days=31), day + timedelta(days=400))
+        self._load(day)
         if day in self._overrides:
             return self._overrides[day], False
         known = package_is_workday(day)
@@ -111,3 +118,174 @@ def admin_years(session: Session) -> list[tuple[int, int]]:
     """(year, days) of the admin table, for the calendar page."""
     year = extract("year", CalendarDay.day)
     return [(int(y), n) for y, n in session.execute(select(year, func.count()).group_by(year).order_by(year))]
+
+
+def covered_years(session: Session) -> set[int]:
+    """Years with a day in the admin table before December. The notice of year Y may start 元旦 in
+    December of Y-1 (12月31日至1月2日) but never arranges anything else of Y-1, so a December day alone
+    does not make the table speak for its year."""
+    year = extract("year", CalendarDay.day)
+    query = select(year).where(extract("month", CalendarDay.day) < 12).group_by(year)
+    return {int(y) for y in session.scalars(query)}
+
+
+def package_knows(year: int) -> bool:
+    return package_is_workday(date(year, 6, 1)) is not None
+
+
+# ---------------------------------------------------------------- the admin's table
+
+EDIT_ACTION = "维护节假日表"
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_PREVIEW_DAYS = 250
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+    source: str
+    days: list[ParsedDay]
+
+
+@dataclass(frozen=True)
+class YearStatus:
+    year: int
+    known_by: str  # "admin" (the table), "package" (chinese-calendar) or "none" (Monday–Friday, estimated)
+    admin_days: int
+    package_known: bool
+
+    @property
+    def estimated(self) -> bool:
+        return self.known_by == "none"
+
+    @property
+    def label(self) -> str:
+        return {"admin": "管理员节假日表", "package": "chinese-calendar 官方数据", "none": "未知（按周一至周五估算）"}[
+            self.known_by]
+
+    @property
+    def warning(self) -> str:
+        return ESTIMATE_WARNING if self.estimated else ""
+
+
+def list_days(session: Session, year: int | None = None) -> list[CalendarDay]:
+    """The table, in date order; reading it is open to every logged-in user."""
+    query = select(CalendarDay).order_by(CalendarDay.day)
+    if year is not None:
+        query = query.where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
+    return list(session.scalars(query))
+
+
+def set_day(session: Session, actor: Actor, day: date, is_workday: bool, name: str, source: str = "") -> CalendarDay:
+    """Declares a day a holiday or a working day (insert or update)."""
+    require_role(actor, Role.PLATFORM_ADMIN, action=EDIT_ACTION)
+    _check_day(day)
+    name, source = _text(name, 60, "name"), _text(source, 200, "source")
+    row = session.get(CalendarDay, day)
+    if row is None:
+        row = CalendarDay(day=day)
+        session.add(row)
+    _write(row, actor, is_workday, name, source)
+    session.flush()
+    return row
+
+
+def remove_day(session: Session, actor: Actor, day: date) -> None:
+    """The day falls back to chinese-calendar, or to Monday–Friday."""
+    require_role(actor, Role.PLATFORM_ADMIN, action=EDIT_ACTION)
+    row = found(session.get(CalendarDay, day), f"节假日表中没有该日期：{day}", "day")
+    session.delete(row)
+    session.flush()
+
+
+def import_days(session: Session, actor: Actor, days: list[ParsedDay], source: str) -> ImportResult:
+    """Upserts parsed days; days of the table that the import does not name are kept."""
+    require_role(actor, Role.PLATFORM_ADMIN, action=EDIT_ACTION)
+    source = _text(source, 200, "source")
+    for parsed in days:
+        _check_day(parsed.day)
+    existing = _rows_of(session, [p.day for p in days])
+    created = updated = unchanged = 0
+    for parsed in days:
+        row = existing.get(parsed.day)
+        if row is not None and (row.is_workday, row.name) == (parsed.is_workday, parsed.name):
+            unchanged += 1
+            continue
+        if row is None:
+            row = existing[parsed.day] = CalendarDay(day=parsed.day)
+            session.add(row)
+            created += 1
+        else:
+            updated += 1
+        _write(row, actor, parsed.is_workday, _text(parsed.name, 60, "name"), source)
+    session.flush()
+    return ImportResult(created, updated, unchanged, source, list(days))
+
+
+def import_text(session: Session, actor: Actor, text: str, fmt: str = "notice", year: int | None = None,
+                source: str = "") -> ImportResult:
+    """Parses a notice or CSV and imports it. The role is checked first, so that a refused user learns
+    nothing from parse errors and nothing is parsed for nobody."""
+    require_role(actor, Role.PLATFORM_ADMIN, action=EDIT_ACTION)
+    days = notice.parse(text, fmt, year)
+    if not source:
+        source = notice.notice_title(text, notice.notice_year(text, year)) if fmt == "notice" else "CSV 导入"
+    return import_days(session, actor, days, source)
+
+
+def year_status(session: Session, year: int) -> YearStatus:
+    """Who knows the holidays of `year`: the admin table first, then chinese-calendar, else nobody."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValidationFailed(f"年份超出范围（{MIN_YEAR}–{MAX_YEAR}）：{year}", field="year")
+    admin_days = session.scalar(
+        select(func.count()).select_from(CalendarDay).where(CalendarDay.day.between(date(year, 1, 1),
+                                                                                   date(year, 12, 31)))
+    )
+    in_package = package_knows(year)
+    known_by = "admin" if year in covered_years(session) else "package" if in_package else "none"
+    return YearStatus(year, known_by, int(admin_days or 0), in_package)
+
+
+def preview_deadline(session: Session, start: date, working_days: int) -> Deadline:
+    """A deadline asked for by a person (API, CLI): bounded so that a typo cannot walk for years."""
+    if not 0 <= working_days <= MAX_PREVIEW_DAYS:
+        raise ValidationFailed(f"工作日数应在 0–{MAX_PREVIEW_DAYS} 之间", field="days")
+    _check_day(start, field="start")
+    return deadline(session, start, working_days)
+
+
+def day_view(session: Session, row: CalendarDay) -> dict:
+    """A table row as the API and pages show it, with who set it."""
+    user = session.get(User, row.created_by_id) if row.created_by_id else None
+    return {"day": row.day, "is_workday": row.is_workday, "kind": "上班" if row.is_workday else "放假",
+            "name": row.name, "source": row.source, "created_by": user.username if user else "system",
+            "created_at": row.created_at}
+
+
+def _rows_of(session: Session, days: list[date]) -> dict[date, CalendarDay]:
+    rows: dict[date, CalendarDay] = {}
+    for i in range(0, len(days), 500):  # bounded IN lists
+        chunk = select(CalendarDay).where(CalendarDay.day.in_(days[i:i + 500]))
+        rows.update({r.day: r for r in session.scalars(chunk)})
+    return rows
+
+
+def _write(row: CalendarDay, actor: Actor, is_workday: bool, name: str, source: str) -> None:
+    """created_by/created_at record the last writer: the table keeps no history, and who set the value in
+    force is what an administrator needs to know."""
+    row.is_workday, row.name, row.source = bool(is_workday), name, source
+    row.created_by_id, row.created_at = actor.user_id, utcnow()
+
+
+def _check_day(day: date, field: str = "day") -> None:
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValidationFailed(f"日期超出范围（{MIN_YEAR}–{MAX_YEAR}年）：{day}", field=field)
+
+
+def _text(value: str, limit: int, field: str) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise ValidationFailed(f"长度不能超过{limit}个字符", field=field)
+    return value

@@ -1,0 +1,219 @@
+"""Disputes (R08): a refused, partly approved or overdue request is escalated step by step: negotiation
+with the provider, then the same-level competent authority, then the higher-level one. Each step has its
+own deadline (settings) and a recorded decision, which binds the request and its grant."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govshare.authz import Actor, region_prefix, require_own_department, require_role
+from govshare.config import settings_of
+from govshare.db import utcnow
+from govshare.errors import Conflict, Forbidden, ValidationFailed, found
+from govshare.notify.service import Audience
+from govshare.orgs.models import Department, Role
+from govshare.sharing import service
+from govshare.sharing.models import DisputeStep, ShareRequest
+from govshare.sharing.schemas import ReplyIn
+from govshare.sharing.vocab import (
+    DECISION_OUTCOME,
+    DISPUTE_ORDER,
+    GRANTED,
+    DisputeLevel,
+    DisputeStatus,
+    GrantEndReason,
+    GrantStatus,
+    RequestStatus,
+)
+from govshare.workdays import service as workdays
+
+S = RequestStatus
+ESCALATABLE = {S.REFUSED, S.PARTLY_APPROVED}
+
+
+def steps(session: Session, actor: Actor, request_id: int) -> list[DisputeStep]:
+    service.get_request(session, actor, request_id)
+    return _steps(session, request_id)
+
+
+def _steps(session: Session, request_id: int) -> list[DisputeStep]:
+    return list(session.scalars(select(DisputeStep).where(DisputeStep.request_id == request_id)
+                                .order_by(DisputeStep.id)))
+
+
+def get_step(session: Session, actor: Actor, step_id: int) -> DisputeStep:
+    step = found(session.get(DisputeStep, step_id), f"争议不存在：{step_id}", "step_id")
+    service.get_request(session, actor, step.request_id)  # readable only with its request
+    return step
+
+
+def list_open_steps(session: Session, actor: Actor) -> list[DisputeStep]:
+    """The open steps the actor's department must decide."""
+    return list(session.scalars(select(DisputeStep).where(
+        DisputeStep.handler_id == actor.department_id, DisputeStep.status == DisputeStatus.OPEN,
+    ).order_by(DisputeStep.due)))
+
+
+def settling_authorities(session: Session, provider: Department) -> list[Department]:
+    """The competent authorities whose area covers the provider, nearest first: the same-level one, then
+    the higher level (e.g. 合肥市数据资源局, then 省数据局)."""
+    authorities = session.scalars(select(Department).where(Department.is_competent_authority.is_(True)))
+    covering = [a for a in authorities if provider.region_code.startswith(region_prefix(a.region_code))]
+    return sorted(covering, key=lambda a: len(region_prefix(a.region_code)), reverse=True)
+
+
+def _handler(session: Session, request: ShareRequest, level: DisputeLevel) -> Department:
+    if level == DisputeLevel.NEGOTIATION:
+        return request.provider
+    authorities = settling_authorities(session, request.provider)
+    index = 0 if level == DisputeLevel.AUTHORITY else 1
+    if len(authorities) <= index:
+        raise ValidationFailed(f"没有可受理“{level.label}”的主管部门", field="level")
+    return authorities[index]
+
+
+def _working_days(session: Session, level: DisputeLevel) -> int:
+    settings = settings_of(session)
+    return {
+        DisputeLevel.NEGOTIATION: settings.negotiation_working_days,
+        DisputeLevel.AUTHORITY: settings.authority_working_days,
+        DisputeLevel.HIGHER_AUTHORITY: settings.higher_authority_working_days,
+    }[level]
+
+
+def _next_level(session: Session, request: ShareRequest, today) -> tuple[DisputeLevel, str, DisputeStep | None]:
+    """The level the next step goes to, the status to fall back to, and an open step it replaces."""
+    history = _steps(session, request.id)
+    if not history:
+        overdue = service.is_overdue(request, today)
+        if S(request.status) not in ESCALATABLE and not overdue:
+            raise Conflict(f"只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：{S(request.status).label}",
+                           field="status", code="illegal_transition", extra={"current_status": request.status})
+        return DisputeLevel.NEGOTIATION, request.status, None
+    last = history[-1]
+    level = DisputeLevel(last.level)
+    if last.status == DisputeStatus.OPEN:
+        if today <= last.due:
+            raise Conflict(f"“{level.label}”尚在办理期限内（{last.due}），期满未决方可上提", field="status")
+        replaced = last
+    elif last.status == DisputeStatus.DECIDED and S(request.status) in ESCALATABLE:
+        replaced = None
+    else:
+        raise Conflict(f"申请当前状态为“{S(request.status).label}”，不能再提起争议", field="status",
+                       code="illegal_transition", extra={"current_status": request.status})
+    position = DISPUTE_ORDER.index(level)
+    if position + 1 >= len(DISPUTE_ORDER):
+        raise Conflict("上级主管部门的裁决为最终决定，不能再上提", field="level")
+    return DISPUTE_ORDER[position + 1], last.prior_status if replaced else request.status, replaced
+
+
+def escalate(session: Session, actor: Actor, request_id: int, reason: str) -> DisputeStep:
+    """The requester takes the request to the next dispute step (R08)."""
+    request = service.locked_request(session, request_id)
+    require_role(actor, *service.REQUEST_ROLES, action="提起争议")
+    require_own_department(actor, request.requester_id, action="提起争议")
+    if not (reason or "").strip():
+        raise ValidationFailed("提起争议必须说明理由", field="reason")
+    today = workdays.local_today(session)
+    level, prior, replaced = _next_level(session, request, today)
+    handler = _handler(session, request, level)
+    if replaced is not None:
+        replaced.status = DisputeStatus.LAPSED.value
+    else:
+        service.move(session, request, S.ESCALATED, actor, "escalated", reason=reason, detail={"level": level.value})
+    due = workdays.deadline(session, today, _working_days(session, level))
+    step = DisputeStep(request_id=request.id, level=level.value, handler_id=handler.id, status=DisputeStatus.OPEN.value,
+                       prior_status=prior, reason=reason, due=due.due, due_estimated=due.estimated,
+                       opened_by_id=actor.user_id)
+    session.add(step)
+    session.flush()
+    if replaced is not None:
+        service.record(session, request, actor, "escalated", reason=reason, detail={"level": level.value})
+    service.tell(session, request, "dispute.opened", f"共享争议（{level.label}）：{request.entry.name}",
+                 [_handler_audience(step), service.provider_audience(request), service.requester_audience(request)],
+                 body=f"{reason}。办理期限：{due.due}。{due.warning}")
+    return step
+
+
+def _handler_audience(step: DisputeStep) -> Audience:
+    roles = (Role.DEPT_REVIEWER,) if step.level == DisputeLevel.NEGOTIATION else (Role.AUTHORITY_REVIEWER,)
+    return Audience(step.handler_id, roles=roles)
+
+
+def _require_handler(actor: Actor, step: DisputeStep) -> None:
+    if actor.is_system:
+        return
+    if step.level == DisputeLevel.NEGOTIATION:
+        require_role(actor, Role.DEPT_REVIEWER, action="办理争议协商")
+    else:
+        require_role(actor, Role.AUTHORITY_REVIEWER, action="协调裁决共享争议")
+    if actor.department_id != step.handler_id:
+        raise Forbidden(f"该争议由{step.handler.name}办理", field="step_id")
+
+
+def decide(session: Session, actor: Actor, step_id: int, data: ReplyIn) -> DisputeStep:
+    """The handler of a step decides; the decision binds the request and its grant."""
+    step = found(session.get(DisputeStep, step_id), f"争议不存在：{step_id}", "step_id")
+    request = service.locked_request(session, step.request_id)
+    session.refresh(step, with_for_update=True)
+    _require_handler(actor, step)
+    if step.status != DisputeStatus.OPEN or request.status != S.ESCALATED:
+        raise Conflict(f"争议状态为“{DisputeStatus(step.status).label}”，不能再作决定", field="status",
+                       code="illegal_transition", extra={"current_status": step.status})
+    if not data.reason.strip():
+        raise ValidationFailed("争议决定必须说明理由", field="reason")
+    terms = service.terms_for(session, request, data)
+    service.check_decision(data.decision, data.reason, terms, service.Terms.of(request))
+    outcome = DECISION_OUTCOME[data.decision]
+    step.status, step.decision, step.decision_reason = DisputeStatus.DECIDED.value, data.decision.value, data.reason
+    step.decision_terms = service._terms_detail(data.decision, terms)
+    step.decided_by_id, step.decided_at = actor.user_id, utcnow()
+    service.move(session, request, outcome, actor, "dispute_decided", reason=data.reason,
+                 detail={"level": step.level, **step.decision_terms})
+    request.decision, request.decision_reason = data.decision.value, data.reason
+    _bind(session, actor, request, outcome, terms, data.rate_limit)
+    service.tell(session, request, "dispute.decided", f"争议已决定（{outcome.label}）：{request.entry.name}",
+                 [service.requester_audience(request), service.provider_audience(request)], body=data.reason)
+    return step
+
+
+def _bind(session: Session, actor: Actor, request: ShareRequest, outcome: RequestStatus, terms, rate_limit) -> None:
+    grant = service.grant_of(session, request.id)
+    if outcome in GRANTED:
+        rate = rate_limit or (grant.rate_limit if grant else settings_of(session).default_rate_limit)
+        service.bind_grant(session, request, terms, rate)
+    elif grant is not None and grant.status != GrantStatus.ENDED:
+        grant.status, grant.end_reason, grant.ended_at = GrantStatus.ENDED.value, GrantEndReason.REVOKED.value, utcnow()
+
+
+def withdraw(session: Session, actor: Actor, request: ShareRequest, reason: str) -> ShareRequest:
+    """The requester drops its dispute: a partly approved request keeps what was granted; otherwise the
+    request is withdrawn."""
+    open_steps = [s for s in _steps(session, request.id) if s.status == DisputeStatus.OPEN]
+    for step in open_steps:
+        step.status = DisputeStatus.WITHDRAWN.value
+    prior = S(open_steps[-1].prior_status) if open_steps else S.REFUSED
+    target = prior if prior in GRANTED else S.WITHDRAWN
+    service.move(session, request, target, actor, "dispute_withdrawn", reason=reason)
+    service.tell(session, request, "dispute.withdrawn", f"共享争议已撤回：{request.entry.name}",
+                 [service.provider_audience(request)] + [_handler_audience(s) for s in open_steps], body=reason)
+    return request
+
+
+def mark_overdue_steps(session: Session, today) -> int:
+    """Marks open steps past their deadline and tells the parties; the requester may then go up a level."""
+    late = session.scalars(select(DisputeStep).where(
+        DisputeStep.status == DisputeStatus.OPEN, DisputeStep.overdue_at.is_(None), DisputeStep.due < today))
+    count = 0
+    for step in late:
+        step.overdue_at = utcnow()
+        request = session.get(ShareRequest, step.request_id)
+        service.record(session, request, Actor.system(), "dispute_overdue", detail={"level": step.level})
+        service.tell(session, request, "dispute.overdue",
+                     f"共享争议逾期未决（{DisputeLevel(step.level).label}）：{request.entry.name}",
+                     [_handler_audience(step), service.requester_audience(request)],
+                     body=f"办理期限为 {step.due}，需求部门可以提请上一级处理。")
+        count += 1
+    return count
+

@@ -329,3 +329,24 @@ def _second_reviewer(session, world) -> Actor:
     user = orgs.create_user(session, Actor.system(), username="police_reviewer2", password="correct-horse-9",
                             role="dept_reviewer", department_id=world.ids["police"])
     return Actor.from_user(user)
+
+
+def test_r07_estimated_deadline_is_recounted_once_the_year_is_known(session, world):
+    """A reply due in a year no calendar knows is counted Monday–Friday and flagged; after the admin enters
+    that year's holidays, the job counts it again with them."""
+    from datetime import datetime
+
+    from govshare.workdays import service as workdays
+
+    request = submitted_request(session, world)
+    request.submitted_at = datetime(2026, 12, 24, 2, 0)  # 10:00 in Beijing
+    request.reply_due = date(2000, 1, 1)
+    request.reply_due_estimated = True
+    assert sharing.refresh_estimated_deadlines(session, date(2026, 12, 24)) == 1
+    assert (request.reply_due, request.reply_due_estimated) == (date(2027, 1, 7), True)
+    admin = world.actors["admin"]
+    workdays.set_day(session, admin, date(2027, 1, 1), False, "元旦")
+    workdays.set_day(session, admin, date(2027, 1, 4), False, "元旦")
+    assert sharing.refresh_estimated_deadlines(session, date(2026, 12, 24)) == 1
+    assert (request.reply_due, request.reply_due_estimated) == (date(2027, 1, 11), False)
+    assert sharing.refresh_estimated_deadlines(session, date(2026, 12, 24)) == 0

@@ -73,7 +73,7 @@ def _handler(session: Session, request: ShareRequest, level: DisputeLevel) -> De
     return authorities[index]
 
 
-def _working_days(session: Session, level: DisputeLevel) -> int:
+def working_days_for(session: Session, level: DisputeLevel) -> int:
     settings = settings_of(session)
     return {
         DisputeLevel.NEGOTIATION: settings.negotiation_working_days,
@@ -122,7 +122,7 @@ def escalate(session: Session, actor: Actor, request_id: int, reason: str) -> Di
         replaced.status = DisputeStatus.LAPSED.value
     else:
         service.move(session, request, S.ESCALATED, actor, "escalated", reason=reason, detail={"level": level.value})
-    due = workdays.deadline(session, today, _working_days(session, level))
+    due = workdays.deadline(session, today, working_days_for(session, level))
     step = DisputeStep(request_id=request.id, level=level.value, handler_id=handler.id, status=DisputeStatus.OPEN.value,
                        prior_status=prior, reason=reason, due=due.due, due_estimated=due.estimated,
                        opened_by_id=actor.user_id)

@@ -10,6 +10,7 @@ from govshare.sharing import changes, disputes, service
 from govshare.workdays import service as workdays
 
 JOBS = {
+    "deadlines_recounted": service.refresh_estimated_deadlines,
     "reminded": service.remind_due,
     "overdue": service.mark_overdue,
     "dispute_overdue": disputes.mark_overdue_steps,

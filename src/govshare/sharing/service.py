@@ -570,3 +570,27 @@ def expire_grants(session: Session, today: date) -> int:
 def is_overdue(request: ShareRequest, today: date) -> bool:
     return request.status == S.SUBMITTED and request.reply_due is not None and request.reply_due < today
 
+
+
+def refresh_estimated_deadlines(session: Session, today: date) -> int:
+    """Deadlines counted Monday–Friday because no calendar knew their year are counted again, so that once
+    the admin imports that year's notice, open requests and dispute steps show the official date."""
+    from govshare.sharing import disputes
+    from govshare.sharing.models import DisputeStep
+    from govshare.sharing.vocab import DisputeLevel, DisputeStatus
+
+    calendar = workdays.WorkCalendar(session)
+    reply_days = settings_of(session).reply_working_days
+    count = 0
+    for request in session.scalars(select(ShareRequest).where(
+            ShareRequest.status == S.SUBMITTED, ShareRequest.reply_due_estimated.is_(True))):
+        due = calendar.add_working_days(workdays.local_date(session, request.submitted_at), reply_days)
+        count += (request.reply_due, request.reply_due_estimated) != (due.due, due.estimated)
+        request.reply_due, request.reply_due_estimated = due.due, due.estimated
+    for step in session.scalars(select(DisputeStep).where(
+            DisputeStep.status == DisputeStatus.OPEN, DisputeStep.due_estimated.is_(True))):
+        days = disputes.working_days_for(session, DisputeLevel(step.level))
+        due = calendar.add_working_days(workdays.local_date(session, step.opened_at), days)
+        count += (step.due, step.due_estimated) != (due.due, due.estimated)
+        step.due, step.due_estimated = due.due, due.estimated
+    return count

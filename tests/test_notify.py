@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select, text
 
+from govshare import sealing
 from govshare.db import utcnow
 from govshare.errors import Forbidden, NotFound, ValidationFailed
 from govshare.notify import delivery, jobs
@@ -459,7 +460,7 @@ def test_another_departments_hook_is_invisible_and_unchangeable(db, world, clien
             notify.set_webhook_active(s, world.actors["civil_manager"], hook_id, active=False)
     with db.session() as s:
         hook = s.get(Webhook, hook_id)
-        assert hook.is_active and hook.secret == _secret
+        assert hook.is_active and sealing.unseal(s, hook.secret) == _secret
     assert len(messages(db, hook_id)) == 1
 
     owner = world.headers("police_manager")
@@ -486,10 +487,11 @@ def test_cli_adds_lists_and_shows_deliveries_and_notifications(db, db_url, world
         assert added.exit_code == 0, added.output
         with db.session() as s:
             hook = s.scalars(select(Webhook)).one()
-        assert hook.secret in added.output and hook.events == [EVENT]
+            secret = sealing.unseal(s, hook.secret)
+        assert secret in added.output and hook.events == [EVENT]
         listed = runner.invoke(app, ["webhook", "list"])
         assert listed.exit_code == 0 and "省公安厅" in listed.output
-        assert hook.secret[:12] not in listed.output  # (a table may wrap, so only a prefix is looked for)
+        assert secret[:12] not in listed.output  # (a table may wrap, so only a prefix is looked for)
         refused = runner.invoke(app, ["webhook", "add", str(world.ids["police"]), "https://x.example/h",
                                       "--user", "civil_manager"])
         assert refused.exit_code == 2 and count(db, Webhook) == 1
@@ -503,3 +505,12 @@ def test_cli_adds_lists_and_shows_deliveries_and_notifications(db, db_url, world
         assert "新的共享申请" not in runner.invoke(app, ["notifications", "police_manager"]).output
     finally:
         get_settings.cache_clear()
+
+
+def test_r18_webhook_secret_is_stored_encrypted(db, world):
+    """The platform must sign with the secret, so it keeps it, but only encrypted with the node key."""
+    with db.session() as s:
+        hook, secret = notify.create_webhook(s, world.actors["police_manager"], department_id=world.ids["police"],
+                                             url="https://hooks.example.gov.cn/govshare")
+        assert secret not in hook.secret and hook.secret.startswith("fernet:")
+        assert sealing.unseal(s, hook.secret) == secret

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(12, ge=1, description="deliveries tried before an outbox message is dead")
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     worker_interval_seconds: int = Field(60, ge=1, description="pause between two rounds of `govshare worker`")
+    secret_key: str = Field(
+        "", description="Fernet key that encrypts stored secrets (R18); empty: a key file under data_dir/keys"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govshare import __version__
+from govshare import __version__, sealing
 from govshare.config import Settings, settings_of
 from govshare.db import Database
 from govshare.notify.models import OutboxMessage
@@ -160,7 +160,8 @@ def claim(session: Session, now: datetime, settings: Settings, batch_size: int) 
             continue
         message.next_attempt_at = until
         claimed.append(Claimed(id=message.id, event=message.event, url=message.webhook.url,
-                               secret=message.webhook.secret, payload=message.payload))
+                               secret=sealing.unseal(session, message.webhook.secret),
+                               payload=message.payload))
     return claimed, dead
 
 

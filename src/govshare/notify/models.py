@@ -27,15 +27,16 @@ class Notification(Base):
 
 
 class Webhook(Base):
-    """A department's HTTP endpoint for events. The secret signs each delivery (HMAC-SHA256); it is
-    kept because the platform must sign with it, and shown to the department once."""
+    """A department's HTTP endpoint for events. The secret signs each delivery (HMAC-SHA256); the platform
+    must read it back to sign, so it is stored encrypted with the node key (sealing.py, R18), and shown
+    to the department once."""
 
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(String(400))
     events: Mapped[list] = mapped_column(JSON, default=list)  # empty: every event
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from govshare import sealing
 from govshare.authz import Actor, require_own_department, require_role
 from govshare.db import utcnow
 from govshare.errors import Conflict, NotFound, ValidationFailed, found
@@ -214,7 +215,7 @@ def create_webhook(
     require_webhook_manager(actor, department_id)
     found(session.get(Department, department_id), f"部门不存在：{department_id}", "department_id")
     secret = new_secret()
-    hook = Webhook(department_id=department_id, url=validate_url(url), secret=secret,
+    hook = Webhook(department_id=department_id, url=validate_url(url), secret=sealing.seal(session, secret),
                    events=validate_events(events), is_active=True, created_by_id=actor.user_id)
     session.add(hook)
     session.flush()
@@ -260,8 +261,9 @@ def delete_webhook(session: Session, actor: Actor, webhook_id: int) -> None:
 def rotate_secret(session: Session, actor: Actor, webhook_id: int) -> tuple[Webhook, str]:
     """A new secret at once (the old one stops signing); returned only this once."""
     hook = _managed_webhook(session, actor, webhook_id)
-    hook.secret = new_secret()
-    return hook, hook.secret
+    secret = new_secret()
+    hook.secret = sealing.seal(session, secret)
+    return hook, secret
 
 
 def list_deliveries(

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 13:11:40.646200
+Create Date: 2026-11-23 13:25:19.434190
 """
 
 import sqlalchemy as sa
@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
     sa.Column('url', sa.String(length=500), nullable=False),
-    sa.Column('secret', sa.String(length=100), nullable=False),
+    sa.Column('secret', sa.String(length=400), nullable=False),
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),

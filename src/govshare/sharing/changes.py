@@ -13,7 +13,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.catalog.vocab import EntryStatus
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
 from govshare.notify.service import Audience, emit
 from govshare.orgs.models import Department, Role
 from govshare.sharing import service
@@ -55,6 +55,8 @@ def propose(session: Session, actor: Actor, entry_id: int, kind: ServiceChangeKi
         raise NotFound(f"只有已发布目录的共享服务可以变更：{entry_id}", field="entry_id")
     require_role(actor, *service.PROVIDER_ROLES, action="申请变更共享服务")
     require_own_department(actor, entry.provider_id, action="变更")
+    if not (description or "").strip():
+        raise ValidationFailed("必须说明变更或停止的内容", field="description")
     earliest = earliest_effective_date(session, workdays.local_today(session))
     if effective_date < earliest:
         raise ValidationFailed(f"生效日期不得早于 {earliest}（须提前告知受影响的需求部门）", field="effective_date")
@@ -88,6 +90,8 @@ def decide(session: Session, actor: Actor, change_id: int, approve: bool, reason
     change = found(session.get(ServiceChange, change_id, with_for_update=True), f"变更申请不存在：{change_id}",
                    "change_id")
     require_authority_over(actor, change.entry.provider.region_code, action="审批共享服务变更")
+    if actor.department_id == change.provider_id:
+        raise Forbidden("不能审批本部门提出的共享服务变更", field="change_id")
     if change.status != C.SUBMITTED:
         raise Conflict(f"变更申请状态为“{C(change.status).label}”，不能再审批", field="status",
                        extra={"current_status": change.status})

@@ -50,9 +50,15 @@ def get_step(session: Session, actor: Actor, step_id: int) -> DisputeStep:
 
 def list_open_steps(session: Session, actor: Actor) -> list[DisputeStep]:
     """The open steps the actor's department must decide."""
-    return list(session.scalars(select(DisputeStep).where(
-        DisputeStep.handler_id == actor.department_id, DisputeStep.status == DisputeStatus.OPEN,
-    ).order_by(DisputeStep.due)))
+    return list(session.scalars(_open_in_dispute().where(DisputeStep.handler_id == actor.department_id)
+                                .order_by(DisputeStep.due)))
+
+
+def _open_in_dispute():
+    """Open steps of requests still in dispute (a request that left it, e.g. its grant revoked or expired
+    meanwhile, leaves nothing for the handler to decide)."""
+    return (select(DisputeStep).join(ShareRequest, ShareRequest.id == DisputeStep.request_id)
+            .where(DisputeStep.status == DisputeStatus.OPEN, ShareRequest.status == S.ESCALATED))
 
 
 def settling_authorities(session: Session, provider: Department) -> list[Department]:
@@ -86,14 +92,16 @@ def _next_level(session: Session, request: ShareRequest, today) -> tuple[Dispute
     """The level the next step goes to, the status to fall back to, and an open step it replaces."""
     history = _steps(session, request.id)
     if not history:
-        overdue = service.is_overdue(request, today)
+        # past its reply deadline today, or already marked overdue by the job (which told the requester so)
+        marked = request.status == S.SUBMITTED and request.overdue_at is not None
+        overdue = service.is_overdue(request, today) or marked
         if S(request.status) not in ESCALATABLE and not overdue:
             raise Conflict(f"只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：{S(request.status).label}",
                            field="status", code="illegal_transition", extra={"current_status": request.status})
         return DisputeLevel.NEGOTIATION, request.status, None
     last = history[-1]
     level = DisputeLevel(last.level)
-    if last.status == DisputeStatus.OPEN:
+    if last.status == DisputeStatus.OPEN and request.status == S.ESCALATED:
         if today <= last.due:
             raise Conflict(f"“{level.label}”尚在办理期限内（{last.due}），期满未决方可上提", field="status")
         replaced = last
@@ -158,20 +166,26 @@ def decide(session: Session, actor: Actor, step_id: int, data: ReplyIn) -> Dispu
     request = service.locked_request(session, step.request_id)
     session.refresh(step, with_for_update=True)
     _require_handler(actor, step)
-    if step.status != DisputeStatus.OPEN or request.status != S.ESCALATED:
+    if step.status != DisputeStatus.OPEN:
         raise Conflict(f"争议状态为“{DisputeStatus(step.status).label}”，不能再作决定", field="status",
                        code="illegal_transition", extra={"current_status": step.status})
+    if request.status != S.ESCALATED:
+        raise Conflict(f"申请当前状态为“{S(request.status).label}”，争议已终结，不能再作决定", field="status",
+                       code="illegal_transition", extra={"current_status": request.status})
     if not data.reason.strip():
         raise ValidationFailed("争议决定必须说明理由", field="reason")
     terms = service.terms_for(session, request, data)
     service.check_decision(data.decision, data.reason, terms, service.Terms.of(request))
     outcome = DECISION_OUTCOME[data.decision]
+    if outcome in GRANTED and service.stopped_service(session, request.entry_id, workdays.local_today(session)):
+        raise ValidationFailed(f"“{request.entry.name}”的共享服务已经主管部门批准停止，不能再予同意", field="entry_id")
     step.status, step.decision, step.decision_reason = DisputeStatus.DECIDED.value, data.decision.value, data.reason
     step.decision_terms = service._terms_detail(data.decision, terms)
     step.decided_by_id, step.decided_at = actor.user_id, utcnow()
     service.move(session, request, outcome, actor, "dispute_decided", reason=data.reason,
                  detail={"level": step.level, **step.decision_terms})
     request.decision, request.decision_reason = data.decision.value, data.reason
+    request.decided_by_id, request.decided_at = step.decided_by_id, step.decided_at
     _bind(session, actor, request, outcome, terms, data.rate_limit)
     service.tell(session, request, "dispute.decided", f"争议已决定（{outcome.label}）：{request.entry.name}",
                  [service.requester_audience(request), service.provider_audience(request)], body=data.reason)
@@ -203,8 +217,7 @@ def withdraw(session: Session, actor: Actor, request: ShareRequest, reason: str)
 
 def mark_overdue_steps(session: Session, today) -> int:
     """Marks open steps past their deadline and tells the parties; the requester may then go up a level."""
-    late = session.scalars(select(DisputeStep).where(
-        DisputeStep.status == DisputeStatus.OPEN, DisputeStep.overdue_at.is_(None), DisputeStep.due < today))
+    late = list(session.scalars(_open_in_dispute().where(DisputeStep.overdue_at.is_(None), DisputeStep.due < today)))
     count = 0
     for step in late:
         step.overdue_at = utcnow()

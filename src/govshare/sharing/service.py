@@ -363,6 +363,8 @@ def reply(session: Session, actor: Actor, request_id: int, data: ReplyIn) -> Sha
                        extra={"current_status": current.value, "current_status_label": current.label})
     terms = terms_for(session, request, data)
     check_decision(data.decision, data.reason, terms, Terms.of(request))
+    if data.decision != Decision.REFUSE and stopped_service(session, request.entry_id, workdays.local_today(session)):
+        raise ValidationFailed("该目录的共享服务已经主管部门批准停止，只能不予同意", field="decision")
     rate = data.rate_limit or settings_of(session).default_rate_limit
     _decide(session, request, actor, data.decision, data.reason, terms, rate, action="replied")
     return request
@@ -455,12 +457,23 @@ def end_grant(session: Session, actor: Actor, grant: Grant, reason: GrantEndReas
                        extra={"current_status": grant.status})
     grant.status, grant.end_reason, grant.ended_at = GrantStatus.ENDED.value, reason.value, utcnow()
     request = locked_request(session, grant.request_id)
+    _close_open_disputes(session, request)
     move(session, request, REQUEST_AFTER_END[reason], actor, f"grant_{reason.value}", reason=note,
          detail={"grant_id": grant.id})
     tell(session, request, "grant.ended", f"共享授权已终止（{reason.label}）：{request.entry.name}",
          [requester_audience(request), provider_audience(request)],
          body=(note + "。" if note else "") + "请需求部门删除已获取的数据并在平台确认删除。")
     return grant
+
+
+def _close_open_disputes(session: Session, request: ShareRequest) -> None:
+    """A grant that ends ends the dispute about it too: nothing is left to decide."""
+    from govshare.sharing.models import DisputeStep
+    from govshare.sharing.vocab import DisputeStatus
+
+    for step in session.scalars(select(DisputeStep).where(
+            DisputeStep.request_id == request.id, DisputeStep.status == DisputeStatus.OPEN)):
+        step.status = DisputeStatus.WITHDRAWN.value
 
 
 def revoke_grant(session: Session, actor: Actor, grant_id: int, reason: str) -> Grant:

@@ -8,8 +8,7 @@ gets 403 everywhere. A write route added without a case here fails `test_every_w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,8 @@ from govshare.catalog.models import EntryRevision, SourceCluster
 from govshare.db import utcnow
 from govshare.orgs import service as orgs
 from govshare.orgs.models import ApiToken, Department, User
+from tests.authz_case import Case
+from tests.authz_cases_issue3 import ISSUE3_CASES, ISSUE3_SELF_SERVICE_WRITE_ROUTES
 from tests.factories import SYSTEM, population_entry, published_entry
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -54,29 +55,6 @@ def write_routes(app) -> set[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- the cases
-
-
-@dataclass
-class Case:
-    """One write route: how to set the scene, who must be refused, who may do it, and what must not change."""
-
-    method: str
-    path: str
-    prepare: Callable  # (session, world) -> dict of path parameters
-    body: Callable[[dict], dict | None]  # path parameters -> JSON body
-    intruders: tuple[str, ...]  # other departments, other authorities, wrong roles
-    owner: str  # the one who may: proves the request itself is well formed
-    state: Callable  # (session, params) -> comparable snapshot of what the route would change
-    owner_status: int = 200
-    extra: dict = field(default_factory=dict)
-    multipart: bool = False  # body() returns {"files": ..., "data": ...}
-
-    @property
-    def id(self) -> str:
-        return f"{self.method} {self.path}"
-
-    def url(self, params: dict) -> str:
-        return self.path.format(**params)
 
 
 def _entry_body(**overrides) -> dict:
@@ -236,6 +214,7 @@ CASES = [
     Case("POST", "/api/v1/catalog/one-source/clusters/{cluster_id}/lead", _detected_cluster,
          lambda p: {"department_id": p["department_id"], "reason": "公安机关依法负责户籍管理"},
          (*REVIEWERS_REFUSED, "admin"), "reviewer", _cluster_state),
+    *ISSUE3_CASES,  # sharing, disputes, grants, service changes, systems, demands, calendar, webhooks
 ]
 
 # Write routes that are not refused by role on purpose, each with its own tests below.
@@ -246,6 +225,7 @@ SELF_SERVICE_WRITE_ROUTES = {
     ("POST", "/api/v1/auth/tokens"),
     ("DELETE", "/api/v1/auth/tokens/{token_id}"),
     ("POST", "/api/v1/auth/logout"),
+    *ISSUE3_SELF_SERVICE_WRITE_ROUTES,  # marking one's own notifications read
 }
 
 CASES_BY_ID = {case.id: case for case in CASES}
@@ -667,3 +647,58 @@ def test_r18_user_list_admin_and_auditor_see_all_others_their_own_department(cli
     reviewer = client.get("/api/v1/users", headers=world.headers("reviewer")).json()
     assert {u["department_id"] for u in reviewer} == {world.ids["authority"]}
 
+
+# ---------------------------------------------------------------- issue 3: notifications and dispute steps
+
+
+def test_r18_user_cannot_mark_another_users_notification_read(client, db, world):
+    """Nobody, not even an admin or a colleague of the same department, marks another person's notification
+    read (404, it stays unread); read-all touches only the caller's own inbox."""
+    from govshare.notify.models import Notification
+    from tests.factories import submitted_request
+
+    with db.session() as s:
+        submitted_request(s, world)  # tells 省公安厅's reviewer
+        notification_id = s.scalars(select(Notification.id).where(
+            Notification.user_id == world.ids["user:police_reviewer"])).first()
+    assert notification_id is not None
+
+    def read_at():
+        with db.session() as s:
+            return s.get(Notification, notification_id).read_at
+
+    url = f"/api/v1/notifications/{notification_id}/read"
+    _assert_error_shape(client.post(url), 401)
+    for who in ("civil_requester", "police_manager", "reviewer", "admin", "auditor"):
+        response = client.post(url, headers=world.headers(who))
+        _assert_error_shape(response, 404)
+        assert response.json()["error"]["field"] == "notification_id"
+        assert client.post("/api/v1/notifications/read-all", headers=world.headers(who)).status_code == 200
+        assert read_at() is None, who
+    _assert_error_shape(client.post("/api/v1/notifications/read-all"), 401)
+    own = client.post(url, headers=world.headers("police_reviewer"))
+    assert own.status_code == 200 and own.json()["read_at"] is not None
+    assert read_at() is not None
+
+
+def test_r08_negotiation_step_is_decided_by_the_providers_reviewer_only(client, db, world):
+    """The first dispute step is the provider's to decide: not the requester's, not the requester department's
+    reviewer, not the provider's catalog manager, not the competent authority (its turn comes later)."""
+    from tests.authz_cases_issue3 import _negotiation_step, _sharing_state
+
+    with db.session() as s:
+        params = _negotiation_step(s, world)
+    before = _state_of(db, _sharing_state, params)
+    url = f"/api/v1/sharing/disputes/{params['step_id']}/decide"
+    body = {"decision": "approve", "reason": "协商后同意共享"}
+    for who in ("civil_requester", "civil_reviewer", "police_manager", "reviewer", "city_reviewer", "other_reviewer",
+                "admin", "auditor"):
+        _assert_error_shape(client.post(url, json=body, headers=world.headers(who)), {403, 404})
+        assert _state_of(db, _sharing_state, params) == before, who
+    assert client.post(url, json=body, headers=world.headers("police_reviewer")).status_code == 200
+    assert _state_of(db, _sharing_state, params) != before
+
+
+def _state_of(db, state, params):
+    with db.session() as s:
+        return state(s, params)

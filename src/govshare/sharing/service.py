@@ -283,6 +283,8 @@ def renew_request(session: Session, actor: Actor, request_id: int, period_end: d
     """A new request for the same terms as the grant that ended: it needs a new reply like any other
     (an expired grant is never extended in place)."""
     old = get_request(session, actor, request_id)
+    require_role(actor, *REQUEST_ROLES, action="申请续期")
+    require_own_department(actor, old.requester_id, action="续期")
     if old.status not in (S.EXPIRED, S.APPROVED, S.PARTLY_APPROVED):
         raise Conflict(f"只有已获同意或已到期的申请可以续期申请，当前状态：{S(old.status).label}", field="status",
                        extra={"current_status": old.status})

@@ -152,3 +152,122 @@ def test_demo_reset_refuses_a_server_database(monkeypatch, tmp_path):
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------- sharing (R07–R11, R20)
+
+
+def _history(session, request_id: int):
+    from govshare.sharing import service as sharing
+
+    return sharing.history(session, AUDITOR, request_id)
+
+
+def _user_actor(session, username: str) -> Actor:
+    return Actor.from_user(session.scalars(select(User).where(User.username == username)).one())
+
+
+def test_r07_demo_has_requests_in_every_state(db, seeded):
+    from govshare.sharing.models import ShareRequest
+    from govshare.sharing.vocab import RequestStatus
+
+    assert set(seeded.sharing["requests"]) == {s.value for s in RequestStatus}
+    assert "共享申请" in seeded.sharing_summary
+    with db.session() as s:
+        statuses = set(s.scalars(select(ShareRequest.status)))
+    assert statuses == {s.value for s in RequestStatus}
+
+
+def test_r07_r08_demo_has_overdue_due_soon_and_escalated_requests(db, seeded):
+    from govshare.sharing.models import DisputeStep, ShareRequest
+    from govshare.workdays.service import local_today
+
+    with db.session() as s:
+        today = local_today(s)
+        overdue = s.scalars(select(ShareRequest).where(ShareRequest.overdue_at.is_not(None))).all()
+        assert overdue and all(r.status == "submitted" and r.reply_due < today for r in overdue)
+        assert "overdue" in [e.action for e in _history(s, overdue[0].id)]
+        due_soon = s.scalars(select(ShareRequest).where(ShareRequest.reminded_at.is_not(None))).all()
+        assert due_soon and all(r.status == "submitted" and r.reply_due >= today for r in due_soon)
+        open_steps = s.scalars(select(DisputeStep).where(DisputeStep.status == "open")).all()
+        assert {step.level for step in open_steps} == {"negotiation", "authority"}
+        for step in open_steps:
+            assert s.get(ShareRequest, step.request_id).status == "escalated" and step.due >= today
+        authority_step = next(step for step in open_steps if step.level == "authority")
+        assert authority_step.handler.name == "合肥市数据资源局"
+
+
+def test_r07_r09_demo_low_income_grant_and_verify_only_and_unconditional(db, seeded):
+    from govshare.sharing.models import Grant
+
+    with db.session() as s:
+        grants = {(g.entry.name, g.request.requester.name): g for g in s.scalars(select(Grant))}
+        low_income = grants[("人口基本信息", "合肥市民政局")]
+        assert low_income.status == "active" and low_income.request.status == "approved"
+        assert low_income.row_scope == {"item": "gmsfhm", "prefixes": ["3401"]}
+        assert low_income.consumer_system.name == "低保审核系统" and low_income.rate_limit == 20
+        assert low_income.purpose == "最低生活保障资格审核"
+        assert (low_income.period_end - low_income.period_start).days == 364
+        marriage = grants[("婚姻登记信息", "合肥住房公积金管理中心")]
+        assert marriage.verify_only and marriage.status == "active"
+        enterprise = grants[("企业登记信息", "国家税务总局安徽省税务局")]
+        assert enterprise.status == "active"
+        assert "auto_approved" in [e.action for e in _history(s, enterprise.request_id)]
+        vehicle = grants[("机动车登记信息", "合肥市民政局")]
+        assert vehicle.status == "ended" and vehicle.end_reason == "period_ended"
+        assert vehicle.request.status == "expired"
+
+
+def test_r10_r11_r20_demo_revocation_renewal_service_change_and_demands(db, seeded):
+    from govshare.demands.models import Demand
+    from govshare.sharing.models import Grant, ServiceChange, ShareRequest
+
+    with db.session() as s:
+        revoked = s.scalars(select(Grant).where(Grant.end_reason == "revoked")).one()
+        assert revoked.request.status == "revoked" and revoked.deletion_confirmed_at is not None
+        renewal = s.scalars(select(ShareRequest).where(ShareRequest.renews_id.is_not(None))).one()
+        assert renewal.status == "submitted" and s.get(ShareRequest, renewal.renews_id).status == "expired"
+        change = s.scalars(select(ServiceChange)).one()
+        assert change.status == "submitted" and change.entry.name == "人口基本信息"
+        demands = {d.status: d for d in s.scalars(select(Demand))}
+        assert set(demands) == {"routed", "accepted", "fulfilled"}
+        assert all(d.provider.name == "安徽省民政厅" for d in demands.values())
+        assert demands["accepted"].planned_date is not None
+        assert demands["fulfilled"].entry.name == "低保对象信息"
+
+
+def test_demo_request_histories_run_forward_in_time(db, seeded):
+    from govshare.sharing.models import RequestEvent, ShareRequest
+
+    with db.session() as s:
+        for request in s.scalars(select(ShareRequest)):
+            events = s.scalars(select(RequestEvent).where(RequestEvent.request_id == request.id)
+                               .order_by(RequestEvent.id)).all()
+            assert events[0].action in ("created", "renewal_created")
+            times = [e.created_at for e in events]
+            assert times == sorted(times), request.id
+            if request.submitted_at and request.decided_at:
+                assert request.submitted_at <= request.decided_at
+            assert request.period_start <= request.period_end
+
+
+def test_demo_requester_sees_its_own_requests_but_not_other_departments_drafts(db, seeded):
+    from govshare.errors import NotFound
+    from govshare.sharing import service as sharing
+    from govshare.sharing.models import ShareRequest
+
+    with db.session() as s:
+        requester = _user_actor(s, "hf_civil_requester")
+        own = set(s.scalars(select(ShareRequest.id).where(ShareRequest.requester_id == requester.department_id)))
+        visible = {r.id for r in sharing.list_requests(s, requester, box="outgoing")}
+        assert own and visible == own
+        own_drafts = [r for r in sharing.list_requests(s, requester, status="draft")]
+        assert own_drafts and all(r.requester_id == requester.department_id for r in own_drafts)
+        others = s.scalars(select(ShareRequest).where(ShareRequest.status == "draft",
+                                                      ShareRequest.requester_id != requester.department_id)).all()
+        assert others
+        seen = {r.id for r in sharing.list_requests(s, requester)}
+        for draft in others:
+            assert draft.id not in seen
+            with pytest.raises(NotFound):
+                sharing.get_request(s, requester, draft.id)

@@ -402,6 +402,8 @@ def demo(
         console.print(f"搜索索引已重建：{report.search_indexed} 条已发布目录")
     elif report.search_note:
         console.print(f"[yellow]{report.search_note}[/yellow]")
+    if report.sharing_summary:
+        console.print(report.sharing_summary)
     table = Table("用户名", "角色", "部门", title=f"演示用户（统一密码：{report.password}）")
     for username, role_label, department_name in report.users:
         table.add_row(username, role_label, department_name)

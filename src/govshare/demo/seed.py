@@ -25,6 +25,7 @@ from govshare.catalog.models import CatalogEntry, SourceCluster
 from govshare.catalog.schemas import EntryIn
 from govshare.config import Settings
 from govshare.db import Database, utcnow
+from govshare.demo import sharing_seed
 from govshare.demo.data import DEPARTMENTS, ENTRIES, LEADS, PROVINCE, DemoDepartment, DemoEntry
 from govshare.orgs import service as orgs
 from govshare.orgs.models import ROLE_LABELS, Department, Role, User
@@ -79,7 +80,7 @@ def demo_users() -> list[DemoUser]:
 
 def total_steps() -> int:
     """The number of progress steps `seed_demo` reports."""
-    return len(DEPARTMENTS) + len(demo_users()) + len(ENTRIES) + 2
+    return len(DEPARTMENTS) + len(demo_users()) + len(ENTRIES) + 2 + sharing_seed.total_steps()
 
 
 @dataclass
@@ -94,6 +95,11 @@ class SeedReport:
     search_note: str = ""
     users: list[tuple[str, str, str]] = field(default_factory=list)  # username, 角色, 部门
     password: str = DEMO_PASSWORD
+    sharing: dict = field(default_factory=dict)  # sharing_seed.describe: requests by status, grants, ...
+
+    @property
+    def sharing_summary(self) -> str:
+        return sharing_seed.summary(self.sharing)
 
 
 def _authority_department() -> DemoDepartment:
@@ -166,6 +172,7 @@ def _seed(session: Session, password: str, step: Callable[[str], None]) -> None:
         ).first()
         if cluster is not None:
             onesource.name_lead_source(session, authority, cluster.id, departments[department_key].id, reason)
+    sharing_seed.seed_sharing(session, departments, actors, step)
 
 
 def _reviewer_for(department: Department, actors: dict[str, Actor]) -> Actor:
@@ -216,6 +223,7 @@ def _describe(session: Session, report: SeedReport) -> None:
     wanted = {u.username for u in demo_users()}
     users = session.scalars(select(User).where(User.username.in_(wanted)).order_by(User.id)).all()
     report.users = [(u.username, ROLE_LABELS[Role(u.role)], u.department.name) for u in users]
+    report.sharing = sharing_seed.describe(session)
 
 
 def _rebuild_search_index(database: Database, settings: Settings, report: SeedReport) -> None:

@@ -198,7 +198,13 @@ def _bind(session: Session, actor: Actor, request: ShareRequest, outcome: Reques
         rate = rate_limit or (grant.rate_limit if grant else settings_of(session).default_rate_limit)
         service.bind_grant(session, request, terms, rate)
     elif grant is not None and grant.status != GrantStatus.ENDED:
+        # the request already moved to refused; the grant ends with it, on the record and told
         grant.status, grant.end_reason, grant.ended_at = GrantStatus.ENDED.value, GrantEndReason.REVOKED.value, utcnow()
+        service.record(session, request, actor, "grant_revoked", reason="争议决定不予同意",
+                       detail={"grant_id": grant.id})
+        service.tell(session, request, "grant.ended", f"共享授权已终止（争议决定不予同意）：{request.entry.name}",
+                     [service.requester_audience(request), service.provider_audience(request)],
+                     body="请需求部门删除已获取的数据并在平台确认删除。")
 
 
 def withdraw(session: Session, actor: Actor, request: ShareRequest, reason: str) -> ShareRequest:

@@ -77,7 +77,9 @@ def list_requests(session: Session, actor: Actor, *, box: str | None = None, sta
     if status:
         query = query.where(ShareRequest.status == status)
     if overdue is not None:
-        query = query.where(ShareRequest.overdue_at.is_not(None) if overdue else ShareRequest.overdue_at.is_(None))
+        late = and_(ShareRequest.status == S.SUBMITTED, or_(
+            ShareRequest.overdue_at.is_not(None), ShareRequest.reply_due < workdays.local_today(session)))
+        query = query.where(late if overdue else ~late)
     return list(session.scalars(query.order_by(ShareRequest.id.desc()).limit(limit).offset(offset)))
 
 
@@ -352,6 +354,9 @@ def check_decision(decision: Decision, reason: str, terms: Terms, asked: Terms) 
         raise ValidationFailed(f"“{decision.label}”必须说明理由", field="reason")
     if decision == Decision.APPROVE_IN_PART and not is_narrower(terms, asked):
         raise ValidationFailed("部分同意须减少信息项、缩小数据范围或缩短期限", field="decision")
+    if decision == Decision.APPROVE and is_narrower(terms, asked):
+        raise ValidationFailed("减少信息项、缩小范围或缩短期限属于“部分同意”，须选择部分同意并说明理由",
+                               field="decision")
 
 
 def reply(session: Session, actor: Actor, request_id: int, data: ReplyIn) -> ShareRequest:

@@ -48,6 +48,7 @@ from govshare.deps import (
     header_token,
 )
 from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
@@ -197,6 +198,7 @@ def _me(session: Session, actor: Actor | None) -> dict | None:
         "is_admin": actor.has(Role.PLATFORM_ADMIN),
         "can_import": _can_import(actor),
         "can_onesource": _can_onesource(actor),
+        "unread": notify.unread_count(session, actor),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from govshare.errors import Forbidden
+from govshare.errors import Forbidden, NotFound
 from govshare.orgs.models import Role, User
 
 
@@ -77,3 +77,17 @@ def require_authority_over(actor: Actor, region_code: str, *, action: str) -> No
     require_role(actor, Role.AUTHORITY_REVIEWER, action=action)
     if not (actor.is_competent_authority and actor.covers_region(region_code)):
         raise Forbidden(f"不在本主管部门管辖范围内，无权{action}", field="provider")
+
+
+def actor_named(session, username: str | None) -> Actor:
+    """The actor of a CLI command: the user named by --user, or the node operator when none is named."""
+    from sqlalchemy import select
+
+    if not username:
+        return Actor.system()
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"用户不存在：{username}", field="user")
+    if not user.is_active:
+        raise Forbidden(f"用户已停用：{username}", field="user")
+    return Actor.from_user(user)

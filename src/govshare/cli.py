@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from govshare.authz import Actor
+from govshare.authz import Actor, actor_named
 from govshare.config import get_settings
 from govshare.db import Database
 from govshare.errors import DomainError
@@ -236,19 +236,10 @@ def catalog_lead(
     user: str = typer.Option(None, "--user", help="以该主管部门审核员的身份认定（默认：节点运维）"),
 ) -> None:
     """认定一数一源的牵头数源部门（R06）。"""
-    from sqlalchemy import select
-
     from govshare.catalog import onesource
-    from govshare.errors import NotFound
-    from govshare.orgs.models import User
 
     with unit_of_work() as session:
-        actor = SYSTEM
-        if user:
-            found = session.scalars(select(User).where(User.username == user)).first()
-            if found is None:
-                raise NotFound(f"用户不存在：{user}", field="user")
-            actor = Actor.from_user(found)
+        actor = actor_named(session, user)
         cluster = onesource.name_lead_source(session, actor, cluster_id, department_id, reason)
         console.print(f"已认定“{cluster.label}”的牵头数源部门：{cluster.lead_department.name}")
 

@@ -7,24 +7,13 @@ from datetime import date
 
 import typer
 
+from govshare.authz import actor_named
+
 demand_app = typer.Typer(help="需求清单（R20）", no_args_is_help=True)
 USER = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）")
 
 
-def _actor(session, username: str | None):
-    from sqlalchemy import select
-
-    from govshare.authz import Actor
-    from govshare.cli import SYSTEM
-    from govshare.errors import NotFound
-    from govshare.orgs.models import User
-
-    if not username:
-        return SYSTEM
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise NotFound(f"用户不存在：{username}", field="user")
-    return Actor.from_user(user)
+_actor = actor_named  # the user of --user, or the node operator
 
 
 def _print(view: dict) -> None:

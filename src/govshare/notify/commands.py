@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import typer
 
+from govshare.authz import actor_named
+
 webhook_app = typer.Typer(help="Webhook（事件推送）管理", no_args_is_help=True)
 
 
-def _actor(session, username: str | None):
-    """The node operator, or the named user when `--user` asks to act as that person."""
-    from govshare.authz import Actor
-    from govshare.cli import SYSTEM
-    from govshare.orgs import service as orgs
-
-    return Actor.from_user(orgs.find_user(session, username)) if username else SYSTEM
+_actor = actor_named  # the user of --user, or the node operator
 
 
 USER_OPTION = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）")

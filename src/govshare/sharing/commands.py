@@ -16,6 +16,8 @@ from datetime import date
 
 import typer
 
+from govshare.authz import actor_named
+
 request_app = typer.Typer(help="共享申请（R07 申请与答复，R08 争议协调）", no_args_is_help=True)
 grant_app = typer.Typer(help="共享授权（R09、R10）", no_args_is_help=True)
 system_app = typer.Typer(help="应用系统（调用共享数据的程序及其凭据）", no_args_is_help=True)
@@ -38,24 +40,7 @@ def _work(username: str | None) -> Iterator[tuple]:
         yield session, _actor(session, username)
 
 
-def _actor(session, username: str | None):
-    from sqlalchemy import select
-
-    from govshare.authz import Actor
-    from govshare.cli import SYSTEM
-    from govshare.errors import NotFound
-    from govshare.orgs.models import User
-
-    if not username:
-        return SYSTEM
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise NotFound(f"用户不存在：{username}", field="user")
-    if not user.is_active:
-        from govshare.errors import Forbidden
-
-        raise Forbidden(f"用户已停用：{username}", field="user")
-    return Actor.from_user(user)
+_actor = actor_named  # the user of --user, or the node operator
 
 
 def _model(cls, **data):

@@ -7,6 +7,8 @@ from datetime import date
 
 import typer
 
+from govshare.authz import actor_named
+
 calendar_app = typer.Typer(help="工作日日历：节假日表（优先于 chinese-calendar）与期限计算（R07）",
                            no_args_is_help=True)
 
@@ -22,13 +24,7 @@ def _day(value: str, field: str = "day") -> date:
         raise ValidationFailed(f"日期应为 YYYY-MM-DD：{value}", field=field) from None
 
 
-def _actor(session, username: str | None):
-    """The node operator, or the named user (whose role the service then checks)."""
-    from govshare.authz import Actor
-    from govshare.cli import SYSTEM
-    from govshare.orgs import service as orgs
-
-    return Actor.from_user(orgs.find_user(session, username)) if username else SYSTEM
+_actor = actor_named  # the user of --user, or the node operator
 
 
 @calendar_app.command("import")

@@ -96,8 +96,9 @@ def _next_level(session: Session, request: ShareRequest, today) -> tuple[Dispute
         marked = request.status == S.SUBMITTED and request.overdue_at is not None
         overdue = service.is_overdue(request, today) or marked
         if S(request.status) not in ESCALATABLE and not overdue:
-            raise Conflict(f"只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：{S(request.status).label}",
-                           field="status", code="illegal_transition", extra={"current_status": request.status})
+            raise service.illegal_transition(
+                f"只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：{S(request.status).label}",
+                request.status)
         return DisputeLevel.NEGOTIATION, request.status, None
     last = history[-1]
     level = DisputeLevel(last.level)
@@ -108,8 +109,7 @@ def _next_level(session: Session, request: ShareRequest, today) -> tuple[Dispute
     elif last.status == DisputeStatus.DECIDED and S(request.status) in ESCALATABLE:
         replaced = None
     else:
-        raise Conflict(f"申请当前状态为“{S(request.status).label}”，不能再提起争议", field="status",
-                       code="illegal_transition", extra={"current_status": request.status})
+        raise service.illegal_transition(f"申请当前状态为“{S(request.status).label}”，不能再提起争议", request.status)
     position = DISPUTE_ORDER.index(level)
     if position + 1 >= len(DISPUTE_ORDER):
         raise Conflict("上级主管部门的裁决为最终决定，不能再上提", field="level")
@@ -167,11 +167,10 @@ def decide(session: Session, actor: Actor, step_id: int, data: ReplyIn) -> Dispu
     session.refresh(step, with_for_update=True)
     _require_handler(actor, step)
     if step.status != DisputeStatus.OPEN:
-        raise Conflict(f"争议状态为“{DisputeStatus(step.status).label}”，不能再作决定", field="status",
-                       code="illegal_transition", extra={"current_status": step.status})
+        raise service.illegal_transition(f"争议状态为“{DisputeStatus(step.status).label}”，不能再作决定", step.status)
     if request.status != S.ESCALATED:
-        raise Conflict(f"申请当前状态为“{S(request.status).label}”，争议已终结，不能再作决定", field="status",
-                       code="illegal_transition", extra={"current_status": request.status})
+        raise service.illegal_transition(
+            f"申请当前状态为“{S(request.status).label}”，争议已终结，不能再作决定", request.status)
     if not data.reason.strip():
         raise ValidationFailed("争议决定必须说明理由", field="reason")
     terms = service.terms_for(session, request, data)

@@ -96,15 +96,18 @@ def grant_of(session: Session, request_id: int) -> Grant | None:
 # ---------------------------------------------------------------- the state machine
 
 
+def illegal_transition(message: str, current: str, label: str = "") -> Conflict:
+    """The 409 of a move the state machine does not allow; the body names the current state."""
+    extra = {"current_status": current} | ({"current_status_label": label} if label else {})
+    return Conflict(message, field="status", code="illegal_transition", extra=extra)
+
+
 def move(session: Session, request: ShareRequest, to: RequestStatus, actor: Actor, action: str, *,
          reason: str = "", detail: dict | None = None) -> None:
     """The one way a request changes state: legal moves only, each kept in the history."""
     current = S(request.status)
     if to not in TRANSITIONS[current]:
-        raise Conflict(
-            f"申请当前状态为“{current.label}”，不能变为“{to.label}”", field="status", code="illegal_transition",
-            extra={"current_status": current.value, "current_status_label": current.label},
-        )
+        raise illegal_transition(f"申请当前状态为“{current.label}”，不能变为“{to.label}”", current.value, current.label)
     request.status = to.value
     record(session, request, actor, action, reason=reason, detail=detail, from_status=current.value)
 
@@ -366,8 +369,7 @@ def reply(session: Session, actor: Actor, request_id: int, data: ReplyIn) -> Sha
     require_own_department(actor, request.provider_id, action="答复")
     if request.status != S.SUBMITTED:
         current = S(request.status)
-        raise Conflict(f"申请当前状态为“{current.label}”，不能答复", field="status", code="illegal_transition",
-                       extra={"current_status": current.value, "current_status_label": current.label})
+        raise illegal_transition(f"申请当前状态为“{current.label}”，不能答复", current.value, current.label)
     terms = terms_for(session, request, data)
     check_decision(data.decision, data.reason, terms, Terms.of(request))
     if data.decision != Decision.REFUSE and stopped_service(session, request.entry_id, workdays.local_today(session)):

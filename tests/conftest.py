@@ -65,6 +65,9 @@ def _empty_tables(database: Database) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+        # the usage-record chain starts again from its genesis head (the migration's first row)
+        conn.execute(text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+                     {"genesis": "0" * 64})
 
 
 @pytest.fixture

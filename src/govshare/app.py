@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.catalog.api import router as catalog_router
     from govshare.catalog.onesource_api import router as onesource_router
     from govshare.demands.api import router as demands_router
+    from govshare.gateway.api import router as gateway_router
     from govshare.notify.api import router as notify_router
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(sharing_router)
     app.include_router(demands_router)
     app.include_router(notify_router)
+    app.include_router(gateway_router)
     app.include_router(workdays_router)
     app.include_router(web_router)
     app.include_router(sharing_pages_router)

@@ -31,6 +31,18 @@ class Settings(BaseSettings):
         5, ge=0, description="working days between approving a service change and its effect (R11)"
     )
     default_rate_limit: int = Field(20, ge=1, description="calls per second of a grant unless the reply sets one")
+    default_daily_quota: int = Field(100_000, ge=0, description="calls per day of a grant (0: no quota)")
+    gateway_token_minutes: int = Field(15, ge=1, description="lifetime of a consumer system's access token")
+    suspend_after_refusals: int = Field(
+        5, ge=1, description="out-of-grant attempts (items or rows) that suspend a grant at once (R09)"
+    )
+    suspend_window_minutes: int = Field(10, ge=1, description="window in which those attempts are counted")
+    audit_retention_days: int = Field(1096, ge=1, description="usage records are kept at least this long (R12)")
+    work_hours: str = Field("08:00-18:00", description="office hours; access outside them on many calls is flagged")
+    anomaly_off_hours_calls: int = Field(50, ge=1, description="calls outside office hours a day before a flag")
+    anomaly_volume_factor: float = Field(5.0, gt=1, description="a day's calls above this times the usual: flag")
+    anomaly_refusals: int = Field(10, ge=1, description="refused calls of a grant in a day before a flag")
+    export_memory_limit: str = Field("512MB", description="DuckDB memory limit of one export (it spills to disk)")
     max_grant_days: int = Field(1096, ge=1, description="longest period a request may ask for (3 years)")
     timezone: str = Field("Asia/Shanghai", description="the zone whose calendar days deadlines count")
     webhook_max_attempts: int = Field(12, ge=1, description="deliveries tried before an outbox message is dead")

@@ -67,6 +67,7 @@ class Database:
 
     def __init__(self, url: str, settings=None) -> None:
         self.url = url
+        self.settings = settings  # None: the environment's (config.get_settings)
         self.engine = make_engine(url)
         # Services read their settings (deadlines, limits) from session.info, so a test or a node can
         # run with its own settings without passing them through every call.

@@ -29,9 +29,15 @@ def _key_file(path: Path) -> bytes:
     return path.read_bytes().strip()
 
 
+def node_key(settings: Settings) -> bytes:
+    """The node key (GOVSHARE_SECRET_KEY or the key file); other secrets are derived from it with HMAC."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    return _key_file(settings.data_dir / "keys" / "secrets.key")
+
+
 def node_fernet(settings: Settings) -> Fernet:
-    key = settings.secret_key.encode() if settings.secret_key else _key_file(settings.data_dir / "keys" / "secrets.key")
-    return Fernet(key)
+    return Fernet(node_key(settings))
 
 
 def seal(session: Session, plaintext: str) -> str:

@@ -93,7 +93,12 @@ class Grant(Base):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date, index=True)
     rate_limit: Mapped[int] = mapped_column(Integer)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    # item name -> masking rule (see gateway.masking); items not named are masked by their grade
+    masking: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), index=True)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    suspend_reason: Mapped[str] = mapped_column(Text, default="")
     end_reason: Mapped[str | None] = mapped_column(String(30))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     deletion_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)

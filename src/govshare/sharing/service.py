@@ -406,7 +406,8 @@ def bind_grant(session: Session, request: ShareRequest, terms: Terms, rate_limit
         grant = Grant(request_id=request.id, entry_id=request.entry_id, requester_id=request.requester_id,
                       provider_id=request.provider_id, purpose=request.purpose, scenario=request.scenario,
                       share_method=request.share_method, verify_only=request.verify_only,
-                      consumer_system_id=request.consumer_system_id)
+                      consumer_system_id=request.consumer_system_id,
+                      daily_quota=settings_of(session).default_daily_quota or None)
         session.add(grant)
     grant.item_ids, grant.row_scope = list(terms.item_ids), dict(terms.row_scope)
     grant.period_start, grant.period_end, grant.rate_limit = terms.period_start, terms.period_end, rate_limit
@@ -528,22 +529,63 @@ def confirm_deletion(session: Session, actor: Actor, grant_id: int, note: str = 
     return grant
 
 
+def grant_refusal(grant: Grant | None, system_id: int | None, today: date) -> Forbidden | None:
+    """Why `grant` may not be used by `system_id` today (a Forbidden carrying a reason code), or None.
+    The one rule of grant use: `usable_grant` and the gateway both ask it."""
+    if grant is None:
+        return Forbidden("该应用系统没有此目录的共享授权（申请未获同意或未申请）", field="grant", code="no_grant")
+    if system_id is not None and grant.consumer_system_id != system_id:
+        return Forbidden("该共享授权不属于此应用系统", field="grant", code="wrong_system")
+    if grant.status == GrantStatus.SUSPENDED:
+        return Forbidden("共享授权已暂停（多次越权访问），待提供部门复核", field="grant", code="grant_suspended")
+    if grant.status != GrantStatus.ACTIVE:
+        return Forbidden(f"共享授权不可用：{GrantStatus(grant.status).label}", field="grant", code="grant_ended")
+    if not grant.period_start <= today <= grant.period_end:
+        return Forbidden(f"共享授权不在有效期内（{grant.period_start} 至 {grant.period_end}）", field="grant",
+                         code="grant_period")
+    return None
+
+
 def usable_grant(session: Session, system: ConsumerSystem, entry_id: int, today: date | None = None) -> Grant:
     """The grant that lets `system` read `entry_id` today, or Forbidden: no grant (a refused or pending
-    request gives none), another system's, ended, suspended, or outside its period. The gateway asks this."""
+    request gives none), another system's, ended, suspended, or outside its period."""
     today = today or workdays.local_today(session)
     if system.revoked_at:
-        raise Forbidden("应用系统已吊销", field="client_id")
+        raise Forbidden("应用系统已吊销", field="client_id", code="system_revoked")
     grants = list(session.scalars(select(Grant).where(
         Grant.consumer_system_id == system.id, Grant.entry_id == entry_id).order_by(Grant.id.desc())))
     for grant in grants:
-        if grant.status == GrantStatus.ACTIVE and grant.period_start <= today <= grant.period_end:
+        if grant_refusal(grant, system.id, today) is None:
             return grant
-    if not grants:
-        raise Forbidden("该应用系统没有此目录的共享授权（申请未获同意或未申请）", field="grant")
-    latest = grants[0]
-    state = GrantStatus(latest.status).label if latest.status != GrantStatus.ACTIVE else "不在有效期内"
-    raise Forbidden(f"共享授权不可用：{state}", field="grant")
+    raise grant_refusal(grants[0] if grants else None, system.id, today)
+
+
+def suspend_grant(session: Session, grant: Grant, reason: str) -> Grant:
+    """R09: repeated access outside the grant stops it at once, until the provider reviews it."""
+    if grant.status != GrantStatus.ACTIVE:
+        return grant
+    grant.status, grant.suspended_at, grant.suspend_reason = GrantStatus.SUSPENDED.value, utcnow(), reason
+    record(session, grant.request, Actor.system(), "grant_suspended", reason=reason, detail={"grant_id": grant.id})
+    tell(session, grant.request, "grant.suspended", f"共享授权已暂停：{grant.entry.name}",
+         [provider_audience(grant.request), requester_audience(grant.request)], body=reason)
+    return grant
+
+
+def reinstate_grant(session: Session, actor: Actor, grant_id: int, reason: str) -> Grant:
+    """The provider's reviewer, having reviewed the attempts, lets a suspended grant be used again."""
+    grant = _locked_grant(session, grant_id)
+    require_role(actor, *REPLY_ROLES, action="恢复共享授权")
+    require_own_department(actor, grant.provider_id, action="恢复")
+    if grant.status != GrantStatus.SUSPENDED:
+        raise Conflict(f"只有已暂停的授权可以恢复（当前：{GrantStatus(grant.status).label}）", field="status",
+                       extra={"current_status": grant.status})
+    if not (reason or "").strip():
+        raise ValidationFailed("恢复授权必须说明复核结论", field="reason")
+    grant.status, grant.suspend_reason = GrantStatus.ACTIVE.value, ""
+    record(session, grant.request, actor, "grant_reinstated", reason=reason, detail={"grant_id": grant.id})
+    tell(session, grant.request, "grant.reinstated", f"共享授权已恢复：{grant.entry.name}",
+         [requester_audience(grant.request)], body=reason)
+    return grant
 
 
 # ---------------------------------------------------------------- jobs

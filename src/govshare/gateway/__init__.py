@@ -1,0 +1,1 @@
+"""Governed data access: sources, the one gateway function, masking, exports."""

@@ -1,0 +1,95 @@
+"""Routes of the gateway (thin): every call becomes one `gateway.service.access`.
+
+Consumer systems trade their credentials for a short-lived token at /api/v1/gateway/token and name the
+grant they use on every call. Resource codes contain '/', so the specific routes are declared first."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from govshare.authz import Actor
+from govshare.deps import SESSION, current_actor, header_token
+from govshare.errors import NotFound, ValidationFailed
+from govshare.gateway import tokens
+from govshare.gateway.schemas import DataOut, ExportIn, TokenIn, TokenOut, VerifyIn, VerifyOut
+from govshare.gateway.service import Call, Caller, Mode, Outcome, access
+
+router = APIRouter(tags=["gateway"])
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+@router.post("/api/v1/gateway/token", response_model=TokenOut)
+def issue_token(body: TokenIn, session=SESSION):
+    token, lifetime = tokens.issue_token(session, body.client_id, body.client_secret)
+    return TokenOut(access_token=token, expires_in=lifetime)
+
+
+def _system(request: Request) -> Caller:
+    return Caller(token=header_token(request))
+
+
+def _items(items: str | None) -> tuple[str, ...] | None:
+    return tuple(i.strip() for i in items.split(",") if i.strip()) if items else None
+
+
+def _filters(filters: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for text in filters:
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise ValidationFailed(f"筛选条件格式应为 信息项:值，收到 {text!r}", field="filter")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
+
+
+def _data(outcome: Outcome, code: str, grant: int | None) -> DataOut:
+    return DataOut(resource_code=code, grant_id=grant, mode=str(outcome.mode), items=outcome.items,
+                   rows=outcome.rows, masking=outcome.masking, next_cursor=outcome.next_cursor,
+                   usage_record=outcome.record_seq)
+
+
+@router.get("/api/v1/data/{code:path}/rows", response_model=DataOut)
+def page(request: Request, code: str, grant: int = Query(...), cursor: str | None = None,
+         limit: int = Query(100, ge=1, le=1000), items: str | None = None, filter: list[str] = Query([])):
+    call = Call(Mode.PAGE, code, grant_id=grant, cursor=cursor, limit=limit, items=_items(items),
+                filters=_filters(filter))
+    return _data(access(request.app.state.db, _system(request), call), code, grant)
+
+
+@router.post("/api/v1/data/{code:path}/verify", response_model=VerifyOut)
+def verify(request: Request, code: str, body: VerifyIn):
+    call = Call(Mode.VERIFY, code, grant_id=body.grant, key=body.key, fields=tuple(body.fields.items()))
+    outcome = access(request.app.state.db, _system(request), call)
+    return VerifyOut(resource_code=code, grant_id=body.grant, result=outcome.verdict, usage_record=outcome.record_seq)
+
+
+@router.post("/api/v1/data/{code:path}/export")
+def export(request: Request, code: str, body: ExportIn):
+    call = Call(Mode.EXPORT, code, grant_id=body.grant, items=tuple(body.items) if body.items else None,
+                filters=tuple(body.filters.items()), export_format=body.format)
+    outcome = access(request.app.state.db, _system(request), call)
+    path = outcome.export_path
+    return FileResponse(path, media_type=MEDIA_TYPES[body.format], filename=f"{code.replace('/', '_')}.{body.format}",
+                        headers={"X-Usage-Record": str(outcome.record_seq), "X-Row-Count": str(outcome.row_count)},
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.get("/api/v1/data/{code:path}/preview", response_model=DataOut)
+def preview(request: Request, code: str, grant: int | None = None, actor: Actor = Depends(current_actor)):
+    """The UI's preview: a person of the requester department (with a grant) or of the provider (its own
+    data, no grant) sees the first rows, through the same gateway function and recorded the same way."""
+    outcome = access(request.app.state.db, Caller(actor=actor), Call(Mode.PREVIEW, code, grant_id=grant))
+    return _data(outcome, code, grant)
+
+
+@router.get("/api/v1/data/{code:path}", response_model=DataOut)
+def lookup(request: Request, code: str, grant: int = Query(...), key: str = Query(..., min_length=1),
+           items: str | None = None):
+    call = Call(Mode.LOOKUP, code, grant_id=grant, key=key, items=_items(items))
+    outcome = access(request.app.state.db, _system(request), call)
+    if not outcome.rows:
+        raise NotFound(f"没有主键为 {key} 的记录", field="key", code="not_found",
+                       extra={"usage_record": outcome.record_seq})
+    return _data(outcome, code, grant)

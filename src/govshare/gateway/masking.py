@@ -1,0 +1,142 @@
+"""Masking rules (R17): what a requester sees of an item, by the item's grade and the grant.
+
+A rule is a short string: `none` (as stored), `keep:F:L` (keep the first F and last L characters, star
+the rest), `hash` (SHA-256 of a per-requester secret and the value: the same value always gives the same
+token for one requester, but tokens of two requesters cannot be linked), `year` (a date to its year) and
+`null` (withheld). Each rule exists twice, as a Python function for one row (key lookups, pages) and as a
+DuckDB SQL expression for exports (vectorized); tests prove the two agree."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from govshare.catalog.vocab import Grade, PersonalInfo
+from govshare.errors import ValidationFailed
+
+RULE_LABELS = {
+    "none": "不脱敏", "keep": "保留首尾字符", "hash": "哈希替换", "year": "日期泛化到年", "null": "不提供",
+}
+
+# The kind of value an item holds (detected when a source is profiled, see gateway.profiling): the
+# default masking of sensitive personal information depends on it.
+KIND_DEFAULTS = {
+    "id_number": "keep:6:4",
+    "mobile": "keep:3:4",
+    "bank_card": "keep:6:4",
+    "person_name": "keep:1:0",
+    "address": "keep:6:0",
+    "birth_date": "year",
+}
+
+
+# Until a source is profiled, an item's Chinese name tells its kind.
+KIND_BY_NAME = (
+    ("身份号码", "id_number"), ("身份证", "id_number"), ("手机", "mobile"), ("联系电话", "mobile"),
+    ("银行卡", "bank_card"), ("银行账号", "bank_card"), ("出生日期", "birth_date"), ("姓名", "person_name"),
+    ("法定代表人", "person_name"), ("法人代表", "person_name"), ("住址", "address"), ("地址", "address"),
+)
+
+
+def kind_from_name(chinese_name: str) -> str | None:
+    return next((kind for word, kind in KIND_BY_NAME if word in (chinese_name or "")), None)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    first: int = 0
+    last: int = 0
+
+    @property
+    def text(self) -> str:
+        return f"keep:{self.first}:{self.last}" if self.name == "keep" else self.name
+
+    @property
+    def label(self) -> str:
+        if self.name == "keep":
+            return f"保留前{self.first}位、后{self.last}位"
+        return RULE_LABELS[self.name]
+
+
+def parse_rule(text: str, field: str = "masking") -> Rule:
+    """`keep:6:4`, `hash`, … or a ValidationFailed naming the field and the allowed forms."""
+    parts = (text or "").strip().split(":")
+    name = parts[0]
+    if name == "keep" and len(parts) == 3 and all(p.isdigit() for p in parts[1:]):
+        return Rule("keep", int(parts[1]), int(parts[2]))
+    if name in RULE_LABELS and name != "keep" and len(parts) == 1:
+        return Rule(name)
+    raise ValidationFailed(f"脱敏规则无效：{text!r}（可选：none、keep:前位数:后位数、hash、year、null）", field=field)
+
+
+def default_rule(grade: str, personal_info: str, kind: str | None) -> Rule:
+    """核心 data is withheld; sensitive personal information is masked by kind (or hashed when its kind
+    is unknown); other personal information of 重要 grade likewise; everything else is served as stored."""
+    if grade == Grade.CORE:
+        return Rule("null")
+    if personal_info == PersonalInfo.SENSITIVE or (personal_info == PersonalInfo.PERSONAL and grade == Grade.IMPORTANT):
+        return parse_rule(KIND_DEFAULTS.get(kind or "", "hash"))
+    if personal_info == PersonalInfo.PERSONAL and kind in KIND_DEFAULTS:
+        return parse_rule(KIND_DEFAULTS[kind])
+    return Rule("none")
+
+
+def requester_salt(node_secret: bytes, requester_id: int) -> str:
+    """The per-requester secret of `hash`: derived from the node key, never stored."""
+    return hmac.new(node_secret, f"mask:{requester_id}".encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- one row (Python)
+
+
+def python_masker(rule: Rule, salt: str) -> Callable[[object], object]:
+    if rule.name == "none":
+        return lambda value: value
+    if rule.name == "null":
+        return lambda value: None
+    if rule.name == "hash":
+        return lambda value: None if value is None else hashlib.sha256((salt + str(value)).encode()).hexdigest()
+    if rule.name == "year":
+        return lambda value: None if value is None else str(value)[:4]
+    first, last = rule.first, rule.last
+
+    def keep(value):
+        if value is None:
+            return None
+        text = str(value)
+        if len(text) <= first + last:
+            return "*" * len(text)
+        return text[:first] + "*" * (len(text) - first - last) + (text[len(text) - last:] if last else "")
+
+    return keep
+
+
+# ---------------------------------------------------------------- vectorized (DuckDB SQL)
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_expression(rule: Rule, column: str, salt: str) -> str:
+    """The DuckDB expression that masks `column` (already a quoted identifier) as `python_masker` does."""
+    text = f"CAST({column} AS VARCHAR)"
+    if rule.name == "none":
+        return column
+    if rule.name == "null":
+        return "CAST(NULL AS VARCHAR)"
+    if rule.name == "hash":
+        return f"CASE WHEN {column} IS NULL THEN NULL ELSE sha256({quote_literal(salt)} || {text}) END"
+    if rule.name == "year":
+        return f"left({text}, 4)"
+    first, last = rule.first, rule.last
+    tail = f"right({text}, {last})" if last else "''"
+    return (f"CASE WHEN length({text}) <= {first + last} THEN repeat('*', length({text})) "
+            f"ELSE left({text}, {first}) || repeat('*', length({text}) - {first + last}) || {tail} END")

@@ -1,0 +1,56 @@
+"""Gateway tables: the source a published entry is served from, and per-grant daily usage counters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from govshare.catalog.models import CatalogEntry
+from govshare.db import Base, utcnow
+
+
+class DataSource(Base):
+    """数据源: where the gateway reads a published entry's data. `kind` is sql (a table reached by a
+    SQLAlchemy URL, stored sealed because it may hold a password), file (CSV/XLSX/Parquet loaded into the
+    managed Parquet store; `location` is the store path relative to data_dir) or http (an upstream API
+    called on the requester's behalf; `location` is its URL, sealed). `column_map` maps item names to
+    source columns; `key_item` is the item a key lookup searches."""
+
+    __tablename__ = "data_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    location: Mapped[str] = mapped_column(Text)
+    table_name: Mapped[str] = mapped_column(String(200), default="")
+    key_item: Mapped[str] = mapped_column(String(120))
+    column_map: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="connected")
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    loaded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    profile: Mapped[dict] = mapped_column(JSON, default=dict)
+    load_report: Mapped[dict] = mapped_column(JSON, default=dict)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    entry: Mapped[CatalogEntry] = relationship(lazy="joined", innerjoin=True)
+
+
+class GrantUsageDay(Base):
+    """Calls, rows and refusals of one grant on one (local) day: the daily quota and the volume anomaly
+    read this instead of counting usage records."""
+
+    __tablename__ = "grant_usage_days"
+    __table_args__ = (UniqueConstraint("grant_id", "day", name="uq_grant_usage_days_grant_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(Integer, index=True)
+    day: Mapped[date] = mapped_column(Date)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    refusals: Mapped[int] = mapped_column(Integer, default=0)

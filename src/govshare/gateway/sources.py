@@ -1,0 +1,221 @@
+"""Reading a source: the one place that knows how a SQL table, a managed Parquet file or an upstream HTTP
+API is queried. The gateway asks in source columns and gets plain dicts (lookups, pages) or Arrow record
+batches / a DuckDB relation (exports); it never sees a connection string.
+
+Connecting, profiling and loading sources is gateway.connect; this module only reads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import httpx
+import pyarrow as pa
+from sqlalchemy import MetaData, String, Table, and_, cast, create_engine, or_, select
+from sqlalchemy.engine import Engine
+
+from govshare.errors import DomainError, ValidationFailed
+from govshare.gateway.masking import quote_identifier, quote_literal
+
+ARROW_BATCH_ROWS = 50_000
+
+
+class SourceUnavailable(DomainError):
+    status_code = 502
+    code = "source_unavailable"
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to read, in source columns. `scope` is (column, prefixes): only rows whose column starts with
+    one of the prefixes (the grant's row scope). `after` is the last `order` value already served."""
+
+    columns: tuple[str, ...]
+    filters: tuple[tuple[str, str], ...] = ()
+    scope: tuple[str, tuple[str, ...]] | None = None
+    order: str | None = None
+    after: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class SqlSource:
+    """A table of the provider's database, reached by a SQLAlchemy URL (SQLite, PostgreSQL, …)."""
+
+    url: str
+    table_name: str
+    _table: Table | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        return _engine(self.url)
+
+    @property
+    def table(self) -> Table:
+        if self._table is None:
+            schema, _, name = self.table_name.rpartition(".")
+            try:
+                self._table = Table(name, MetaData(), schema=schema or None, autoload_with=self.engine)
+            except Exception as exc:  # any driver error: the source is down or the table is gone
+                raise SourceUnavailable(f"无法读取数据源表 {self.table_name}：{exc.__class__.__name__}",
+                                        field="source") from exc
+        return self._table
+
+    def source_columns(self) -> list[str]:
+        return [c.name for c in self.table.columns]
+
+    def _where(self, query: Query):
+        table = self.table
+        conditions = [table.c[column] == value for column, value in query.filters]
+        if query.scope:
+            column, prefixes = query.scope
+            conditions.append(or_(*(cast(table.c[column], String).startswith(p, autoescape=True) for p in prefixes)))
+        if query.after is not None and query.order:
+            conditions.append(table.c[query.order] > query.after)
+        return and_(True, *conditions)
+
+    def _select(self, query: Query):
+        table = self.table
+        statement = select(*(table.c[c] for c in query.columns)).where(self._where(query))
+        if query.order:
+            statement = statement.order_by(table.c[query.order])
+        if query.limit:
+            statement = statement.limit(query.limit)
+        return statement
+
+    def rows(self, query: Query) -> list[dict]:
+        try:
+            with self.engine.connect() as connection:
+                return [dict(zip(query.columns, row, strict=True)) for row in connection.execute(self._select(query))]
+        except DomainError:
+            raise
+        except Exception as exc:
+            raise SourceUnavailable(f"数据源查询失败：{exc.__class__.__name__}", field="source") from exc
+
+    def batches(self, query: Query) -> pa.RecordBatchReader:
+        """The rows as a stream of Arrow batches (the export reads it without holding it all)."""
+        names = list(query.columns)
+
+        def generate() -> Iterator[pa.RecordBatch]:
+            with self.engine.connect().execution_options(stream_results=True, yield_per=ARROW_BATCH_ROWS) as conn:
+                result = conn.execute(self._select(query))
+                for chunk in result.partitions(ARROW_BATCH_ROWS):
+                    columns = list(zip(*chunk, strict=True))
+                    yield pa.record_batch([pa.array([_plain(v) for v in col], type=pa.string()) for col in columns],
+                                          names=names)
+
+        schema = pa.schema([(name, pa.string()) for name in names])
+        return pa.RecordBatchReader.from_batches(schema, generate())
+
+    def from_clause(self, connection: duckdb.DuckDBPyConnection, query: Query) -> tuple[str, bool]:
+        """A DuckDB relation of the filtered rows; True: filters and scope are already applied."""
+        connection.register("source_rows", self.batches(query))
+        return "source_rows", True
+
+
+def _plain(value) -> str | None:
+    return None if value is None else str(value)
+
+
+@lru_cache(maxsize=64)
+def _engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True)
+
+
+_local = threading.local()
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB connection per thread for lookups and pages over managed Parquet files."""
+    connection = getattr(_local, "connection", None)
+    if connection is None:
+        connection = _local.connection = duckdb.connect()
+    return connection
+
+
+@dataclass
+class FileSource:
+    """A file the provider uploaded, loaded into the managed store as one Parquet file (all values text,
+    plus `_row`, the row's position in the file: the cursor of pages)."""
+
+    path: Path
+
+    ROW = "_row"
+
+    def source_columns(self) -> list[str]:
+        names = _duckdb().execute(f"SELECT name FROM parquet_schema({quote_literal(str(self.path))})").fetchall()
+        return [n for (n,) in names[1:] if n != self.ROW]
+
+    def where_sql(self, query: Query) -> tuple[str, list]:
+        parts, params = [], []
+        for column, value in query.filters:
+            parts.append(f"{quote_identifier(column)} = ?")
+            params.append(str(value))
+        if query.scope:
+            column, prefixes = query.scope
+            parts.append("(" + " OR ".join(f"starts_with({quote_identifier(column)}, ?)" for _ in prefixes) + ")")
+            params.extend(prefixes)
+        return (" AND ".join(parts) or "TRUE"), params
+
+    def rows(self, query: Query) -> list[dict]:
+        where, params = self.where_sql(query)
+        order = query.order or self.ROW
+        if query.after is not None:
+            where += f" AND {quote_identifier(order)} > ?"
+            params.append(int(query.after) if order == self.ROW else query.after)
+        columns = list(query.columns)
+        selected = ", ".join(quote_identifier(c) for c in columns)
+        relation = f"read_parquet({quote_literal(str(self.path))})"
+        sql = f"SELECT {selected} FROM {relation} WHERE {where} ORDER BY {quote_identifier(order)}"
+        if query.limit:
+            sql += f" LIMIT {int(query.limit)}"
+        try:
+            result = _duckdb().execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise SourceUnavailable(f"托管数据文件读取失败：{exc.__class__.__name__}", field="source") from exc
+        return [dict(zip(columns, row, strict=True)) for row in result]
+
+    def from_clause(self, connection: duckdb.DuckDBPyConnection, query: Query) -> tuple[str, bool]:
+        return f"read_parquet({quote_literal(str(self.path))})", False
+
+
+@dataclass
+class HttpSource:
+    """An upstream API of the provider, called on the requester's behalf: GET url?{key_param}=key returns a
+    JSON object or a list of objects (or {"data": [...]}) whose fields are the source columns. Lookups and
+    verification only: an upstream API offers no bulk read."""
+
+    url: str
+    key_param: str = "key"
+    timeout: float = 5.0
+
+    def source_columns(self) -> list[str]:
+        return []
+
+    def rows(self, query: Query) -> list[dict]:
+        key_filter = dict(query.filters)
+        if len(key_filter) != 1:
+            raise ValidationFailed("上游接口数据源只支持按主键查询和核验", field="mode")
+        (key,) = key_filter.values()
+        try:
+            response = httpx.get(self.url, params={self.key_param: key}, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"上游接口不可用：{exc.__class__.__name__}", field="source") from exc
+        if response.status_code == 404:
+            return []
+        if response.status_code >= 400:
+            raise SourceUnavailable(f"上游接口返回错误状态 {response.status_code}", field="source")
+        body = response.json()
+        records = body.get("data", body) if isinstance(body, dict) else body
+        records = records if isinstance(records, list) else [records]
+        return [{c: record.get(c) for c in query.columns} for record in records if isinstance(record, dict)]
+
+    def from_clause(self, connection, query: Query):
+        raise ValidationFailed("上游接口数据源不支持分页读取或批量导出，请按主键查询或核验", field="mode")
+
+
+Source = SqlSource | FileSource | HttpSource

@@ -1,0 +1,67 @@
+"""Short-lived access tokens of consumer systems (R18): a system trades its client id and secret for a
+JWT (HS256, keyed from the node key) that names it and the version of its secret. Rotating the secret or
+revoking the system invalidates its tokens at once, because the gateway compares both with the database
+on every call."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from sqlalchemy.orm import Session
+
+from govshare.config import Settings, settings_of
+from govshare.db import utcnow
+from govshare.errors import NotAuthenticated
+from govshare.orgs.models import ConsumerSystem
+from govshare.orgs.systems import authenticate_system
+from govshare.sealing import node_key
+
+ALGORITHM = "HS256"
+AUDIENCE = "govshare-gateway"
+
+
+def node_secret(settings: Settings) -> bytes:
+    """Key material derived from the node key (never the key itself), for tokens and masking salts."""
+    return hmac.new(node_key(settings), b"govshare-gateway", hashlib.sha256).digest()
+
+
+def secret_version(system: ConsumerSystem) -> str:
+    return system.secret_hash[:12]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    system_id: int
+    client_id: str
+    secret_version: str
+
+
+def issue_token(session: Session, client_id: str, client_secret: str) -> tuple[str, int]:
+    """(token, lifetime in seconds) for valid, unrevoked credentials; NotAuthenticated otherwise."""
+    settings = settings_of(session)
+    system = authenticate_system(session, client_id, client_secret)
+    lifetime = settings.gateway_token_minutes * 60
+    now = utcnow()
+    claims = {
+        "sub": str(system.id), "cid": system.client_id, "sv": secret_version(system), "aud": AUDIENCE,
+        "iat": now, "exp": now + timedelta(seconds=lifetime),
+    }
+    return jwt.encode(claims, node_secret(settings), algorithm=ALGORITHM), lifetime
+
+
+def read_token(settings: Settings, token: str) -> TokenClaims:
+    """The claims of a token this node signed and that has not expired; NotAuthenticated otherwise."""
+    if not token:
+        raise NotAuthenticated("需要应用系统访问令牌（Authorization: Bearer …），请先用凭据换取", field="authorization")
+    try:
+        claims = jwt.decode(token, node_secret(settings), algorithms=[ALGORITHM], audience=AUDIENCE,
+                            options={"require": ["exp", "sub", "cid", "sv"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("访问令牌已过期，请重新换取", field="authorization", code="token_expired") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated("访问令牌无效（签名或格式错误）", field="authorization", code="token_invalid") from exc
+    return TokenClaims(int(claims["sub"]), claims["cid"], claims["sv"])

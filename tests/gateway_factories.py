@@ -1,0 +1,98 @@
+"""Builders for gateway tests: a provider's SQL table with synthetic 人口基本信息, connected to the
+published entry, and an approved grant for 省民政厅's 低保审核系统."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from stdnum.cn import ric
+
+from govshare.gateway.models import DataSource
+from govshare.sealing import seal
+from govshare.sharing import service as sharing
+from govshare.sharing.schemas import ReplyIn
+from tests.factories import consumer_system, published_entry, request_in
+
+# districts of 合肥 (340102 瑶海, 340103 庐阳, 340104 蜀山)
+DISTRICTS = ("340102", "340103", "340104")
+SURNAMES = "王李张刘陈杨黄赵吴周"
+
+
+def id_number(region: str, born: date, serial: int) -> str:
+    body = f"{region}{born:%Y%m%d}{serial:03d}"
+    return body + ric.calc_check_digit(body)
+
+
+def people(count: int, seed: int = 7) -> list[dict]:
+    """`count` residents with valid ID numbers, spread over DISTRICTS; the columns are the source's own
+    names (upper case), not the catalog's item names."""
+    rng = random.Random(seed)
+    rows = []
+    for n in range(count):
+        region = DISTRICTS[n % len(DISTRICTS)]
+        born = date(1950, 1, 1) + timedelta(days=rng.randrange(25_000))
+        rows.append({"GMSFHM": id_number(region, born, n % 1000), "XM": rng.choice(SURNAMES) + "某" + str(n % 97),
+                     "CSRQ": born.isoformat(), "HJDZ": f"安徽省合肥市{region}区某路{n}号", "XZQH": region})
+    return rows
+
+
+COLUMN_MAP = {"gmsfhm": "GMSFHM", "xm": "XM", "csrq": "CSRQ", "hjdz": "HJDZ", "xzqhdm": "XZQH"}
+
+
+def population_items():
+    from tests.factories import population_entry
+
+    items = list(population_entry().items)
+    from govshare.catalog.schemas import ItemIn
+
+    items.append(ItemIn(name="xzqhdm", chinese_name="行政区划代码", data_type="string", length=6, grade="一般1",
+                        personal_info="none"))
+    return items
+
+
+def source_table(path: Path, rows: list[dict]) -> str:
+    """A provider's own database (a separate SQLite file) holding table RK_JBXX; returns its URL."""
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE RK_JBXX (GMSFHM TEXT PRIMARY KEY, XM TEXT, CSRQ TEXT, HJDZ TEXT, XZQH TEXT)"))
+        conn.execute(text("INSERT INTO RK_JBXX VALUES (:GMSFHM, :XM, :CSRQ, :HJDZ, :XZQH)"), rows)
+    engine.dispose()
+    return url
+
+
+@dataclass
+class Served:
+    entry_id: int
+    resource_code: str
+    grant_id: int
+    request_id: int
+    system_id: int
+    client_id: str
+    secret: str
+    rows: list[dict]
+
+
+def served_population(session, world, folder: Path, *, count: int = 30, scope: dict | None = None,
+                      verify_only: bool = False, items: list[str] | None = None, rate_limit: int | None = None,
+                      source_url: str | None = None) -> Served:
+    """The published population entry connected to a SQL table, and 省民政厅's approved grant."""
+    rows = people(count)
+    entry = published_entry(session, world, items=population_items())
+    url = source_url or source_table(folder / "police_source.db", rows)
+    session.add(DataSource(entry_id=entry.id, kind="sql", location=seal(session, url), table_name="RK_JBXX",
+                           key_item="gmsfhm", column_map=COLUMN_MAP, status="connected", row_count=len(rows)))
+    system, secret = consumer_system(session, world)
+    wanted = [i.id for i in entry.items if items is None or i.name in items]
+    request = sharing.create_request(session, world.actors["civil_requester"], request_in(
+        entry, consumer_system_id=system.id, item_ids=wanted, row_scope=scope, verify_only=verify_only),
+        submit=True)
+    sharing.reply(session, world.actors["police_reviewer"], request.id,
+                  ReplyIn(decision="approve", reason="", rate_limit=rate_limit))
+    grant = sharing.grant_of(session, request.id)
+    session.flush()
+    return Served(entry.id, entry.resource_code, grant.id, request.id, system.id, system.client_id, secret, rows)

@@ -53,14 +53,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     search_registry.attach(app.state.db.url, settings.resolved_index_dir)  # catalog commits update this index
     install_error_handlers(app)
 
+    from govshare.audit.api import router as audit_router
     from govshare.catalog.api import router as catalog_router
     from govshare.catalog.onesource_api import router as onesource_router
     from govshare.demands.api import router as demands_router
     from govshare.gateway.api import router as gateway_router
+    from govshare.gateway.sources_api import router as sources_router
     from govshare.notify.api import router as notify_router
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
+    from govshare.web.audit_pages import router as audit_pages_router
+    from govshare.web.gateway_pages import router as gateway_pages_router
     from govshare.web.pages import router as web_router
     from govshare.web.sharing_pages import router as sharing_pages_router
     from govshare.workdays.api import router as workdays_router
@@ -72,10 +76,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(sharing_router)
     app.include_router(demands_router)
     app.include_router(notify_router)
+    app.include_router(sources_router)
     app.include_router(gateway_router)
+    app.include_router(audit_router)
     app.include_router(workdays_router)
     app.include_router(web_router)
     app.include_router(sharing_pages_router)
+    app.include_router(gateway_pages_router)
+    app.include_router(audit_pages_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

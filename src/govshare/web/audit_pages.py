@@ -1,0 +1,7 @@
+"""(being built: see issue 4)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

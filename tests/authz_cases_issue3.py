@@ -107,6 +107,15 @@ def _ended_grant(session, world) -> dict:
     return params
 
 
+def _suspended_grant(session, world) -> dict:
+    """Approved, then suspended after repeated out-of-grant attempts (R09): the provider reviews it."""
+    params = _approved(session, world)
+    grant = session.get(Grant, params["grant_id"])
+    sharing.suspend_grant(session, grant, "多次请求未授权的信息项")
+    session.flush()
+    return params
+
+
 def _refused(session, world) -> dict:
     params = _submitted(session, world)
     sharing.reply(session, world.actors["police_reviewer"], params["request_id"],
@@ -301,6 +310,10 @@ ISSUE3_CASES = [
     # the provider's reviewer, or the competent authority over the provider, revokes
     Case("POST", "/api/v1/sharing/grants/{grant_id}/revoke", _approved, lambda _p: {"reason": "超范围使用数据"},
          PROVIDER_SIDE_REFUSED, "police_reviewer", _sharing_state),
+    # the provider's reviewer alone reinstates a suspended grant (not even the authority)
+    Case("POST", "/api/v1/sharing/grants/{grant_id}/reinstate", _suspended_grant,
+         lambda _p: {"reason": "已核实为系统配置错误"}, (*PROVIDER_SIDE_REFUSED, "reviewer"), "police_reviewer",
+         _sharing_state),
     Case("POST", "/api/v1/sharing/grants/{grant_id}/purpose-achieved", _approved,
          lambda _p: {"reason": "越权终止"}, REQUESTER_SIDE_REFUSED, "civil_requester", _sharing_state),
     Case("POST", "/api/v1/sharing/grants/{grant_id}/confirm-deletion", _ended_grant,

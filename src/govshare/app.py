@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
     from govshare.web.audit_pages import router as audit_pages_router
+    from govshare.web.data_pages import router as data_pages_router
     from govshare.web.gateway_pages import router as gateway_pages_router
     from govshare.web.pages import router as web_router
     from govshare.web.sharing_pages import router as sharing_pages_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(web_router)
     app.include_router(sharing_pages_router)
     app.include_router(gateway_pages_router)
+    app.include_router(data_pages_router)
     app.include_router(audit_pages_router)
 
     @app.get("/healthz", include_in_schema=False)

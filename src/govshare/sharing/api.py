@@ -132,6 +132,12 @@ def revoke_grant(grant_id: int, body: ReasonIn, actor: Actor = Depends(current_a
     return views.grant_out(session, service.revoke_grant(session, actor, grant_id, body.reason))
 
 
+@router.post("/grants/{grant_id}/reinstate", response_model=GrantOut)
+def reinstate_grant(grant_id: int, body: ReasonIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
+    """The provider's reviewer lets a grant suspended for out-of-grant attempts be used again (R09)."""
+    return views.grant_out(session, service.reinstate_grant(session, actor, grant_id, body.reason))
+
+
 @router.post("/grants/{grant_id}/purpose-achieved", response_model=GrantOut)
 def purpose_achieved(grant_id: int, body: ReasonIn, actor: Actor = Depends(current_actor),
                      session: Session = SESSION):

@@ -560,6 +560,15 @@ def grant_revoke(grant_id: int, reason: str = typer.Option(..., "--reason", help
     _act_on_grant(user, lambda session, actor: service.revoke_grant(session, actor, grant_id, reason))
 
 
+@grant_app.command("reinstate")
+def grant_reinstate(grant_id: int, reason: str = typer.Option(..., "--reason", help="复核结论"),
+                    user: str = USER) -> None:
+    """恢复因多次越权访问而暂停的授权（提供部门审核员复核后，R09）。"""
+    from govshare.sharing import service
+
+    _act_on_grant(user, lambda session, actor: service.reinstate_grant(session, actor, grant_id, reason))
+
+
 @grant_app.command("purpose-achieved")
 def grant_purpose_achieved(grant_id: int, note: str = typer.Option("", "--note", help="说明"),
                            user: str = USER) -> None:

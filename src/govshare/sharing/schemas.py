@@ -145,8 +145,12 @@ class GrantOut(BaseModel):
     period_start: date
     period_end: date
     rate_limit: int
+    daily_quota: int | None = None
+    masking: dict[str, str] = {}
     status: str
     status_label: str
+    suspended_at: datetime | None = None
+    suspend_reason: str = ""
     end_reason: str | None
     ended_at: datetime | None
     deletion_confirmed_at: datetime | None

@@ -67,7 +67,9 @@ def grant_out(session: Session, grant: Grant) -> dict:
         "items": items_of(session, grant.item_ids), "row_scope": grant.row_scope or {}, "purpose": grant.purpose,
         "scenario": grant.scenario, "share_method": grant.share_method, "verify_only": grant.verify_only,
         "period_start": grant.period_start, "period_end": grant.period_end, "rate_limit": grant.rate_limit,
-        "status": status.value, "status_label": status.label, "end_reason": grant.end_reason,
+        "daily_quota": grant.daily_quota, "masking": grant.masking or {}, "suspended_at": grant.suspended_at,
+        "suspend_reason": grant.suspend_reason or "", "status": status.value, "status_label": status.label,
+        "end_reason": grant.end_reason,
         "ended_at": grant.ended_at, "deletion_confirmed_at": grant.deletion_confirmed_at,
     }
 

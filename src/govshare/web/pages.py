@@ -250,10 +250,11 @@ def _fail(session: Session) -> None:
 # ---------------------------------------------------------------- static files
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def static_file(name: str) -> Response:
+    """Files of web/static and its folders (vendored libraries in static/vendor), never outside it."""
     path = (STATIC_DIR / name).resolve()
-    if path.parent != STATIC_DIR or not path.is_file():
+    if STATIC_DIR.resolve() not in path.parents or not path.is_file():
         return Response("文件不存在", status_code=404, media_type="text/plain; charset=utf-8")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})

@@ -68,6 +68,7 @@ NOTICES = {
     "replied": "答复已保存，已通知需求部门。",
     "decided": "争议决定已保存，已通知双方。",
     "revoked": "授权已撤销，已通知需求部门删除数据。",
+    "reinstated": "授权已恢复，需求部门可以继续使用。",
     "purpose_achieved": "授权已终止（共享目的已实现），请删除已获取的数据并确认删除。",
     "deletion_confirmed": "已确认删除数据。",
     "system_revoked": "应用系统已吊销，其凭据和授权立即失效。",
@@ -508,6 +509,15 @@ def grant_revoke(request: Request, grant_id: int, form: FormData = Depends(form_
     note = _text(form, "reason")
     return _grant_action(request, session, actor, grant_id,
                          lambda: service.revoke_grant(session, actor, grant_id, note), "revoked", "incoming", note)
+
+
+@router.post("/sharing/grants/{grant_id}/reinstate")
+def grant_reinstate(request: Request, grant_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+                    actor: Actor | None = Depends(page_actor)):
+    note = _text(form, "reason")
+    return _grant_action(request, session, actor, grant_id,
+                         lambda: service.reinstate_grant(session, actor, grant_id, note), "reinstated", "incoming",
+                         note)
 
 
 @router.post("/sharing/grants/{grant_id}/purpose-achieved")

@@ -60,6 +60,26 @@ def unit_of_work() -> Iterator[Session]:
 SYSTEM = Actor.system()
 
 
+def ensure_node_keys(settings) -> str:
+    """Creates the node's keys on first use (owner-only files under data_dir/keys): the key that encrypts
+    stored secrets, and the Ed25519 key that signs usage-record checkpoints (R12, R18). Returns the
+    checkpoint key's id."""
+    from govshare.audit import chain
+    from govshare.sealing import node_key
+
+    node_key(settings)
+    return chain.key_id(chain.signing_key(settings).public_key())
+
+
+@app.command()
+def init() -> None:
+    """Set up this node: migrate the database and create the node keys (kept with permissions 0600)."""
+    settings = get_settings()
+    database().dispose()
+    key = ensure_node_keys(settings)
+    console.print(f"节点已初始化：数据库已迁移到最新版本；签名密钥 {key}（{settings.data_dir / 'keys'}，仅属主可读）")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to GOVSHARE_DATABASE_URL."""
@@ -77,7 +97,8 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     from govshare.app import create_app
 
     settings = get_settings()
-    database()  # migrate before serving
+    database().dispose()  # migrate before serving
+    ensure_node_keys(settings)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 
@@ -368,6 +389,7 @@ def demo(
         _reset_demo_database(settings.resolved_database_url)
     _sqlite_folder(settings.resolved_database_url)
     db = database()
+    ensure_node_keys(settings)
     try:
         columns = (TextColumn("[bold]写入演示数据"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.description}"))

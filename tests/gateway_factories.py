@@ -24,7 +24,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周"
 
 def id_number(region: str, born: date, serial: int) -> str:
     body = f"{region}{born:%Y%m%d}{serial:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # stdnum ignores the last character
 
 
 def people(count: int, seed: int = 7) -> list[dict]:
@@ -56,13 +56,30 @@ def population_items():
 
 def source_table(path: Path, rows: list[dict]) -> str:
     """A provider's own database (a separate SQLite file) holding table RK_JBXX; returns its URL."""
-    url = f"sqlite:///{path}"
+    return sql_table(f"sqlite:///{path}", rows)
+
+
+def sql_table(url: str, rows: list[dict], table: str = "RK_JBXX", key_type: str = "TEXT PRIMARY KEY") -> str:
+    """Table `table` with the population columns in the database at `url` (key GMSFHM of `key_type`, e.g.
+    "INTEGER" for a non-unique integer key); returns the URL."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE RK_JBXX (GMSFHM TEXT PRIMARY KEY, XM TEXT, CSRQ TEXT, HJDZ TEXT, XZQH TEXT)"))
-        conn.execute(text("INSERT INTO RK_JBXX VALUES (:GMSFHM, :XM, :CSRQ, :HJDZ, :XZQH)"), rows)
+        # quoted: PostgreSQL keeps the upper-case names the column map uses
+        conn.execute(text(f'CREATE TABLE "{table}" ("GMSFHM" {key_type}, "XM" TEXT, "CSRQ" TEXT, "HJDZ" TEXT, '
+                          '"XZQH" TEXT)'))
+        conn.execute(text(f'INSERT INTO "{table}" VALUES (:GMSFHM, :XM, :CSRQ, :HJDZ, :XZQH)'), rows)
     engine.dispose()
     return url
+
+
+def drop_table(url: str, table: str) -> None:
+    from govshare.gateway.sources import _engine
+
+    _engine(url).dispose()  # the gateway's pooled connections to the source
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP TABLE IF EXISTS "{table}"'))
+    engine.dispose()
 
 
 @dataclass
@@ -79,12 +96,14 @@ class Served:
 
 def served_population(session, world, folder: Path, *, count: int = 30, scope: dict | None = None,
                       verify_only: bool = False, items: list[str] | None = None, rate_limit: int | None = None,
-                      source_url: str | None = None) -> Served:
-    """The published population entry connected to a SQL table, and 省民政厅's approved grant."""
-    rows = people(count)
+                      source_url: str | None = None, rows: list[dict] | None = None,
+                      table: str = "RK_JBXX") -> Served:
+    """The published population entry connected to a SQL table, and 省民政厅's approved grant. `rows` and
+    `source_url` (a database already holding `table`) replace the synthetic residents' SQLite file."""
+    rows = people(count) if rows is None else rows
     entry = published_entry(session, world, items=population_items())
     url = source_url or source_table(folder / "police_source.db", rows)
-    session.add(DataSource(entry_id=entry.id, kind="sql", location=seal(session, url), table_name="RK_JBXX",
+    session.add(DataSource(entry_id=entry.id, kind="sql", location=seal(session, url), table_name=table,
                            key_item="gmsfhm", column_map=COLUMN_MAP, status="connected", row_count=len(rows)))
     system, secret = consumer_system(session, world)
     wanted = [i.id for i in entry.items if items is None or i.name in items]
@@ -96,3 +115,39 @@ def served_population(session, world, folder: Path, *, count: int = 30, scope: d
     grant = sharing.grant_of(session, request.id)
     session.flush()
     return Served(entry.id, entry.resource_code, grant.id, request.id, system.id, system.client_id, secret, rows)
+
+
+@dataclass
+class Granted:
+    """Another department's (or system's) approved grant for the served entry."""
+
+    grant_id: int
+    system_id: int
+    client_id: str
+    secret: str
+
+
+def grant_for(session, world, served: Served, who: str, *, system_name: str = "核查系统", scope: dict | None = None,
+              items: list[str] | None = None, verify_only: bool = False, rate_limit: int | None = None) -> Granted:
+    """`who` (a requester; see tests.authz_cases_issue3.more_users for other departments' requesters)
+    registers a system and gets an approved grant for the served entry."""
+    from govshare.catalog.models import CatalogEntry
+
+    entry = session.get(CatalogEntry, served.entry_id)
+    system, secret = consumer_system(session, world, who, system_name)
+    wanted = [i.id for i in entry.items if items is None or i.name in items]
+    request = sharing.create_request(session, world.actors[who], request_in(
+        entry, consumer_system_id=system.id, item_ids=wanted, row_scope=scope, verify_only=verify_only),
+        submit=True)
+    sharing.reply(session, world.actors["police_reviewer"], request.id,
+                  ReplyIn(decision="approve", reason="", rate_limit=rate_limit))
+    grant = sharing.grant_of(session, request.id)
+    session.flush()
+    return Granted(grant.id, system.id, system.client_id, secret)
+
+
+def token_headers(client, client_id: str, secret: str) -> dict:
+    """A consumer system's access token from the gateway, as request headers."""
+    response = client.post("/api/v1/gateway/token", json={"client_id": client_id, "client_secret": secret})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

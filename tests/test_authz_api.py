@@ -23,6 +23,12 @@ from govshare.orgs import service as orgs
 from govshare.orgs.models import ApiToken, Department, User
 from tests.authz_case import Case
 from tests.authz_cases_issue3 import ISSUE3_CASES, ISSUE3_SELF_SERVICE_WRITE_ROUTES
+from tests.authz_cases_issue4_gateway import (
+    ISSUE4_GATEWAY_CASES,
+    ISSUE4_PUBLIC_WRITE_ROUTES,
+    ISSUE4_SYSTEM_TOKEN_WRITE_ROUTES,
+)
+from tests.authz_cases_issue4_sources import ISSUE4_SOURCE_CASES
 from tests.factories import SYSTEM, population_entry, published_entry
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -215,10 +221,12 @@ CASES = [
          lambda p: {"department_id": p["department_id"], "reason": "公安机关依法负责户籍管理"},
          (*REVIEWERS_REFUSED, "admin"), "reviewer", _cluster_state),
     *ISSUE3_CASES,  # sharing, disputes, grants, service changes, systems, demands, calendar, webhooks
+    *ISSUE4_GATEWAY_CASES,  # masking rules of grants
+    *ISSUE4_SOURCE_CASES,  # connecting, confirming and disconnecting sources
 ]
 
 # Write routes that are not refused by role on purpose, each with its own tests below.
-PUBLIC_WRITE_ROUTES = {("POST", "/api/v1/auth/login")}  # logging in needs no token
+PUBLIC_WRITE_ROUTES = {("POST", "/api/v1/auth/login"), *ISSUE4_PUBLIC_WRITE_ROUTES}  # logging in needs no token
 # A token for oneself (same role), revoking one's own token, logging out: anybody with a login, the auditor
 # too; another user's token is not found (404). See the token tests below.
 SELF_SERVICE_WRITE_ROUTES = {
@@ -266,7 +274,8 @@ def _assert_error_shape(response, status: set[int] | int) -> None:
 
 def test_every_write_route_has_a_case(app):
     """A write endpoint added to the app without a negative authorization case here fails the suite."""
-    covered = {(c.method, c.path) for c in CASES} | PUBLIC_WRITE_ROUTES | SELF_SERVICE_WRITE_ROUTES
+    covered = ({(c.method, c.path) for c in CASES} | PUBLIC_WRITE_ROUTES | SELF_SERVICE_WRITE_ROUTES
+               | ISSUE4_SYSTEM_TOKEN_WRITE_ROUTES)  # data routes: system tokens, tested in tests/test_gateway.py
     found = write_routes(app)
     assert found == covered, (
         f"write routes without an authorization case: {sorted(found - covered)}; "

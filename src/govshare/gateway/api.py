@@ -12,8 +12,18 @@ from starlette.background import BackgroundTask
 from govshare.authz import Actor
 from govshare.deps import SESSION, current_actor, header_token
 from govshare.errors import NotFound, ValidationFailed
-from govshare.gateway import tokens
-from govshare.gateway.schemas import DataOut, ExportIn, TokenIn, TokenOut, VerifyIn, VerifyOut
+from govshare.gateway import service, tokens
+from govshare.gateway.schemas import (
+    DataOut,
+    ExportIn,
+    ItemMaskingOut,
+    MaskingIn,
+    MaskingOut,
+    TokenIn,
+    TokenOut,
+    VerifyIn,
+    VerifyOut,
+)
 from govshare.gateway.service import Call, Caller, Mode, Outcome, access
 
 router = APIRouter(tags=["gateway"])
@@ -24,6 +34,26 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apa
 def issue_token(body: TokenIn, session=SESSION):
     token, lifetime = tokens.issue_token(session, body.client_id, body.client_secret)
     return TokenOut(access_token=token, expires_in=lifetime)
+
+
+def _masking_out(grant, effective: dict) -> MaskingOut:
+    own = grant.masking or {}
+    return MaskingOut(grant_id=grant.id, rules=dict(own), effective={
+        name: ItemMaskingOut(rule=rule.text, label=rule.label, source="grant" if name in own else "default")
+        for name, rule in effective.items()})
+
+
+@router.get("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut)
+def grant_masking(grant_id: int, actor: Actor = Depends(current_actor), session=SESSION):
+    """The rules the gateway applies under a grant, item by item (the grant's own, else the grade's default)."""
+    return _masking_out(*service.grant_masking(session, actor, grant_id))
+
+
+@router.put("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut)
+def set_grant_masking(grant_id: int, body: MaskingIn, actor: Actor = Depends(current_actor), session=SESSION):
+    """The provider's reviewer sets the grant's own masking rules (R17); they replace the earlier ones."""
+    grant = service.set_masking(session, actor, grant_id, body.rules)
+    return _masking_out(grant, service.effective_masking(session, grant))
 
 
 def _system(request: Request) -> Caller:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,14 +62,16 @@ class Rule:
         return RULE_LABELS[self.name]
 
 
+KEEP = re.compile(r"keep:(\d{1,4}):(\d{1,4})", re.ASCII)
+
+
 def parse_rule(text: str, field: str = "masking") -> Rule:
     """`keep:6:4`, `hash`, … or a ValidationFailed naming the field and the allowed forms."""
-    parts = (text or "").strip().split(":")
-    name = parts[0]
-    if name == "keep" and len(parts) == 3 and all(p.isdigit() for p in parts[1:]):
-        return Rule("keep", int(parts[1]), int(parts[2]))
-    if name in RULE_LABELS and name != "keep" and len(parts) == 1:
-        return Rule(name)
+    text = (text or "").strip() if isinstance(text, str) or text is None else ""
+    if keep := KEEP.fullmatch(text):
+        return Rule("keep", int(keep[1]), int(keep[2]))
+    if text in RULE_LABELS and text != "keep":
+        return Rule(text)
     raise ValidationFailed(f"脱敏规则无效：{text!r}（可选：none、keep:前位数:后位数、hash、year、null）", field=field)
 
 

@@ -47,3 +47,20 @@ class VerifyOut(BaseModel):
     grant_id: int
     result: Literal["match", "no_match", "not_found"]
     usage_record: int | None = None
+
+
+class MaskingIn(BaseModel):
+    rules: dict[str, str] = Field(default_factory=dict, description=(
+        "信息项名 → 脱敏规则：none、keep:前位数:后位数、hash、year、null；未列出的信息项按分级默认"))
+
+
+class ItemMaskingOut(BaseModel):
+    rule: str
+    label: str
+    source: Literal["grant", "default"]
+
+
+class MaskingOut(BaseModel):
+    grant_id: int
+    rules: dict[str, str]
+    effective: dict[str, ItemMaskingOut]

@@ -13,27 +13,32 @@ record is committed, so a crash never yields data without a record."""
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
+import logging
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from govshare.audit import chain
 from govshare.audit.models import UsageRecord
-from govshare.authz import Actor
+from govshare.authz import Actor, require_own_department, require_role
 from govshare.catalog.models import CatalogEntry, DataItem
 from govshare.catalog.vocab import EntryStatus
 from govshare.config import Settings, get_settings, settings_of
 from govshare.db import Database, utcnow
-from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from govshare.gateway import masking
 from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.gateway.sources import FileSource, HttpSource, Query, Source, SqlSource
@@ -42,13 +47,18 @@ from govshare.orgs.models import ConsumerSystem, Role
 from govshare.sealing import unseal
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant
+from govshare.sharing.vocab import GrantStatus
 from govshare.workdays import service as workdays
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 PREVIEW_ROWS = 20
 # refusals that count toward suspending a grant (R09): asking for what the grant does not cover
 OUT_OF_GRANT = ("item_not_granted", "row_out_of_scope")
+# results of calls that were answered (they count toward the rate and the quota)
+ANSWERED = ("ok", "not_found")
 
 
 class Mode(StrEnum):
@@ -152,11 +162,20 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
     except DomainError as refusal:
         record_refusal(db, caller, call, decision, refusal, now)
         raise
+    except Exception as failure:  # a bug or a broken source: the attempt is on the record all the same
+        _record_failure(db, caller, call, decision, failure, now)
+        raise
     found_nothing = (call.mode == Mode.LOOKUP and not outcome.rows) or outcome.verdict == "not_found"
-    with db.session() as session:
-        record = write_record(session, caller, call, decision, "not_found" if found_nothing else "ok",
-                              outcome.row_count, now)
-        outcome.record_seq = record.seq
+    try:
+        with db.session() as session:
+            record = write_record(session, caller, call, decision, "not_found" if found_nothing else "ok",
+                                  outcome.row_count, now)
+    except BaseException:
+        # no record, no data: the export file already written must not outlive the failed call
+        if outcome.export_path is not None:
+            outcome.export_path.unlink(missing_ok=True)
+        raise
+    outcome.record_seq = record.seq
     return outcome
 
 
@@ -173,39 +192,42 @@ def identify(settings: Settings, caller: Caller) -> Caller:
 
 
 def decide(session: Session, caller: Caller, call: Call, now: datetime) -> Decision:
-    entry, source_row = _published_with_source(session, call.resource_code)
+    """What the call may have: the grant's items, rows and masking. Rights are checked before the rate,
+    so a request outside the grant is refused as such (and counts toward suspension) even when it also
+    comes too fast."""
+    entry = _published_with_source(session, call.resource_code)
+    plan = _plan(session, entry)
     grant = _grant_for(session, caller, call, entry, now)
-    items = {item.name: item for item in _items(session, entry.id)}
     if grant is None:  # the provider previewing its own data
-        allowed = list(items)
-        department_id, rules = entry.provider_id, {name: masking.Rule("none") for name in items}
+        allowed = list(plan.items)
+        department_id, rules = entry.provider_id, {name: masking.Rule("none") for name in plan.items}
     else:
-        granted_ids = set(grant.item_ids)
-        allowed = [name for name, item in items.items() if item.id in granted_ids]
-        department_id = grant.requester_id
-        kinds = (source_row.profile or {}).get("items", {})
-        rules = {name: item_rule(items[name], grant.masking or {}, kinds) for name in allowed}
         _check_mode(grant, call)
-        _check_rate(session, grant, now)
+        granted_ids = set(grant.item_ids)
+        allowed = [name for name, item in plan.items.items() if item.id in granted_ids]
+        department_id = grant.requester_id
+        rules = {name: item_rule(plan.items[name], grant.masking or {}, plan.kinds) for name in allowed}
     served = _requested_items(call, allowed)
-    columns = dict(source_row.column_map or {})
+    columns = plan.columns
     missing = [name for name in served if name not in columns]
     if missing:
         raise ValidationFailed(f"数据源未映射信息项：{'、'.join(missing)}", field="column_map")
-    settings = settings_of(session)
     decision = Decision(
         entry_id=entry.id, resource_code=entry.resource_code, provider_id=entry.provider_id,
         department_id=department_id, grant_id=grant.id if grant else None, system_id=caller.system_id,
-        source=open_source(session, source_row), key_column=columns.get(source_row.key_item, ""),
-        order_column=FileSource.ROW if source_row.kind == "file" else columns.get(source_row.key_item, ""),
+        source=plan.source, key_column=plan.key_column, order_column=plan.order_column,
         items=served, columns=columns, rules={n: rules[n] for n in served},
-        salt=masking.requester_salt(node_secret(settings), department_id or 0),
+        salt=masking.requester_salt(node_secret(settings_of(session)), department_id or 0),
     )
     scope = grant.row_scope if grant else {}
     if scope and scope.get("item") and scope.get("prefixes"):
+        if scope["item"] not in columns:
+            raise ValidationFailed(f"数据源未映射限定范围的信息项：{scope['item']}", field="column_map")
         decision.scope_item = scope["item"]
-        decision.scope = (columns[scope["item"]], tuple(scope["prefixes"]))
+        decision.scope = (columns[scope["item"]], tuple(str(p) for p in scope["prefixes"]))
     _check_filters(call, decision, allowed)
+    if grant is not None:
+        _check_rate(session, grant, now)
     return decision
 
 
@@ -213,19 +235,71 @@ def item_rule(item: DataItem, overrides: dict, profiled: dict) -> masking.Rule:
     """The grant's rule for the item if it names one, else the default of the item's grade and kind (the
     kind detected when the source was profiled, or guessed from the item's Chinese name)."""
     if item.name in overrides:
-        return masking.parse_rule(overrides[item.name])
+        return masking.parse_rule(overrides[item.name], field=f"masking.{item.name}")
     kind = profiled.get(item.name, {}).get("kind") or masking.kind_from_name(item.chinese_name)
     return masking.default_rule(item.grade, item.personal_info, kind)
 
 
-def _published_with_source(session: Session, resource_code: str) -> tuple[CatalogEntry, DataSource]:
-    row = session.execute(
-        select(CatalogEntry, DataSource).join(DataSource, DataSource.entry_id == CatalogEntry.id)
-        .where(CatalogEntry.resource_code == resource_code).options(lazyload("*"))
-    ).first()
-    if row is None or row[0].status != EntryStatus.PUBLISHED or row[1].status != "connected":
+ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provider_id, CatalogEntry.status,
+                 CatalogEntry.version, CatalogEntry.updated_at, DataSource.id.label("source_id"),
+                 DataSource.status.label("source_status"), DataSource.updated_at.label("source_updated_at"))
+
+
+# Every call runs these: built once with bound parameters, plain rows back (no ORM objects).
+ENTRY_BY_CODE = (select(*ENTRY_COLUMNS).join(DataSource, DataSource.entry_id == CatalogEntry.id)
+                 .where(CatalogEntry.resource_code == bindparam("code")))
+SYSTEM_BY_ID = select(ConsumerSystem.revoked_at, ConsumerSystem.secret_hash).where(
+    ConsumerSystem.id == bindparam("system_id"))
+GRANT_BY_ID = select(*Grant.__table__.columns).where(Grant.id == bindparam("grant_id"))
+ANSWERED_SINCE = select(func.count()).select_from(UsageRecord).where(
+    UsageRecord.grant_id == bindparam("grant_id"), UsageRecord.at > bindparam("since"),
+    UsageRecord.result.in_(ANSWERED))
+CALLS_ON_DAY = select(GrantUsageDay.calls).where(GrantUsageDay.grant_id == bindparam("grant_id"),
+                                                 GrantUsageDay.day == bindparam("day"))
+
+
+def _published_with_source(session: Session, resource_code: str):
+    """The entry and its source's state."""
+    row = session.execute(ENTRY_BY_CODE, {"code": resource_code}).first()
+    if row is None or row.status != EntryStatus.PUBLISHED or row.source_status != "connected":
         raise NotFound(f"资源不存在、未发布或未接入数据源：{resource_code}", field="resource_code", code="no_resource")
-    return row[0], row[1]
+    return row
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What does not change between two calls on one version of an entry and its source: the items, the
+    column map, the detected kinds and the opened source. Cached by (entry, version, source update)."""
+
+    items: dict[str, DataItem]
+    columns: dict[str, str]
+    kinds: dict
+    source: Source
+    key_column: str
+    order_column: str
+
+
+_plans: dict[tuple, Plan] = {}
+
+
+def _plan(session: Session, entry) -> Plan:
+    key = (session.get_bind().url.render_as_string(), entry.id, entry.version, entry.updated_at,
+           entry.source_id, entry.source_updated_at)
+    plan = _plans.get(key)
+    if plan is None:
+        source_row = session.get(DataSource, entry.source_id)
+        columns = dict(source_row.column_map or {})
+        items = {item.name: item for item in _items(session, entry.id)}
+        for item in items.values():
+            session.expunge(item)  # cached across sessions: plain, detached values
+        key_column = columns.get(source_row.key_item, "")
+        plan = Plan(items=items, columns=columns, kinds=(source_row.profile or {}).get("items", {}),
+                    source=open_source(session, source_row), key_column=key_column,
+                    order_column=FileSource.ROW if source_row.kind == "file" else key_column)
+        if len(_plans) > 512:
+            _plans.clear()
+        _plans[key] = plan
+    return plan
 
 
 def _items(session: Session, entry_id: int) -> list[DataItem]:
@@ -233,11 +307,10 @@ def _items(session: Session, entry_id: int) -> list[DataItem]:
                                 .order_by(DataItem.position).options(lazyload("*"))))
 
 
-def _grant_for(session: Session, caller: Caller, call: Call, entry: CatalogEntry, now: datetime) -> Grant | None:
+def _grant_for(session: Session, caller: Caller, call: Call, entry, now: datetime) -> Grant | None:
     today = workdays.local_date(session, now)
     if caller.system_id is not None:
-        system = session.execute(select(ConsumerSystem).where(ConsumerSystem.id == caller.system_id)
-                                 .options(lazyload("*"))).scalar()
+        system = session.execute(SYSTEM_BY_ID, {"system_id": caller.system_id}).first()
         if system is None or system.revoked_at or system.secret_hash[:12] != caller.secret_version:
             raise NotAuthenticated("应用系统凭据已更换或已吊销，请重新换取访问令牌", field="authorization",
                                    code="token_revoked")
@@ -245,13 +318,20 @@ def _grant_for(session: Session, caller: Caller, call: Call, entry: CatalogEntry
         problem = sharing.grant_refusal(grant, caller.system_id, today)
     elif caller.actor is not None:
         actor = caller.actor
-        if call.grant_id is None and actor.department_id == entry.provider_id and call.mode == Mode.PREVIEW:
-            return None  # the provider sees its own data, as stored
+        if call.grant_id is None and call.mode == Mode.PREVIEW:
+            if actor.department_id == entry.provider_id:
+                return None  # the provider sees its own data, as stored
+            raise Refused("只有提供部门可以不凭授权预览本部门的数据；需求部门须指明本部门获得的共享授权",
+                          field="grant", code="no_grant")
         grant = _grant(session, call.grant_id, entry.id)
+        # whose grant it is comes first: another department learns nothing of its state
+        if grant is not None and (grant.requester_id != actor.department_id or call.mode != Mode.PREVIEW
+                                  or not actor.has(Role.REQUESTER, Role.DEPT_REVIEWER)):
+            grant = None
         problem = sharing.grant_refusal(grant, None, today)
-        if problem is None and (grant.requester_id != actor.department_id or call.mode != Mode.PREVIEW
-                                or not actor.has(Role.REQUESTER, Role.DEPT_REVIEWER)):
-            problem = Forbidden("只有申请部门的人员可以在页面预览本部门获授权的数据", field="grant", code="no_grant")
+        if grant is None:
+            problem = Forbidden("只有申请部门的需求人员或审核人员可以在页面预览本部门获授权的数据", field="grant",
+                                code="no_grant")
     else:
         raise NotAuthenticated("需要应用系统访问令牌", field="authorization", code="token_invalid")
     if problem is not None:
@@ -262,7 +342,7 @@ def _grant_for(session: Session, caller: Caller, call: Call, entry: CatalogEntry
 def _grant(session: Session, grant_id: int | None, entry_id: int) -> Grant | None:
     if grant_id is None:
         raise ValidationFailed("必须指明使用的共享授权（grant 参数）", field="grant")
-    grant = session.execute(select(Grant).where(Grant.id == grant_id).options(lazyload("*"))).scalar()
+    grant = session.execute(GRANT_BY_ID, {"grant_id": grant_id}).first()
     return grant if grant is not None and grant.entry_id == entry_id else None
 
 
@@ -272,16 +352,17 @@ def _check_mode(grant: Grant, call: Call) -> None:
 
 
 def _check_rate(session: Session, grant: Grant, now: datetime) -> None:
-    """Calls served in the last second against the grant's rate, and today's against its quota."""
-    served = session.scalar(select(func.count()).select_from(UsageRecord).where(
-        UsageRecord.grant_id == grant.id, UsageRecord.at > now - timedelta(seconds=1), UsageRecord.result == "ok"))
+    """Calls answered in the last second against the grant's rate, and today's against its quota. A lookup
+    that finds nothing is an answer too (else probing for keys would be unlimited); refusals are not.
+    Two calls checked at the same instant may both pass: the rate is a guard against runaway clients,
+    exact to within the calls in flight, not a lock on every call."""
+    served = session.scalar(ANSWERED_SINCE, {"grant_id": grant.id, "since": now - timedelta(seconds=1)})
     if served >= grant.rate_limit:
         raise RateLimited(f"超过授权的调用频率（每秒 {grant.rate_limit} 次），请稍后重试", field="rate_limit",
                           code="rate_limited")
     if grant.daily_quota:
         today = workdays.local_date(session, now)
-        calls = session.scalar(select(GrantUsageDay.calls).where(
-            GrantUsageDay.grant_id == grant.id, GrantUsageDay.day == today)) or 0
+        calls = session.scalar(CALLS_ON_DAY, {"grant_id": grant.id, "day": today}) or 0
         if calls >= grant.daily_quota:
             raise RateLimited(f"已用完授权的当日调用配额（{grant.daily_quota} 次）", field="daily_quota",
                               code="quota_exceeded")
@@ -293,7 +374,7 @@ def _requested_items(call: Call, allowed: list[str]) -> list[str]:
         if not asked:
             raise ValidationFailed("核验必须给出要比对的信息项（fields）", field="fields")
     else:
-        asked = list(call.items) if call.items else list(allowed)
+        asked = list(dict.fromkeys(call.items)) if call.items else list(allowed)
     outside = [name for name in asked if name not in allowed]
     if outside:
         raise Refused(f"请求的信息项不在授权范围内：{'、'.join(outside)}", field="items", code="item_not_granted")
@@ -312,7 +393,7 @@ def _check_filters(call: Call, decision: Decision, allowed: list[str]) -> None:
 
 def open_source(session: Session, row: DataSource) -> Source:
     if row.kind == "sql":
-        return SqlSource(unseal(session, row.location), row.table_name)
+        return _sql_source(unseal(session, row.location), row.table_name, row.updated_at)
     if row.kind == "file":
         return FileSource(settings_of(session).data_dir / row.location)
     if row.kind == "http":
@@ -320,11 +401,21 @@ def open_source(session: Session, row: DataSource) -> Source:
     raise ValidationFailed(f"未知的数据源类型：{row.kind}", field="kind")
 
 
+@lru_cache(maxsize=256)
+def _sql_source(url: str, table_name: str, connected_at) -> SqlSource:
+    """One SqlSource per connected table, so its reflected columns are read once, not on every call (a
+    reconnection changes `connected_at`, the row's update time, and so reads them again)."""
+    return SqlSource(url, table_name)
+
+
 # ---------------------------------------------------------------- serve
 
 
 def serve(decision: Decision, call: Call, settings: Settings) -> Outcome:
     labels = {name: rule.label for name, rule in decision.rules.items()}
+    if isinstance(decision.source, HttpSource) and call.mode not in (Mode.LOOKUP, Mode.VERIFY):
+        # (before any read: an upstream API would take a filter value for the key)
+        raise ValidationFailed("上游接口数据源不支持分页读取或批量导出，请按主键查询或核验", field="mode")
     if call.mode == Mode.LOOKUP:
         rows = _lookup(decision, call.key, decision.items)
         return Outcome(call.mode, decision.items, rows=_masked(decision, rows), row_count=len(rows), masking=labels)
@@ -378,47 +469,93 @@ def _same(stored, given) -> bool:
     return str(stored if stored is not None else "").strip() == str(given if given is not None else "").strip()
 
 
-def _source_query(decision: Decision, call: Call, *, limit: int | None, after=None) -> Query:
+def _source_query(decision: Decision, call: Call, *, limit: int | None, after=None, ordered: bool = True,
+                  extra: tuple[tuple[str, object], ...] = ()) -> Query:
     return Query(
         columns=tuple(dict.fromkeys([*(decision.columns[n] for n in decision.items), decision.order_column])),
-        filters=tuple((decision.columns[name], value) for name, value in call.filters),
-        scope=decision.scope, order=decision.order_column, after=after, limit=limit)
+        filters=tuple((decision.columns[name], value) for name, value in call.filters) + extra,
+        scope=decision.scope, order=decision.order_column if ordered else None, after=after, limit=limit)
 
 
 def _page(decision: Decision, call: Call, labels: dict) -> Outcome:
+    """One page in the order of the source's order column (the key item, or a file's row number), resumed
+    after the cursor's value. The key need not be unique: a page never ends inside a run of equal keys
+    (the run moves whole to the next page, or, when a run alone fills a page, the page is that run), so
+    resuming strictly after the last key neither repeats nor skips a row."""
     limit = PREVIEW_ROWS if call.mode == Mode.PREVIEW else max(1, min(int(call.limit or DEFAULT_PAGE), MAX_PAGE))
     after = decode_cursor(call.cursor) if call.cursor else None
+    order = decision.order_column
     raw = decision.source.rows(_source_query(decision, call, limit=limit + 1, after=after))
-    more = len(raw) > limit
-    raw = raw[:limit]
+    cursor = None
+    if len(raw) > limit:
+        last = raw[limit - 1][order]
+        if raw[limit][order] != last:
+            raw = raw[:limit]
+        elif head := [row for row in raw[:limit] if row[order] != last]:
+            raw = head
+        elif call.mode == Mode.PREVIEW:
+            raw = raw[:limit]  # a preview has no next page: its first rows are enough
+        else:
+            raw = decision.source.rows(_source_query(decision, call, limit=None, extra=((order, last),)))
+        last = raw[-1][order]
+        # an empty key cannot be resumed after (NULL sorts apart from every value): the pages end there
+        cursor = encode_cursor(last) if last is not None and call.mode != Mode.PREVIEW else None
     rows = [{name: row[decision.columns[name]] for name in decision.items} for row in raw]
-    cursor = encode_cursor(raw[-1][decision.order_column]) if more and raw else None
     return Outcome(call.mode, decision.items, rows=_masked(decision, rows), next_cursor=cursor,
                    row_count=len(rows), masking=labels)
 
 
+# A cursor keeps the type of the value it resumes after, so the source compares like with like (an
+# integer key after 9 is 10, not "10" < "9"; a date column is compared with a date).
+CURSOR_TYPES = {
+    "i": (int, int), "f": (float, float), "s": (str, str), "n": (Decimal, Decimal),
+    "d": (date, date.fromisoformat), "t": (datetime, datetime.fromisoformat),
+}
+
+
 def encode_cursor(value) -> str:
-    return base64.urlsafe_b64encode(json.dumps(_jsonable(value)).encode()).decode()
+    tag = next((t for t, (kind, _) in CURSOR_TYPES.items() if type(value) is kind), None)
+    if tag is None:
+        tag = "t" if isinstance(value, datetime) else "d" if isinstance(value, date) else "s"
+        value = value if tag != "s" else str(value)
+    text = value if tag in ("i", "f") else (value.isoformat() if tag in ("d", "t") else str(value))
+    return base64.urlsafe_b64encode(json.dumps([tag, text], ensure_ascii=False).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str):
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", field="cursor") from exc
+        tag, text = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+        kind, parse = CURSOR_TYPES[tag]
+        value = parse(text)
+        if type(value) is not kind:
+            raise TypeError(tag)
+        return value
+    except (ValueError, TypeError, KeyError, ArithmeticError, UnicodeDecodeError, binascii.Error) as exc:
+        raise ValidationFailed("分页游标无效（请使用上一页返回的 next_cursor）", field="cursor") from exc
 
 
 EXPORT_FORMATS = {"csv": "(FORMAT csv, HEADER true)", "parquet": "(FORMAT parquet, COMPRESSION zstd)"}
 
 
+class ExportFailed(DomainError):
+    status_code = 500
+    code = "export_failed"
+
+
+EXPORT_KEEP_HOURS = 6  # an export file left behind by a crash is removed by the next export after this
+
+
 def _export(decision: Decision, call: Call, settings: Settings, labels: dict) -> Outcome:
     """Projection, scope and masking as one DuckDB statement streamed to a file: vectorized, and its
-    memory bounded by `export_memory_limit` whatever the row count."""
+    memory bounded by `export_memory_limit` whatever the row count. The file is the caller's to send and
+    delete; a failed export leaves no file."""
     if call.export_format not in EXPORT_FORMATS:
         raise ValidationFailed("导出格式只能是 csv 或 parquet", field="format")
     folder = settings.data_dir / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{decision.resource_code.replace('/', '_')}-{uuid.uuid4().hex}.{call.export_format}"
+    sweep_exports(folder)
+    name = re.sub(r"[^0-9A-Za-z_-]", "_", decision.resource_code)
+    path = folder / f"{name}-{uuid.uuid4().hex}.{call.export_format}"
     connection = duckdb.connect()
     try:
         connection.execute(f"SET memory_limit = {masking.quote_literal(settings.export_memory_limit)}")
@@ -427,17 +564,35 @@ def _export(decision: Decision, call: Call, settings: Settings, labels: dict) ->
         count = connection.execute(
             f"COPY ({sql}) TO {masking.quote_literal(str(path))} {EXPORT_FORMATS[call.export_format]}", params
         ).fetchone()[0]
-    except duckdb.Error as exc:
+    except DomainError:
         path.unlink(missing_ok=True)
-        raise ValidationFailed(f"导出失败：{exc}", field="export") from exc
+        raise
+    except Exception as exc:  # DuckDB, or the source failing mid-stream
+        path.unlink(missing_ok=True)
+        raise ExportFailed(f"导出失败：{exc.__class__.__name__}", field="export") from exc
     finally:
         connection.close()
     return Outcome(call.mode, decision.items, export_path=path, row_count=int(count), masking=labels)
 
 
+def sweep_exports(folder: Path, now: datetime | None = None) -> int:
+    """Deletes export files older than EXPORT_KEEP_HOURS: those whose sending was cut off by a crash. (A
+    file still being sent is safe: an open file outlives its name.)"""
+    limit = (now or datetime.now()).timestamp() - EXPORT_KEEP_HOURS * 3600
+    removed = 0
+    for path in folder.glob("*.*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # another worker removed it first
+    return removed
+
+
 def export_sql(decision: Decision, call: Call, connection) -> tuple[str, list]:
     """The SELECT that projects, scopes and masks (public so the benchmark measures exactly this)."""
-    query = _source_query(decision, call, limit=None)
+    query = _source_query(decision, call, limit=None, ordered=False)  # an export needs no sort
     relation, filtered = decision.source.from_clause(connection, query)
     quoted, salt = masking.quote_identifier, decision.salt
     selected = ", ".join(
@@ -450,52 +605,113 @@ def export_sql(decision: Decision, call: Call, connection) -> tuple[str, list]:
 # ---------------------------------------------------------------- record
 
 
+@dataclass(frozen=True)
+class Parties:
+    """Whom a usage record names: the department and system that called, the provider, the entry, and the
+    grant the call was decided under."""
+
+    department_id: int | None = None
+    provider_id: int | None = None
+    entry_id: int | None = None
+    grant_id: int | None = None
+
+
+def parties_of(session: Session, caller: Caller, call: Call, decision: Decision | None) -> Parties:
+    """The decision's parties; for a call refused before a decision, what can be established: the calling
+    system's department (only from a token whose signature was checked), the resource's provider, and the
+    grant named, but only if it is the caller's own grant for that resource. A grant id named by somebody
+    else is not theirs to be recorded against: it neither counts toward that grant's refusals nor lets a
+    stranger get it suspended."""
+    if decision is not None:
+        return Parties(decision.department_id, decision.provider_id, decision.entry_id, decision.grant_id)
+    department_id = caller.actor.department_id if caller.actor else None
+    if caller.system_id is not None:
+        department_id = session.scalar(select(ConsumerSystem.department_id)
+                                       .where(ConsumerSystem.id == caller.system_id))
+    entry = session.execute(select(CatalogEntry.id, CatalogEntry.provider_id)
+                            .where(CatalogEntry.resource_code == call.resource_code).limit(1)).first()
+    if entry is None:
+        return Parties(department_id)
+    grant_id = None
+    if call.grant_id is not None and (caller.system_id is not None or caller.actor is not None):
+        grant = session.execute(select(Grant.entry_id, Grant.consumer_system_id, Grant.requester_id)
+                                .where(Grant.id == call.grant_id)).first()
+        own = grant is not None and grant.entry_id == entry.id and (
+            grant.consumer_system_id == caller.system_id if caller.system_id is not None
+            else grant.requester_id == department_id)
+        grant_id = call.grant_id if own else None
+    return Parties(department_id, entry.provider_id, entry.id, grant_id)
+
+
 def write_record(session: Session, caller: Caller, call: Call, decision: Decision | None, result: str,
                  row_count: int, now: datetime, reason: str = "") -> UsageRecord:
     """The chained usage record of one call and the grant's day counters, in the caller's transaction."""
-    grant_id = decision.grant_id if decision else call.grant_id
-    items = decision.items if decision else list(call.items or [name for name, _ in call.fields])
+    parties = parties_of(session, caller, call, decision)
+    items = decision.items if decision else list(dict.fromkeys(call.items or [name for name, _ in call.fields]))
     record = chain.append(
-        session, at=now, department_id=decision.department_id if decision else (
-            caller.actor.department_id if caller.actor else None),
-        provider_id=decision.provider_id if decision else None, consumer_system_id=caller.system_id,
-        user_id=caller.user_id, grant_id=grant_id, entry_id=decision.entry_id if decision else None,
-        resource_code=call.resource_code, mode=str(call.mode), items=",".join(items), row_count=row_count,
-        result=result, reason=reason, request_hash=call.request_hash or request_digest(call))
-    if grant_id is not None:
-        _count_day(session, grant_id, workdays.local_date(session, now), result, row_count)
+        session, at=now, department_id=parties.department_id, provider_id=parties.provider_id,
+        consumer_system_id=caller.system_id, user_id=caller.user_id, grant_id=parties.grant_id,
+        entry_id=parties.entry_id, resource_code=call.resource_code[:40], mode=str(call.mode),
+        items=",".join(items), row_count=row_count, result=result, reason=reason[:40],
+        request_hash=call.request_hash or request_digest(call))
+    if parties.grant_id is not None:
+        _count_day(session, parties.grant_id, workdays.local_date(session, now), result, row_count)
     return record
 
 
 def _count_day(session: Session, grant_id: int, day, result: str, rows: int) -> None:
-    refused = 0 if result in ("ok", "not_found") else 1
+    answered = 1 if result in ANSWERED else 0
     changed = session.execute(update(GrantUsageDay).where(GrantUsageDay.grant_id == grant_id, GrantUsageDay.day == day)
-                              .values(calls=GrantUsageDay.calls + (1 - refused), rows=GrantUsageDay.rows + rows,
-                                      refusals=GrantUsageDay.refusals + refused)).rowcount
+                              .values(calls=GrantUsageDay.calls + answered, rows=GrantUsageDay.rows + rows,
+                                      refusals=GrantUsageDay.refusals + (1 - answered))).rowcount
     if not changed:
-        session.add(GrantUsageDay(grant_id=grant_id, day=day, calls=1 - refused, rows=rows, refusals=refused))
+        session.add(GrantUsageDay(grant_id=grant_id, day=day, calls=answered, rows=rows, refusals=1 - answered))
+
+
+def result_of(error: DomainError) -> str:
+    """not_found for a resource or record that does not exist, error for a failure of ours or of the
+    source (5xx), refused for everything the gateway declined."""
+    if isinstance(error, NotFound):
+        return "not_found"
+    return "error" if error.status_code >= 500 else "refused"
 
 
 def record_refusal(db: Database, caller: Caller, call: Call, decision: Decision | None, refusal: DomainError,
                    now: datetime) -> None:
     """Records a refused call and, after repeated attempts outside the grant, suspends the grant (R09)."""
-    result = "not_found" if isinstance(refusal, NotFound) else "refused"
     with db.session() as session:
-        write_record(session, caller, call, decision, result, 0, now, reason=refusal.code)
-        if refusal.code in OUT_OF_GRANT and call.grant_id is not None:
-            _maybe_suspend(session, call.grant_id, now)
+        record = write_record(session, caller, call, decision, result_of(refusal), 0, now, reason=refusal.code)
+        if refusal.code in OUT_OF_GRANT and record.grant_id is not None:
+            _maybe_suspend(session, record.grant_id, now)
+
+
+def _record_failure(db: Database, caller: Caller, call: Call, decision: Decision | None, failure: Exception,
+                    now: datetime) -> None:
+    """Records a call that failed unexpectedly; the original failure is what the caller sees, even when
+    the database is what failed and no record can be written."""
+    try:
+        with db.session() as session:
+            write_record(session, caller, call, decision, "error", 0, now, reason="internal_error")
+    except Exception:
+        logger.exception("usage record of a failed gateway call could not be written")
 
 
 def _maybe_suspend(session: Session, grant_id: int, now: datetime) -> None:
+    """Suspends the grant when the out-of-grant attempts within the window reach the setting. Attempts
+    before an earlier suspension were reviewed when the grant was reinstated: they do not count again.
+    (Record writers are serialized by the chain head's lock, so two refusals cannot both suspend.)"""
     settings = settings_of(session)
-    window = now - timedelta(minutes=settings.suspend_window_minutes)
+    grant = session.get(Grant, grant_id)
+    if grant is None or grant.status != GrantStatus.ACTIVE:
+        return
+    since = now - timedelta(minutes=settings.suspend_window_minutes)
+    if grant.suspended_at is not None and grant.suspended_at > since:
+        since = grant.suspended_at
     attempts = session.scalar(select(func.count()).select_from(UsageRecord).where(
-        UsageRecord.grant_id == grant_id, UsageRecord.at > window, UsageRecord.reason.in_(OUT_OF_GRANT)))
+        UsageRecord.grant_id == grant_id, UsageRecord.at > since, UsageRecord.reason.in_(OUT_OF_GRANT)))
     if attempts >= settings.suspend_after_refusals:
-        grant = session.get(Grant, grant_id)
-        if grant is not None:
-            sharing.suspend_grant(session, grant, f"{settings.suspend_window_minutes} 分钟内 {attempts} 次越权访问"
-                                  "（请求未授权的信息项或超出数据范围），授权已自动暂停，待提供部门复核")
+        sharing.suspend_grant(session, grant, f"{settings.suspend_window_minutes} 分钟内 {attempts} 次越权访问"
+                              "（请求未授权的信息项或超出数据范围），授权已自动暂停，待提供部门复核")
 
 
 def request_digest(call: Call) -> str:
@@ -503,3 +719,52 @@ def request_digest(call: Call) -> str:
     payload = json.dumps([str(call.mode), call.resource_code, call.grant_id, call.key, call.items, call.filters,
                           call.fields, call.cursor, call.limit, call.export_format], ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- masking of a grant (R17)
+
+
+def effective_masking(session: Session, grant: Grant) -> dict[str, masking.Rule]:
+    """Item name -> the rule the gateway applies under this grant: the grant's own rule for the item, else
+    the default of the item's grade and kind."""
+    items = [item for item in _items(session, grant.entry_id) if item.id in set(grant.item_ids)]
+    profile = session.scalar(select(DataSource.profile).where(DataSource.entry_id == grant.entry_id)) or {}
+    kinds = profile.get("items", {})
+    return {item.name: item_rule(item, grant.masking or {}, kinds) for item in items}
+
+
+def grant_masking(session: Session, actor: Actor, grant_id: int) -> tuple[Grant, dict[str, masking.Rule]]:
+    """The grant's masking, for whoever may see the grant (its two departments, the competent authority)."""
+    grant = sharing.get_grant(session, actor, grant_id)
+    return grant, effective_masking(session, grant)
+
+
+def set_masking(session: Session, actor: Actor, grant_id: int, rules: dict[str, str]) -> Grant:
+    """The provider's reviewer sets the grant's own masking rules (one per item name; the items not named
+    fall back to their grade's default). Replaces the earlier rules; every rule and item is checked first,
+    so a bad one changes nothing. The requester is told: the shape of the data it receives changes."""
+    grant = session.scalars(select(Grant).where(Grant.id == grant_id).with_for_update(of=Grant)
+                            .execution_options(populate_existing=True)).first()
+    if grant is None:
+        raise NotFound(f"共享授权不存在：{grant_id}", field="grant_id")
+    require_role(actor, Role.DEPT_REVIEWER, action="设置共享授权的脱敏规则")
+    require_own_department(actor, grant.provider_id, action="设置")
+    if grant.status == GrantStatus.ENDED:
+        raise Conflict("共享授权已终止，不能再设置脱敏规则", field="status", extra={"current_status": grant.status})
+    granted = {item.name for item in _items(session, grant.entry_id) if item.id in set(grant.item_ids)}
+    parsed = {}
+    for name, text in rules.items():
+        if name not in granted:
+            raise ValidationFailed(f"信息项 {name} 不在该授权的范围内，不能为它设置脱敏规则", field=f"masking.{name}")
+        parsed[name] = masking.parse_rule(text, field=f"masking.{name}").text
+    before = dict(grant.masking or {})
+    grant.masking = parsed
+    request = grant.request
+    sharing.record(session, request, actor, "grant_masking_set", detail={"grant_id": grant.id, "before": before,
+                                                                          "after": parsed})
+    sharing.tell(session, request, "grant.masking_changed", f"共享授权的脱敏规则已调整：{grant.entry.name}",
+                 [sharing.requester_audience(request)],
+                 body="；".join(f"{name}：{masking.parse_rule(rule).label}" for name, rule in parsed.items())
+                 or "恢复为按分级分类的默认规则")
+    session.flush()
+    return grant

@@ -9,13 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
 import duckdb
 import httpx
 import pyarrow as pa
-from sqlalchemy import MetaData, String, Table, and_, cast, create_engine, or_, select
+from sqlalchemy import MetaData, String, Table, and_, cast, create_engine, false, or_, select
 from sqlalchemy.engine import Engine
 
 from govshare.errors import DomainError, ValidationFailed
@@ -70,7 +71,7 @@ class SqlSource:
 
     def _where(self, query: Query):
         table = self.table
-        conditions = [table.c[column] == value for column, value in query.filters]
+        conditions = [_equals(table.c[column], value) for column, value in query.filters]
         if query.scope:
             column, prefixes = query.scope
             conditions.append(or_(*(cast(table.c[column], String).startswith(p, autoescape=True) for p in prefixes)))
@@ -115,6 +116,31 @@ class SqlSource:
         """A DuckDB relation of the filtered rows; True: filters and scope are already applied."""
         connection.register("source_rows", self.batches(query))
         return "source_rows", True
+
+
+def _typed(column, value):
+    """The text of a key or filter as the column's Python type: PostgreSQL does not compare an integer
+    column with text. Raises ValueError when the text cannot be of that type."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is str or not isinstance(value, str):
+        return value
+    if python_type in (date, datetime):
+        return python_type.fromisoformat(value.strip())
+    if python_type is bool:
+        return value.strip().lower() in ("1", "true", "t", "yes", "是")
+    return python_type(value.strip())
+
+
+def _equals(column, value):
+    """column = value, or a condition no row meets when the value cannot be of the column's type (a key
+    'abc' on an integer column matches nothing rather than failing)."""
+    try:
+        return column == _typed(column, value)
+    except (ValueError, TypeError, ArithmeticError):
+        return false()
 
 
 def _plain(value) -> str | None:

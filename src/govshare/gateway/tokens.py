@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from sqlalchemy.orm import Session
@@ -40,12 +40,14 @@ class TokenClaims:
     secret_version: str
 
 
-def issue_token(session: Session, client_id: str, client_secret: str) -> tuple[str, int]:
-    """(token, lifetime in seconds) for valid, unrevoked credentials; NotAuthenticated otherwise."""
+def issue_token(session: Session, client_id: str, client_secret: str,
+                now: datetime | None = None) -> tuple[str, int]:
+    """(token, lifetime in seconds) for valid, unrevoked credentials; NotAuthenticated otherwise. `now` is
+    the issue time (tests issue tokens that have already expired)."""
     settings = settings_of(session)
     system = authenticate_system(session, client_id, client_secret)
     lifetime = settings.gateway_token_minutes * 60
-    now = utcnow()
+    now = now or utcnow()
     claims = {
         "sub": str(system.id), "cid": system.client_id, "sv": secret_version(system), "aud": AUDIENCE,
         "iat": now, "exp": now + timedelta(seconds=lifetime),

@@ -134,6 +134,7 @@ LABELS: dict[str, dict[str, str]] = {
     "level": {level.value: text for level, text in LEVEL_LABELS.items()},
     "stale": {"true": "已过期", "false": "未过期"},
     "action": {
+        "classification_confirmed": "确认数据分级",
         "created": "创建草稿",
         "updated": "修改",
         "submitted": "提交审核",

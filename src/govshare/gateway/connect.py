@@ -1,0 +1,902 @@
+"""Connecting sources (R09, R14, R17): a provider connects a published entry to the data it already has.
+
+Three kinds of source:
+- `sql`: a table of the provider's database, reached by a SQLAlchemy URL (SQLite, PostgreSQL, …), stored
+  sealed (it may hold a password). The table is reflected and profiled on a bounded sample.
+- `file`: a CSV (UTF-8 or GBK/GB18030), XLSX or Parquet file, loaded into the managed store as one Parquet
+  file under data_dir/sources/<entry>/ (every value as text, plus `_row`, the row's position in the file).
+  Loading is vectorized (pyarrow's CSV reader, Arrow and DuckDB); rows that cannot be trusted are reported
+  one by one (row number and reason) and skipped, the good rows kept.
+- `http`: an upstream API that the gateway calls on the requester's behalf (lookups and verification only).
+
+Source columns map to the entry's data items: as the provider says (`column_map`), else by the item's field
+name or Chinese name (exact, then ignoring case). Anything left over is reported, never guessed. Connecting
+profiles the data (gateway.profiling) and suggests grades and masking; the provider confirms them
+(`confirm_profile`). One source per entry: connecting again replaces the source (the old managed file is
+removed only once the new one is committed)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from sqlalchemy import Select, event, func, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, lazyload
+
+from govshare.authz import Actor, region_prefix, require_own_department, require_role
+from govshare.catalog import service as catalog
+from govshare.catalog.models import CatalogEntry, DataItem, EntryEvent, EntryRevision
+from govshare.catalog.vocab import GRADE_RANK, EntryStatus, Grade, LabelledEnum, PersonalInfo, RevisionStatus
+from govshare.config import settings_of
+from govshare.db import utcnow
+from govshare.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, found
+from govshare.gateway import profiling
+from govshare.gateway.masking import quote_literal
+from govshare.gateway.models import DataSource
+from govshare.gateway.sources import FileSource, HttpSource, Query, SqlSource
+from govshare.orgs.models import Department, Role
+from govshare.sealing import seal, unseal
+from govshare.sharing.models import Grant
+from govshare.sharing.vocab import GrantStatus
+
+PROVIDER_ROLES = (Role.CATALOG_MANAGER, Role.DEPT_REVIEWER)
+READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
+FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
+MAX_REPORTED_ROWS = 1000  # bad rows listed one by one in the load report (all are counted)
+REPLACEMENT = "\ufffd"  # what a decoder writes for bytes it could not read: the mark of mis-decoded text
+ROW = FileSource.ROW
+
+
+class SourceKind(LabelledEnum):
+    SQL = "sql", "数据库表"
+    FILE = "file", "文件"
+    HTTP = "http", "上游接口"
+
+
+class SourceStatus(LabelledEnum):
+    CONNECTED = "connected", "已接入"
+    DISCONNECTED = "disconnected", "已断开"
+
+
+FILE_STAGES = ("读取文件", "检查数据行", "写入托管存储", "数据画像")
+Progress = Callable[[str], None]
+
+
+def _no_progress(_stage: str) -> None:
+    return None
+
+
+# ---------------------------------------------------------------- who may
+
+
+def connectable(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
+    """The entry, when the actor is a catalog manager or department reviewer of its provider and it is
+    published (only published entries are shared)."""
+    require_role(actor, *PROVIDER_ROLES, action="接入或管理数据源")
+    entry = found(session.get(CatalogEntry, entry_id, with_for_update={"of": CatalogEntry}),
+                  f"目录不存在：{entry_id}", "entry_id")
+    require_own_department(actor, entry.provider_id, action="接入或管理")
+    if entry.status != EntryStatus.PUBLISHED:
+        raise Conflict(f"只有已发布的目录可以接入数据源，当前状态：{EntryStatus(entry.status).label}", field="status")
+    return entry
+
+
+def readable_sources(actor: Actor) -> Select:
+    """Sources the actor may see: its own department's; the competent authority those of its area; the
+    platform administrator and the auditor all."""
+    query = select(DataSource).join(CatalogEntry, CatalogEntry.id == DataSource.entry_id)
+    if actor.is_system or actor.has(*READ_ALL_ROLES):
+        return query
+    if actor.has(Role.AUTHORITY_REVIEWER) and actor.is_competent_authority:
+        prefix = region_prefix(actor.region_code)
+        return query.where(CatalogEntry.provider.has(Department.region_code.startswith(prefix)))
+    return query.where(CatalogEntry.provider_id == actor.department_id)
+
+
+def get_source(session: Session, actor: Actor, entry_id: int) -> DataSource:
+    source = session.scalars(readable_sources(actor).where(DataSource.entry_id == entry_id)).first()
+    if source is None:
+        raise NotFound(f"目录 {entry_id} 未接入数据源或无权查看", field="entry_id")
+    return source
+
+
+def list_sources(session: Session, actor: Actor) -> list[DataSource]:
+    return list(session.scalars(readable_sources(actor).order_by(CatalogEntry.provider_id, CatalogEntry.id)))
+
+
+def provider_entries(session: Session, actor: Actor) -> list[tuple[CatalogEntry, DataSource | None]]:
+    """The published entries of the actor's department, each with its source (None: not connected)."""
+    if actor.department_id is None:
+        return []
+    rows = session.execute(
+        select(CatalogEntry, DataSource).outerjoin(DataSource, DataSource.entry_id == CatalogEntry.id)
+        .where(CatalogEntry.provider_id == actor.department_id, CatalogEntry.status == EntryStatus.PUBLISHED)
+        .order_by(CatalogEntry.resource_code)
+        .options(lazyload(DataSource.entry)))  # its joined eager load is an inner join: it would drop unconnected
+    return [(entry, source) for entry, source in rows]
+
+
+def _own_source(session: Session, actor: Actor, entry_id: int) -> tuple[CatalogEntry, DataSource]:
+    entry = connectable(session, actor, entry_id)
+    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry_id)).first()
+    if source is None:
+        raise NotFound(f"目录 {entry_id} 尚未接入数据源", field="entry_id")
+    return entry, source
+
+
+# ---------------------------------------------------------------- mapping columns to items
+
+
+def _items(session: Session, entry: CatalogEntry) -> list[DataItem]:
+    return list(session.scalars(select(DataItem).where(DataItem.entry_id == entry.id).order_by(DataItem.position)))
+
+
+def _item_named(items: list[DataItem], name: str) -> DataItem | None:
+    name = (name or "").strip()
+    return next((i for i in items if i.name == name), None) or next(
+        (i for i in items if i.chinese_name == name), None)
+
+
+def key_item_of(items: list[DataItem], key_item: str) -> str:
+    item = _item_named(items, key_item)
+    if item is None:
+        known = "、".join(f"{i.chinese_name}（{i.name}）" for i in items)
+        raise ValidationFailed(f"主键信息项不属于该目录：{key_item!r}；可选：{known}", field="key_item")
+    return item.name
+
+
+def _column_named(columns: list[str], name: str) -> str | None:
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.casefold() == name.strip().casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def map_columns(items: list[DataItem], columns: list[str], column_map: dict | None = None) -> dict[str, str]:
+    """item name -> source column. The provider's `column_map` (keys: item field names or Chinese names)
+    first; then each remaining item by its field name, then its Chinese name (exact, else ignoring case when
+    that names one column only). An item without a column, a column that does not exist or an item that
+    does not belong to the entry is a ValidationFailed naming column_map and listing them all."""
+    mapping: dict[str, str] = {}
+    unknown_items, unknown_columns = [], []
+    for key, column in (column_map or {}).items():
+        item = _item_named(items, str(key))
+        if item is None:
+            unknown_items.append(str(key))
+            continue
+        actual = _column_named(columns, str(column or ""))
+        if actual is None:
+            unknown_columns.append(str(column))
+            continue
+        mapping[item.name] = actual
+    for item in items:
+        if item.name in mapping:
+            continue
+        actual = _column_named(columns, item.name) or _column_named(columns, item.chinese_name)
+        if actual is not None:
+            mapping[item.name] = actual
+    unmapped = [i for i in items if i.name not in mapping]
+    if unknown_items or unknown_columns or unmapped:
+        unused = [c for c in columns if c not in mapping.values() and c != ROW]
+        problems = []
+        if unmapped:
+            problems.append("以下信息项在数据源中找不到对应的列：" + "、".join(
+                f"{i.chinese_name}（{i.name}）" for i in unmapped))
+        if unknown_columns:
+            problems.append("column_map 中的列在数据源中不存在：" + "、".join(unknown_columns))
+        if unknown_items:
+            problems.append("column_map 中的信息项不属于该目录：" + "、".join(unknown_items))
+        hint = f"数据源中尚未对应的列：{'、'.join(unused)}" if unused else "数据源的其余列都已对应"
+        raise ValidationFailed(f"数据源的列与目录信息项不一致（平台不猜测对应关系）：{'；'.join(problems)}。"
+                               f"{hint}。请指定对应关系（column_map：信息项=列名）", field="column_map",
+                               extra={"unmapped_items": [i.name for i in unmapped], "unknown_columns": unknown_columns,
+                                      "unknown_items": unknown_items, "unused_columns": unused})
+    return {item.name: mapping[item.name] for item in items}
+
+
+# ---------------------------------------------------------------- replacing a source
+
+
+def _cleanup_after(session: Session, on_commit: Path | None, on_rollback: Path | None) -> None:
+    """Deletes `on_commit` once the session commits (the file the source used to point to), `on_rollback`
+    if it rolls back instead (the new file nobody points to). Whichever comes first; once."""
+    done = {"done": False}
+
+    def remove(path: Path | None) -> None:
+        if done["done"]:
+            return
+        done["done"] = True
+        if path is not None:
+            with suppress(OSError):
+                path.unlink(missing_ok=True)
+
+    event.listen(session, "after_commit", lambda _s: remove(on_commit))
+    event.listen(session, "after_rollback", lambda _s: remove(on_rollback))
+
+
+def _store(session: Session, actor: Actor, entry: CatalogEntry, **fields) -> DataSource:
+    """Creates the entry's source or replaces it in place (one per entry). A replaced source needs a new
+    confirmation of its profile."""
+    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry.id)).first()
+    if source is None:
+        source = DataSource(entry_id=entry.id)
+        session.add(source)
+    old_file = _managed_path(session, source) if source.kind == SourceKind.FILE and source.location else None
+    for name, value in fields.items():
+        setattr(source, name, value)
+    source.status = SourceStatus.CONNECTED.value
+    source.created_by_id = actor.user_id
+    source.confirmed_at, source.confirmed_by_id = None, None
+    new_file = _managed_path(session, source) if source.kind == SourceKind.FILE else None
+    if old_file is not None and old_file != new_file:
+        _cleanup_after(session, old_file, None)
+    session.flush()
+    return source
+
+
+def _managed_path(session: Session, source: DataSource) -> Path:
+    return settings_of(session).data_dir / source.location
+
+
+# ---------------------------------------------------------------- SQL tables
+
+
+def _parse_url(url: str):
+    try:
+        return make_url((url or "").strip())
+    except ArgumentError as exc:
+        raise ValidationFailed("数据库连接地址格式不正确，应为 SQLAlchemy URL，如 "
+                               "postgresql+psycopg://用户:密码@主机:5432/库名 或 sqlite:///路径", field="url") from exc
+
+
+def _same_database(session: Session, url) -> bool:
+    own = make_url(settings_of(session).resolved_database_url)
+    if url.get_backend_name() != own.get_backend_name():
+        return False
+    if url.get_backend_name() == "sqlite":
+        return bool(url.database) and Path(url.database).resolve() == Path(own.database or "").resolve()
+    return (url.host or "localhost", url.port or 5432, url.database) == (own.host or "localhost", own.port or 5432,
+                                                                         own.database)
+
+
+def _reflect(session: Session, url: str, table_name: str) -> tuple[str, list[str]]:
+    """(the table's qualified name as the database spells it, its columns)."""
+    parsed = _parse_url(url)
+    schema, _, name = (table_name or "").strip().rpartition(".")
+    if not name:
+        raise ValidationFailed("必须指定数据源表名（可带模式名，如 public.rk_jbxx）", field="table")
+    from govshare.models import Base
+
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not Path(
+            parsed.database).is_file():
+        raise ValidationFailed(f"SQLite 数据库文件不存在：{parsed.database}", field="url")
+    if _same_database(session, parsed) and schema in ("", "public", "main") and name.lower() in {
+            t.lower() for t in Base.metadata.tables}:
+        raise Forbidden("不能把平台自身的数据表接入为数据源", field="table")
+    try:
+        inspector = inspect(SqlSource(url, table_name).engine)
+        names = inspector.get_table_names(schema=schema or None) + inspector.get_view_names(schema=schema or None)
+    except Exception as exc:  # any driver error: unreachable host, bad credentials, unknown schema
+        raise ValidationFailed(f"无法连接数据源数据库：{exc.__class__.__name__}（请检查连接地址、账号和网络）",
+                               field="url") from exc
+    actual = _column_named(names, name)
+    if actual is None:
+        raise ValidationFailed(f"数据源数据库中不存在表或视图：{table_name}", field="table")
+    columns = [c["name"] for c in inspector.get_columns(actual, schema=schema or None)]
+    return (f"{schema}.{actual}" if schema else actual), columns
+
+
+def connect_sql(session: Session, actor: Actor, entry_id: int, url: str, table_name: str, key_item: str,
+                column_map: dict | None = None) -> DataSource:
+    """Connects the entry to a table of the provider's database and profiles a bounded sample of it."""
+    entry = connectable(session, actor, entry_id)
+    items = _items(session, entry)
+    key = key_item_of(items, key_item)
+    url = (url or "").strip()
+    qualified, columns = _reflect(session, url, table_name)
+    mapping = map_columns(items, columns, column_map)
+    profile, total = _profile_sql(url, qualified, items, mapping, key)
+    return _store(session, actor, entry, kind=SourceKind.SQL.value, location=seal(session, url),
+                  table_name=qualified, key_item=key, column_map=mapping, row_count=total, loaded_at=None,
+                  profile=profile, load_report={"source_columns": columns})
+
+
+def _profile_sql(url: str, qualified: str, items: list[DataItem], mapping: dict[str, str],
+                 key: str) -> tuple[dict, int]:
+    """The profile of the first SAMPLE_ROWS rows (streamed as Arrow), with the table's full row count."""
+    source = SqlSource(url, qualified)
+    columns = tuple(dict.fromkeys(mapping.values()))
+    try:
+        with source.engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(source.table)).scalar_one()
+        sample = source.batches(Query(columns=columns, limit=profiling.SAMPLE_ROWS)).read_all()
+    except DomainError:
+        raise
+    except Exception as exc:
+        raise ValidationFailed(f"读取数据源表失败：{exc.__class__.__name__}", field="table") from exc
+    connection = duckdb.connect()
+    try:
+        connection.register("source_sample", sample)
+        profile = profiling.profile_relation(connection, "source_sample", items, mapping, total_rows=int(total),
+                                             sampled=int(total) > sample.num_rows, key_item=key)
+    finally:
+        connection.close()
+    return profile, int(total)
+
+
+# ---------------------------------------------------------------- upstream HTTP APIs
+
+
+def connect_http(session: Session, actor: Actor, entry_id: int, url: str, key_item: str, key_param: str = "key",
+                 column_map: dict | None = None, probe_key: str | None = None) -> DataSource:
+    """Connects the entry to an upstream API called on the requester's behalf. Its fields cannot be listed
+    in advance, so `column_map` is required (every item); with `probe_key` the API is called once and the
+    mapped fields must be in its answer."""
+    entry = connectable(session, actor, entry_id)
+    items = _items(session, entry)
+    key = key_item_of(items, key_item)
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationFailed("上游接口地址应为 http:// 或 https:// 开头的完整地址", field="url")
+    key_param = (key_param or "").strip()
+    if not key_param:
+        raise ValidationFailed("必须指定上游接口的主键参数名（如 key、sfzh）", field="key_param")
+    if not column_map:
+        raise ValidationFailed("上游接口无法列出其字段，必须用 column_map 为每个信息项指定接口返回的字段名",
+                               field="column_map")
+    fields = sorted({str(v) for v in column_map.values()})
+    probe = None
+    if probe_key:
+        probe_query = Query(columns=tuple(fields), filters=((key_param, probe_key),))
+        found_rows = HttpSource(url, key_param=key_param).rows(probe_query)
+        if not found_rows:
+            raise ValidationFailed(f"用探测主键 {probe_key} 调用上游接口未返回记录，无法核对字段", field="probe_key")
+        missing = [f for f in fields if found_rows[0].get(f) is None]
+        probe = {"key": probe_key, "fields_present": [f for f in fields if f not in missing]}
+        fields = [f for f in fields if f not in missing] if missing else fields
+    mapping = map_columns(items, fields, column_map)
+    profile = profiling.profile_of_names(items)
+    if probe:
+        profile["probe"] = probe
+    return _store(session, actor, entry, kind=SourceKind.HTTP.value, location=seal(session, url),
+                  table_name=key_param, key_item=key, column_map=mapping, row_count=None, loaded_at=None,
+                  profile=profile, load_report={})
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass
+class Loaded:
+    """A file read into Arrow: every column text, plus `_row` (1-based position among the data rows)."""
+
+    table: pa.Table
+    format: str
+    encoding: str | None = None
+    rows_read: int = 0
+    rejected: dict[int, list[str]] = field(default_factory=dict)  # row -> reasons (the first bad rows)
+    rejected_text: dict[int, str] = field(default_factory=dict)
+    refused: int = 0  # rows the reader refused (not in `table`)
+    flagged: int = 0  # rows read but not trusted (in `table`, skipped)
+
+    @property
+    def rejected_count(self) -> int:
+        return self.refused + self.flagged
+
+    def reject(self, row: int, reason: str, text: str = "") -> None:
+        self.rejected.setdefault(row, []).append(reason)
+        if text and row not in self.rejected_text:
+            self.rejected_text[row] = text[:200]
+
+
+@contextmanager
+def _staged(path_or_bytes: Path | str | bytes | BinaryIO, folder: Path, suffix: str) -> Iterator[Path]:
+    """The upload as a file on disk (bytes and streams are copied to a temporary file next to the store,
+    named with the upload's suffix: openpyxl goes by it)."""
+    if isinstance(path_or_bytes, (str, Path)):
+        path = Path(path_or_bytes)
+        if not path.is_file():
+            raise ValidationFailed(f"文件不存在：{path}", field="file")
+        yield path
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            if isinstance(path_or_bytes, bytes):
+                out.write(path_or_bytes)
+            else:
+                shutil.copyfileobj(path_or_bytes, out, 1 << 20)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8 when the whole file decodes as UTF-8, else gb18030 (a superset of GBK and GB2312) when that
+    decodes it; anything else is refused."""
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 22):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise ValidationFailed("无法识别文件编码：CSV 文件应为 UTF-8 或 GBK/GB18030 编码", field="file")
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """(the header cells, the delimiter): read from the first line only."""
+    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as handle:
+        first = handle.readline()
+    delimiter = max((",", "\t", ";", "|"), key=first.count)
+    delimiter = delimiter if first.count(delimiter) else ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    return header, delimiter
+
+
+def _check_header(header: list[str]) -> list[str]:
+    names = [h.strip() for h in header]
+    if not names or all(not n for n in names):
+        raise ValidationFailed("文件第一行应为表头（列名），但它是空的", field="file")
+    blank = [str(i + 1) for i, n in enumerate(names) if not n]
+    if blank:
+        raise ValidationFailed(f"表头第 {'、'.join(blank)} 列没有列名", field="file")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationFailed(f"表头列名重复：{'、'.join(duplicates)}", field="file")
+    if ROW in names:
+        raise ValidationFailed(f"列名 {ROW} 为平台保留，请改名后再上传", field="file")
+    return names
+
+
+def _positions(count: int) -> pa.Array:
+    """1, 2, …, count as an int64 array (vectorized)."""
+    if count == 0:
+        return pa.array([], pa.int64())
+    return pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count))
+
+
+def read_csv(path: Path) -> Loaded:
+    """pyarrow's CSV reader, single-threaded so that it numbers the rows it refuses (a wrong number of
+    fields, an unclosed quote); empty cells become NULL, everything else stays text as written."""
+    encoding = detect_encoding(path)
+    header, delimiter = _csv_header(path, encoding)
+    names = _check_header(header)
+    refused: list[tuple[int, int, str]] = []
+
+    def invalid(row) -> str:
+        refused.append((row.number - 1 if row.number else -1, row.actual_columns, row.text))
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(use_threads=False, encoding=encoding, block_size=1 << 22),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                              invalid_row_handler=invalid),
+            convert_options=pa_csv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                  strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                                  null_values=[""]))
+    except pa.ArrowInvalid as exc:
+        raise ValidationFailed(f"CSV 文件无法解析：{exc}", field="file") from exc
+    table = table.rename_columns(names)
+    loaded = Loaded(table, "csv", encoding)
+    # Good rows come out in file order; the refused ones have their position (pyarrow's row number, which
+    # counts the header as 1): the good rows' positions are the others, in order.
+    total = table.num_rows + len(refused)
+    taken = pa.array([r for r, _, _ in refused], pa.int64())
+    every = _positions(total)
+    positions = pc.filter(every, pc.invert(pc.is_in(every, value_set=taken))) if refused else every
+    loaded.table = table.append_column(ROW, positions)
+    loaded.rows_read = total
+    loaded.refused = len(refused)
+    for row, count, text in refused[:MAX_REPORTED_ROWS]:
+        loaded.reject(row, f"字段数为 {count}，应为 {len(names)}（分隔符或引号错误，或文本编码错乱）", text)
+    return loaded
+
+
+def _cell_text(value) -> str | None:
+    """A spreadsheet cell as text: whole numbers without '.0', dates as ISO dates, times kept."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    text = str(value)
+    return text if text.strip() else None
+
+
+def read_xlsx(path: Path) -> Loaded:
+    """The first worksheet (openpyxl read-only: a row at a time, as the format allows); the first non-empty
+    row is the header, blank rows are skipped, `_row` is the data row's position below the header."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # not a zip, not a workbook: whatever openpyxl says
+        raise ValidationFailed(f"XLSX 文件无法打开：{exc.__class__.__name__}", field="file") from exc
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header: list[str] = []
+        for cells in rows:
+            if any(_cell_text(c) for c in cells):
+                header = [_cell_text(c) or "" for c in cells]
+                break
+        while header and not header[-1]:
+            header.pop()
+        names = _check_header(header)
+        columns: list[list[str | None]] = [[] for _ in names]
+        positions: list[int] = []
+        loaded = Loaded(pa.table({}), "xlsx")
+        for position, cells in enumerate(rows, start=1):
+            texts = [_cell_text(c) for c in cells]
+            if not any(texts):
+                continue
+            loaded.rows_read += 1
+            extra = [t for t in texts[len(names):] if t]
+            if extra:
+                loaded.refused += 1
+                loaded.reject(position, f"表头之外还有 {len(extra)} 个单元格有内容（第 {len(names) + 1} 列及以后）",
+                              "，".join(t for t in texts if t))
+                continue
+            texts += [None] * (len(names) - len(texts))
+            for column, text in zip(columns, texts, strict=False):
+                column.append(text)
+            positions.append(position)
+    finally:
+        workbook.close()
+    arrays = {name: pa.array(column, pa.string()) for name, column in zip(names, columns, strict=True)}
+    loaded.table = pa.table({**arrays, ROW: pa.array(positions, pa.int64())})
+    return loaded
+
+
+def read_parquet(path: Path) -> Loaded:
+    """Every column cast to text (dates to ISO dates, numbers as written); nested columns are refused."""
+    try:
+        source = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValidationFailed(f"Parquet 文件无法读取：{exc}", field="file") from exc
+    names = _check_header([str(n) for n in source.column_names])
+    arrays = {}
+    for name, column in zip(names, source.columns, strict=True):
+        try:
+            arrays[name] = pc.cast(column, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValidationFailed(f"Parquet 列 {name} 的类型 {column.type} 不能作为文本提供", field="file") from exc
+    table = pa.table({**arrays, ROW: _positions(source.num_rows)})
+    return Loaded(table, "parquet", rows_read=source.num_rows)
+
+
+READERS = {"csv": read_csv, "xlsx": read_xlsx, "parquet": read_parquet}
+
+
+def read_header(path: Path, file_kind: str) -> list[str]:
+    """The file's column names, read without its rows (a mapping mismatch is reported before loading)."""
+    if file_kind == "csv":
+        return _check_header(_csv_header(path, detect_encoding(path))[0])
+    if file_kind == "parquet":
+        try:
+            return _check_header([str(n) for n in pq.read_schema(path).names])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValidationFailed(f"Parquet 文件无法读取：{exc}", field="file") from exc
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # not a zip, not a workbook: whatever openpyxl says
+        raise ValidationFailed(f"XLSX 文件无法打开：{exc.__class__.__name__}", field="file") from exc
+    try:
+        for cells in workbook.worksheets[0].iter_rows(values_only=True):
+            header = [_cell_text(c) or "" for c in cells]
+            if any(header):
+                while not header[-1]:
+                    header.pop()
+                return _check_header(header)
+    finally:
+        workbook.close()
+    return _check_header([])
+
+
+def file_format(filename: str) -> str:
+    suffix = Path(filename or "").suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ValidationFailed(f"不支持的文件类型：{suffix or filename!r}；可上传 CSV、XLSX 或 Parquet 文件",
+                               field="file")
+    return FILE_FORMATS[suffix]
+
+
+def _bad_rows(loaded: Loaded, key_column: str, key_label: str,
+              key_hints: tuple[str, ...]) -> tuple[pa.Array, str | None]:
+    """A boolean mask of the rows to skip (vectorized): mis-decoded text (U+FFFD in any cell), an empty key,
+    or a key that fails the check of its kind (the kind detected on the key column). The reasons of the first
+    MAX_REPORTED_ROWS bad rows are added to `loaded.rejected`; all are counted."""
+    table = loaded.table
+    names = [n for n in table.column_names if n != ROW]
+    garbled = {name: pc.fill_null(pc.match_substring(table.column(name), REPLACEMENT), False) for name in names}
+    key = table.column(key_column)
+    empty_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(key), ""), True)
+    key_values = [v for v in pc.drop_null(key).slice(0, profiling.KIND_SAMPLE * 5).to_pylist() if v.strip()]
+    kind, _share = profiling.detect_kind(key_values[: profiling.KIND_SAMPLE], key_hints)
+    invalid_key = None
+    if kind in profiling.CHECKED_KINDS:
+        invalid_key = pc.and_(pc.invert(profiling.valid_mask(kind, key)), pc.invert(empty_key))
+    bad = empty_key
+    for mask in [*garbled.values(), *([invalid_key] if invalid_key is not None else [])]:
+        bad = pc.or_(bad, mask)
+    bad = bad.combine_chunks() if isinstance(bad, pa.ChunkedArray) else bad
+    loaded.flagged = pc.sum(pc.cast(bad, pa.int64())).as_py() or 0
+    if not loaded.flagged:
+        return bad, kind
+    # Reasons for the first bad rows only: a short Python pass over at most MAX_REPORTED_ROWS rows.
+    first = table.filter(bad).slice(0, MAX_REPORTED_ROWS)
+    picked = {name: pc.filter(garbled[name], bad).slice(0, MAX_REPORTED_ROWS).to_pylist() for name in names}
+    invalid = pc.filter(invalid_key, bad).slice(0, MAX_REPORTED_ROWS).to_pylist() if invalid_key is not None else None
+    kind_label = profiling.Kind(kind).label if kind else ""
+    values = {name: first.column(name).to_pylist() for name in names}
+    for index, row in enumerate(first.column(ROW).to_pylist()):
+        broken = [name for name in names if picked[name][index]]
+        value = values[key_column][index]
+        if broken:
+            loaded.reject(row, f"含无法识别的字符（U+FFFD，文本编码错乱）：{'、'.join(broken)}")
+        if value is None or not value.strip():
+            loaded.reject(row, f"主键信息项（{key_label}）为空")
+        elif invalid is not None and invalid[index]:
+            loaded.reject(row, f"主键信息项（{key_label}）不是有效的{kind_label}：{value[:40]}")
+        loaded.rejected_text.setdefault(row, ",".join(values[name][index] or "" for name in names)[:200])
+    return bad, kind
+
+
+def connect_file(session: Session, actor: Actor, entry_id: int, path_or_bytes: Path | str | bytes | BinaryIO,
+                 filename: str, key_item: str, column_map: dict | None = None,
+                 progress: Progress | None = None) -> DataSource:
+    """Loads a CSV, XLSX or Parquet file into the managed store and connects the entry to it. Bad rows are
+    reported row by row in `load_report` and skipped; the good rows are served."""
+    report = progress or _no_progress
+    entry = connectable(session, actor, entry_id)
+    items = _items(session, entry)
+    key = key_item_of(items, key_item)
+    file_kind = file_format(filename or getattr(path_or_bytes, "name", "") or str(path_or_bytes))
+    settings = settings_of(session)
+    folder = settings.data_dir / "sources" / str(entry.id)
+    report(FILE_STAGES[0])
+    suffix = Path(filename or "").suffix.lower()
+    with _staged(path_or_bytes, settings.data_dir / "sources" / "uploads", suffix) as path:
+        names = read_header(path, file_kind)
+        mapping = map_columns(items, names, column_map)
+        loaded = READERS[file_kind](path)
+    report(FILE_STAGES[1])
+    key_of = next(i for i in items if i.name == key)
+    bad, key_kind = _bad_rows(loaded, mapping[key], key_of.chinese_name, (key_of.name, key_of.chinese_name))
+    kept_columns = [*dict.fromkeys(mapping.values()), ROW]
+    good = loaded.table.filter(pc.invert(bad)).select(kept_columns)
+    if good.num_rows == 0:
+        raise ValidationFailed(f"文件中没有可用的数据行（共 {loaded.rows_read} 行，均有问题）", field="file",
+                               extra={"bad_rows": _report_rows(loaded)[:20]})
+    report(FILE_STAGES[2])
+    folder.mkdir(parents=True, exist_ok=True)
+    now = utcnow()
+    target = folder / f"{now:%Y%m%dT%H%M%S%f}.parquet"
+    partial = target.with_suffix(".part")
+    # Only the mapped columns are kept (minimum necessary), sorted by position: pages use `_row` as cursor.
+    pq.write_table(good.sort_by(ROW), partial, compression="zstd")
+    os.replace(partial, target)
+    _cleanup_after(session, None, target)
+    report(FILE_STAGES[3])
+    connection = duckdb.connect()
+    try:
+        profile = profiling.profile_relation(connection, f"read_parquet({quote_literal(str(target))})", items,
+                                             mapping, key_item=key)
+    finally:
+        connection.close()
+    load_report = {
+        "format": loaded.format, "encoding": loaded.encoding, "filename": Path(filename or "").name,
+        "rows_read": loaded.rows_read, "rows_loaded": good.num_rows, "rejected": loaded.rejected_count,
+        "key_kind": key_kind, "bad_rows": _report_rows(loaded)[:MAX_REPORTED_ROWS],
+        "truncated": loaded.rejected_count > MAX_REPORTED_ROWS, "source_columns": names,
+        "unused_columns": [n for n in names if n not in mapping.values()],
+    }
+    return _store(session, actor, entry, kind=SourceKind.FILE.value,
+                  location=target.relative_to(settings.data_dir).as_posix(), table_name="", key_item=key,
+                  column_map=mapping, row_count=good.num_rows, loaded_at=now, profile=profile,
+                  load_report=load_report)
+
+
+def _report_rows(loaded: Loaded) -> list[dict]:
+    return [{"row": row, "reasons": reasons, "text": loaded.rejected_text.get(row, "")}
+            for row, reasons in sorted(loaded.rejected.items())]
+
+
+# ---------------------------------------------------------------- confirming the profile
+
+
+def _rank(grade: str, personal_info: str) -> tuple[int, int]:
+    return GRADE_RANK[Grade(grade)], profiling.PI_RANK[PersonalInfo(personal_info)]
+
+
+def confirm_profile(session: Session, actor: Actor, entry_id: int, grades: dict | None = None, *,
+                    accept_all: bool = False, reason: str = "") -> DataSource:
+    """The provider confirms the grades and personal-information flags of the entry's items: the profile's
+    suggestions (`accept_all`) and/or its own choice per item (`grades`: item -> {grade, personal_info}).
+
+    A confirmation may keep or raise an item's protection, and it applies at once to the published entry as
+    a classification correction (an entry event records who, when, what and why; the entry's grade is raised
+    with its items, R17). Lowering a published grade loosens masking and approval: that goes through a
+    catalog revision, which the competent authority approves (R05), and is refused here."""
+    entry, source = _own_source(session, actor, entry_id)
+    if source.status != SourceStatus.CONNECTED:
+        raise Conflict("数据源已断开，不能确认其画像", field="status")
+    if not grades and not accept_all:
+        raise ValidationFailed("请逐项确认分级和个人信息标识，或选择全部采纳建议", field="grades")
+    items = {item.name: item for item in _items(session, entry)}
+    suggested = (source.profile or {}).get("items", {})
+    wanted: dict[str, tuple[str, str]] = {}
+    if accept_all:
+        for name, item in items.items():
+            hint = suggested.get(name, {})
+            wanted[name] = (hint.get("suggested_grade") or item.grade,
+                            hint.get("suggested_personal_info") or item.personal_info)
+    for key, choice in (grades or {}).items():
+        item = _item_named(list(items.values()), str(key))
+        if item is None:
+            raise ValidationFailed(f"信息项不属于该目录：{key}", field="grades")
+        choice = choice or {}
+        grade = Grade.parse(str(choice.get("grade") or item.grade))
+        personal_info = PersonalInfo.parse(str(choice.get("personal_info") or item.personal_info))
+        if grade is None:
+            raise ValidationFailed(f"信息项 {item.chinese_name} 的分级无效：{choice.get('grade')}；可选："
+                                   + "、".join(Grade.labels().values()), field="grades")
+        if personal_info is None:
+            raise ValidationFailed(f"信息项 {item.chinese_name} 的个人信息标识无效：{choice.get('personal_info')}；"
+                                   "可选：" + "、".join(PersonalInfo.labels().values()), field="grades")
+        wanted[item.name] = (grade.value, personal_info.value)
+    lowered = [items[n] for n, (g, p) in wanted.items()
+               if _rank(g, p)[0] < _rank(items[n].grade, items[n].personal_info)[0]
+               or _rank(g, p)[1] < _rank(items[n].grade, items[n].personal_info)[1]]
+    if lowered:
+        raise ValidationFailed("确认画像只能维持或提高分级和个人信息保护；降低以下信息项须提交目录修订，"
+                               "经主管部门审核：" + "、".join(f"{i.chinese_name}（{i.name}）" for i in lowered),
+                               field="grades")
+    changes = [(items[n], g, p) for n, (g, p) in wanted.items() if (g, p) != (items[n].grade, items[n].personal_info)]
+    if changes:
+        _correct_classification(session, actor, entry, changes, reason)
+    source.confirmed_at, source.confirmed_by_id = utcnow(), actor.user_id
+    session.flush()
+    return source
+
+
+def _correct_classification(session: Session, actor: Actor, entry: CatalogEntry,
+                            changes: list[tuple[DataItem, str, str]], reason: str) -> None:
+    pending = session.scalars(select(EntryRevision.id).where(
+        EntryRevision.entry_id == entry.id,
+        EntryRevision.status.in_([RevisionStatus.DRAFT, RevisionStatus.SUBMITTED]))).first()
+    if pending is not None:
+        # the revision carries the whole entry and would put the old grades back when approved
+        raise Conflict(f"该目录有待审核的修订（{pending}），请在修订中调整分级，或待修订审核后再确认", field="revision")
+    lines = []
+    for item, grade, personal_info in changes:
+        before = f"{Grade(item.grade).label}/{PersonalInfo(item.personal_info).label}"
+        after = f"{Grade(grade).label}/{PersonalInfo(personal_info).label}"
+        lines.append(f"{item.chinese_name}（{item.name}）：{before} → {after}")
+        item.grade, item.personal_info = grade, personal_info
+    highest = max((i.grade for i in entry.items), key=lambda g: GRADE_RANK[Grade(g)])
+    if GRADE_RANK[Grade(highest)] > GRADE_RANK[Grade(entry.grade)]:
+        lines.append(f"目录分级：{Grade(entry.grade).label} → {Grade(highest).label}（不低于信息项的最高分级）")
+        entry.grade = highest
+    text = "接入数据源后确认分级和个人信息标识：" + "；".join(lines)
+    if reason.strip():
+        text += f"。说明：{reason.strip()}"
+    session.add(EntryEvent(entry_id=entry.id, action="classification_confirmed", reason=text, actor_id=actor.user_id))
+    catalog._changed(session, entry)  # the entry's grade is indexed for search
+
+
+# ---------------------------------------------------------------- disconnecting
+
+
+def disconnect(session: Session, actor: Actor, entry_id: int) -> DataSource:
+    """Stops serving the entry from its source. While grants are in force this would stop a sharing
+    service, which needs the competent authority's approval (R11): refused then."""
+    entry, source = _own_source(session, actor, entry_id)
+    if source.status != SourceStatus.CONNECTED:
+        raise Conflict("数据源已经断开", field="status")
+    in_force = session.scalar(select(func.count()).select_from(Grant).where(
+        Grant.entry_id == entry.id, Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])))
+    if in_force:
+        raise Conflict(f"该目录仍有 {in_force} 项有效的共享授权，断开数据源会中断共享服务；停止服务须报主管部门批准"
+                       "（共享服务变更），或先终止这些授权。更换数据源请直接重新接入", field="grants")
+    if source.kind == SourceKind.FILE and source.location:
+        _cleanup_after(session, _managed_path(session, source), None)
+    source.status = SourceStatus.DISCONNECTED.value
+    session.flush()
+    return source
+
+
+# ---------------------------------------------------------------- views
+
+
+def _shown_location(session: Session, source: DataSource) -> str:
+    """Where the source is, without secrets: a database URL without its password, an API URL without its
+    query string, a managed file by its store path."""
+    if source.kind == SourceKind.FILE:
+        return source.location
+    try:
+        url = unseal(session, source.location)
+    except DomainError:
+        return "（无法解密）"
+    if source.kind == SourceKind.SQL:
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "（地址格式无效）"
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def source_view(session: Session, source: DataSource) -> dict:
+    """The source as the API, the CLI and the pages show it: profile per item next to the item's grade."""
+    entry = source.entry
+    items = _items(session, entry)
+    profiled = (source.profile or {}).get("items", {})
+    confirmed_by = None
+    if source.confirmed_by_id:
+        from govshare.orgs.models import User
+
+        user = session.get(User, source.confirmed_by_id)
+        confirmed_by = user.username if user else None
+    rows = []
+    for item in items:
+        p = profiled.get(item.name, {})
+        kind = p.get("kind")
+        rows.append({
+            "name": item.name, "chinese_name": item.chinese_name, "column": source.column_map.get(item.name),
+            "grade": item.grade, "personal_info": item.personal_info,
+            "nulls": p.get("nulls"), "distinct": p.get("distinct"), "kind": kind,
+            "kind_label": profiling.Kind(kind).label if kind else None, "match_ratio": p.get("match_ratio"),
+            "suggested_grade": p.get("suggested_grade"), "suggested_personal_info": p.get("suggested_personal_info"),
+            "suggested_masking": p.get("suggested_masking"),
+            "is_key": item.name == source.key_item,
+        })
+    profile = source.profile or {}
+    return {
+        "entry_id": entry.id, "entry_name": entry.name, "resource_code": entry.resource_code,
+        "provider_id": entry.provider_id, "provider_name": entry.provider.name,
+        "kind": source.kind, "kind_label": SourceKind(source.kind).label,
+        "status": source.status, "status_label": SourceStatus(source.status).label,
+        "location": _shown_location(session, source), "table_name": source.table_name if source.kind == "sql" else "",
+        "key_param": source.table_name if source.kind == "http" else "",
+        "key_item": source.key_item, "column_map": dict(source.column_map or {}),
+        "row_count": source.row_count, "loaded_at": source.loaded_at,
+        "profile_rows": profile.get("rows"), "sampled": bool(profile.get("sampled")),
+        "sample_rows": profile.get("sample_rows"), "items": rows,
+        "load_report": dict(source.load_report or {}),
+        "confirmed_at": source.confirmed_at, "confirmed_by": confirmed_by,
+        "created_at": source.created_at, "updated_at": source.updated_at,
+    }

@@ -149,7 +149,8 @@ def _plain(value) -> str | None:
 
 @lru_cache(maxsize=64)
 def _engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True)
+    # a file database has no connection to lose; a server's may have dropped while idle
+    return create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
 
 
 _local = threading.local()

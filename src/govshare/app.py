@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.web.sharing_pages import router as sharing_pages_router
     from govshare.workdays.api import router as workdays_router
 
+    app.include_router(gateway_router)  # first: the data routes are the hot path of route matching
     app.include_router(orgs_router)
     app.include_router(search_router)
     app.include_router(onesource_router)
@@ -78,7 +79,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(demands_router)
     app.include_router(notify_router)
     app.include_router(sources_router)
-    app.include_router(gateway_router)
     app.include_router(audit_router)
     app.include_router(workdays_router)
     app.include_router(web_router)

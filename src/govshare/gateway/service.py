@@ -748,13 +748,23 @@ def write_record(session: Session, caller: Caller, call: Call, decision: Decisio
     return record
 
 
+COUNT_DAY = (update(GrantUsageDay)
+             .where(GrantUsageDay.grant_id == bindparam("grant"), GrantUsageDay.day == bindparam("today"))
+             .values(calls=GrantUsageDay.calls + bindparam("answered"), rows=GrantUsageDay.rows + bindparam("served"),
+                     refusals=GrantUsageDay.refusals + bindparam("refused")))
+FIRST_OF_DAY = GrantUsageDay.__table__.insert()
+
+
 def _count_day(session: Session, grant_id: int, day, result: str, rows: int) -> None:
+    """Core statements (no pending ORM object): two calls of one grant in one group-commit batch must
+    see each other's row."""
     answered = 1 if result in ANSWERED else 0
-    changed = session.execute(update(GrantUsageDay).where(GrantUsageDay.grant_id == grant_id, GrantUsageDay.day == day)
-                              .values(calls=GrantUsageDay.calls + answered, rows=GrantUsageDay.rows + rows,
-                                      refusals=GrantUsageDay.refusals + (1 - answered))).rowcount
+    connection = session.connection()
+    changed = connection.execute(COUNT_DAY, {"grant": grant_id, "today": day, "answered": answered, "served": rows,
+                                             "refused": 1 - answered}).rowcount
     if not changed:
-        session.add(GrantUsageDay(grant_id=grant_id, day=day, calls=answered, rows=rows, refusals=1 - answered))
+        connection.execute(FIRST_OF_DAY, {"grant_id": grant_id, "day": day, "calls": answered, "rows": rows,
+                                          "refusals": 1 - answered})
 
 
 def result_of(error: DomainError) -> str:

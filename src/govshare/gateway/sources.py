@@ -57,6 +57,14 @@ class SqlSource:
 
     @property
     def table(self) -> Table:
+        # one reflection per source even when request threads ask at once: two Table objects for one
+        # table would make a query join the table with itself
+        if self._table is None:
+            with _reflect_lock:
+                return self._reflect()
+        return self._table
+
+    def _reflect(self) -> Table:
         if self._table is None:
             schema, _, name = self.table_name.rpartition(".")
             try:
@@ -154,6 +162,7 @@ def _engine(url: str) -> Engine:
 
 
 _local = threading.local()
+_reflect_lock = threading.Lock()
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:

@@ -1,4 +1,7 @@
-"""`python -m bench.run` (`make bench`): runs the benchmarks and writes bench/results/*.json."""
+"""`python -m bench.run` (`make bench`): runs the benchmarks and writes bench/results/*.json.
+
+Default sizes are the issue's; smaller ones (e.g. `--only gateway --soak-seconds 60`, `--only export
+--export-rows 1000000`) give a quick look. See bench/README.md."""
 
 from __future__ import annotations
 
@@ -6,16 +9,28 @@ import argparse
 import os
 from pathlib import Path
 
-from bench import import_bench, search_bench
+from bench import audit_bench, export_bench, gateway_bench, import_bench, search_bench
 
 RESULTS = Path(__file__).parent / "results"
+BENCHMARKS = ["search", "import", "gateway", "export", "audit"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="govshare benchmarks")
-    parser.add_argument("--entries", type=int, default=100_000, help="synthetic catalog size")
-    parser.add_argument("--queries", type=int, default=1000, help="number of search queries")
-    parser.add_argument("--only", choices=["search", "import"], help="run one benchmark")
+    parser.add_argument("--only", choices=BENCHMARKS, help="run one benchmark")
+    parser.add_argument("--entries", type=int, default=100_000, help="search: synthetic catalog size")
+    parser.add_argument("--queries", type=int, default=1000, help="search: number of search queries")
+    parser.add_argument("--source-rows", type=int, default=100_000, help="gateway: rows of the provider table")
+    parser.add_argument("--gateway-seconds", type=float, default=30, help="gateway: length of each measured load")
+    parser.add_argument("--connections", type=int, default=16, help="gateway: concurrent keep-alive connections")
+    parser.add_argument("--workers", type=int, default=2, help="gateway: uvicorn worker processes")
+    parser.add_argument("--soak-seconds", type=float, default=600,
+                        help="gateway: governed load while worker RSS is watched (0: skip)")
+    parser.add_argument("--export-rows", type=int, default=10_000_000, help="export: rows of the exported source")
+    parser.add_argument("--export-small-rows", type=int, default=1_000_000,
+                        help="export: a second, smaller export whose peak RSS is compared (0: skip)")
+    parser.add_argument("--export-rounds", type=int, default=2, help="export: alternating baseline/governed pairs")
+    parser.add_argument("--audit-records", type=int, default=10_000_000, help="audit: chained usage records")
     args = parser.parse_args()
     if args.only in (None, "import"):
         import_bench.run(RESULTS)
@@ -23,6 +38,18 @@ def main() -> None:
             import_bench.run(RESULTS, os.environ["GOVSHARE_BENCH_DATABASE_URL"])
     if args.only in (None, "search"):
         search_bench.run(n=args.entries, queries=args.queries)
+    if args.only in (None, "gateway"):
+        gateway = dict(source_rows=args.source_rows, seconds=args.gateway_seconds, connections=args.connections,
+                       workers=args.workers)
+        gateway_bench.run(RESULTS, soak_seconds=args.soak_seconds, **gateway)
+        if os.environ.get("GOVSHARE_BENCH_DATABASE_URL"):  # the node on PostgreSQL too (no soak: SQLite's shows it)
+            gateway_bench.run(RESULTS, soak_seconds=0, postgres_url=os.environ["GOVSHARE_BENCH_DATABASE_URL"],
+                              **gateway)
+    if args.only in (None, "export"):
+        export_bench.run(RESULTS, rows=args.export_rows, small_rows=args.export_small_rows,
+                         rounds=args.export_rounds)
+    if args.only in (None, "audit"):
+        audit_bench.run(RESULTS, records=args.audit_records)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from govshare.orgs import service as orgs
 from govshare.orgs.models import ApiToken, Department, User
 from tests.authz_case import Case
 from tests.authz_cases_issue3 import ISSUE3_CASES, ISSUE3_SELF_SERVICE_WRITE_ROUTES
+from tests.authz_cases_issue4_audit import AUDIT_CASES
 from tests.authz_cases_issue4_gateway import (
     ISSUE4_GATEWAY_CASES,
     ISSUE4_PUBLIC_WRITE_ROUTES,
@@ -223,6 +224,7 @@ CASES = [
     *ISSUE3_CASES,  # sharing, disputes, grants, service changes, systems, demands, calendar, webhooks
     *ISSUE4_GATEWAY_CASES,  # masking rules of grants
     *ISSUE4_SOURCE_CASES,  # connecting, confirming and disconnecting sources
+    *AUDIT_CASES,  # signing a checkpoint of the usage records
 ]
 
 # Write routes that are not refused by role on purpose, each with its own tests below.

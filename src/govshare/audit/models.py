@@ -59,7 +59,8 @@ class ChainHead(Base):
 class Checkpoint(Base):
     """The node's Ed25519 signature over (seq, hash, at): rewriting the chain after it needs the node key.
     `kind` is 'interval' (the worker's), 'manual', or 'prune' (the anchor left before old records are
-    deleted after archiving, whose hash is the prev_hash of the first record kept)."""
+    deleted after archiving, whose hash is the prev_hash of the first record kept) or 'archive' (signed
+    when records are exported, so an archive file ends on a signature)."""
 
     __tablename__ = "audit_checkpoints"
 
@@ -70,4 +71,6 @@ class Checkpoint(Base):
     signed_at: Mapped[datetime] = mapped_column(DateTime)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the previous checkpoint's message and signature: the checkpoints' own chain ("" for the first)
+    prev: Mapped[str] = mapped_column(String(64), default="")
     note: Mapped[str] = mapped_column(Text, default="")

@@ -24,7 +24,6 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -175,8 +174,7 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
     found_nothing = (call.mode == Mode.LOOKUP and not outcome.rows) or outcome.verdict == "not_found"
     result = "not_found" if found_nothing else "ok"
     try:
-        seq = record_writer(db).write(
-            lambda session: write_record(session, caller, call, decision, result, outcome.row_count, now).seq)
+        seq = record_writer(db).write(served_record(caller, call, decision, result, outcome.row_count, now))
     except BaseException:
         # no record, no data: the export file already written must not outlive the failed call
         if outcome.export_path is not None:
@@ -188,9 +186,10 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
 
 class RecordWriter:
     """Group commit of usage records: concurrent calls hand their record to one writer thread per process,
-    which writes everything waiting in one transaction and then releases the callers. Each caller still
-    answers only after its own record is committed, but N calls cost one write lock and one commit instead
-    of N (on SQLite, writers of several processes would otherwise queue on the file lock and sleep)."""
+    which links and writes everything waiting in one transaction (one INSERT, one move of the chain head,
+    one counter update per grant) and then releases the callers. Each caller still answers only after its
+    own record is committed, but N calls cost one write lock and one commit instead of N (on SQLite,
+    writers of several processes would otherwise queue on the file lock and sleep)."""
 
     BATCH = 256
     IDLE_SECONDS = 5.0
@@ -201,10 +200,10 @@ class RecordWriter:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
 
-    def write(self, work: Callable[[Session], object]):
-        """Runs `work(session)` in the next batch's transaction; returns its result once committed."""
+    def write(self, values: dict) -> int:
+        """Writes one record in the next batch; returns its seq once committed."""
         done = Future()
-        self.pending.put((work, done))
+        self.pending.put((values, done))
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="usage-record-writer", daemon=True)
@@ -232,7 +231,8 @@ class RecordWriter:
     def _commit(self, batch: list) -> None:
         try:
             with self.db.session() as session:
-                results = [work(session) for work, _ in batch]
+                written = chain.append_many(session, [values for values, _ in batch])
+                count_days(session, written)
         except Exception:
             if len(batch) > 1:  # one bad record must not fail the others: write them one by one
                 for item in batch:
@@ -240,8 +240,8 @@ class RecordWriter:
                 return
             batch[0][1].set_exception(sys.exc_info()[1])
             return
-        for (_, done), value in zip(batch, results, strict=True):
-            done.set_result(value)
+        for (_, done), values in zip(batch, written, strict=True):
+            done.set_result(values["seq"])
 
 
 _writers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -732,20 +732,44 @@ def parties_of(session: Session, caller: Caller, call: Call, decision: Decision 
     return Parties(department_id, entry.provider_id, entry.id, grant_id)
 
 
+def record_values(caller: Caller, call: Call, parties: Parties, items: list[str], result: str, row_count: int,
+                  now: datetime, reason: str = "") -> dict:
+    """The fields of one call's usage record (audit.chain.CHAINED_FIELDS but seq and links)."""
+    return dict(at=now, department_id=parties.department_id, provider_id=parties.provider_id,
+                consumer_system_id=caller.system_id, user_id=caller.user_id, grant_id=parties.grant_id,
+                entry_id=parties.entry_id, resource_code=call.resource_code[:40], mode=str(call.mode),
+                items=",".join(items), row_count=row_count, result=result, reason=reason[:40],
+                request_hash=call.request_hash or request_digest(call))
+
+
+def served_record(caller: Caller, call: Call, decision: Decision, result: str, row_count: int, now: datetime) -> dict:
+    parties = Parties(decision.department_id, decision.provider_id, decision.entry_id, decision.grant_id)
+    return record_values(caller, call, parties, decision.items, result, row_count, now)
+
+
 def write_record(session: Session, caller: Caller, call: Call, decision: Decision | None, result: str,
                  row_count: int, now: datetime, reason: str = "") -> UsageRecord:
     """The chained usage record of one call and the grant's day counters, in the caller's transaction."""
     parties = parties_of(session, caller, call, decision)
     items = decision.items if decision else list(dict.fromkeys(call.items or [name for name, _ in call.fields]))
-    record = chain.append(
-        session, at=now, department_id=parties.department_id, provider_id=parties.provider_id,
-        consumer_system_id=caller.system_id, user_id=caller.user_id, grant_id=parties.grant_id,
-        entry_id=parties.entry_id, resource_code=call.resource_code[:40], mode=str(call.mode),
-        items=",".join(items), row_count=row_count, result=result, reason=reason[:40],
-        request_hash=call.request_hash or request_digest(call))
-    if parties.grant_id is not None:
-        _count_day(session, parties.grant_id, workdays.local_date(session, now), result, row_count)
-    return record
+    written = chain.append_many(session, [record_values(caller, call, parties, items, result, row_count, now, reason)])
+    count_days(session, written)
+    return UsageRecord(**written[0])
+
+
+def count_days(session: Session, records: list[dict]) -> None:
+    """Adds records to their grants' day counters: one update per grant and day."""
+    totals: dict[tuple, list[int]] = {}
+    for record in records:
+        if record.get("grant_id") is None:
+            continue
+        answered = 1 if record["result"] in ANSWERED else 0
+        total = totals.setdefault((record["grant_id"], workdays.local_date(session, record["at"])), [0, 0, 0])
+        total[0] += answered
+        total[1] += record["row_count"]
+        total[2] += 1 - answered
+    for (grant_id, day), (answered, rows, refused) in totals.items():
+        _count_day(session, grant_id, day, answered, rows, refused)
 
 
 COUNT_DAY = (update(GrantUsageDay)
@@ -755,16 +779,12 @@ COUNT_DAY = (update(GrantUsageDay)
 FIRST_OF_DAY = GrantUsageDay.__table__.insert()
 
 
-def _count_day(session: Session, grant_id: int, day, result: str, rows: int) -> None:
-    """Core statements (no pending ORM object): two calls of one grant in one group-commit batch must
-    see each other's row."""
-    answered = 1 if result in ANSWERED else 0
+def _count_day(session: Session, grant_id: int, day, answered: int, rows: int, refused: int) -> None:
     connection = session.connection()
-    changed = connection.execute(COUNT_DAY, {"grant": grant_id, "today": day, "answered": answered, "served": rows,
-                                             "refused": 1 - answered}).rowcount
-    if not changed:
+    values = {"grant": grant_id, "today": day, "answered": answered, "served": rows, "refused": refused}
+    if not connection.execute(COUNT_DAY, values).rowcount:
         connection.execute(FIRST_OF_DAY, {"grant_id": grant_id, "day": day, "calls": answered, "rows": rows,
-                                          "refusals": 1 - answered})
+                                          "refusals": refused})
 
 
 def result_of(error: DomainError) -> str:

@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('signed_at', sa.DateTime(), nullable=False),
     sa.Column('key_id', sa.String(length=64), nullable=False),
     sa.Column('signature', sa.String(length=128), nullable=False),
+    sa.Column('prev', sa.String(length=64), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_checkpoints'))
     )

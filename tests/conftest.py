@@ -113,3 +113,21 @@ def world(db):
 
     with db.session() as s:
         return build_world(s)
+
+
+@pytest.fixture
+def as_user(client, world):
+    """Logs in through /login (the UI tests); each post then carries the page's CSRF token itself
+    (tests/web_helpers.token). tests/test_web.py overrides it to send the token as a header."""
+    from govshare.deps import CSRF_HEADER
+    from tests.factories import PASSWORD
+
+    def switch(username: str):
+        client.cookies.clear()
+        client.headers.pop(CSRF_HEADER, None)
+        response = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
+                               follow_redirects=False)
+        assert response.status_code == 303, response.text
+        return client
+
+    return switch

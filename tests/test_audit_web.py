@@ -14,12 +14,11 @@ from sqlalchemy import func, select, text
 
 from govshare.audit import chain
 from govshare.audit.models import Checkpoint
-from govshare.deps import CSRF_HEADER
 from govshare.search.index import registry
 from tests.authz_case import Case
 from tests.authz_cases_issue4_audit import AUDIT_CASES
-from tests.factories import PASSWORD
 from tests.gateway_factories import served_population, token_headers
+from tests.web_helpers import visible_text
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -32,21 +31,6 @@ def _no_search_index(request, db):
     registry.detach(db.url)
 
 
-@pytest.fixture
-def as_user(client, world):
-    def switch(username: str):
-        client.cookies.clear()
-        client.headers.pop(CSRF_HEADER, None)
-        response = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
-                               follow_redirects=False)
-        assert response.status_code == 303, response.text
-        return client
-
-    return switch
-
-
-def visible_text(response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
 
 
 def _served(db, world, tmp_path):

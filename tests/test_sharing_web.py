@@ -6,38 +6,14 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import select
 
-from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.notify.models import Notification
 from govshare.orgs.models import ConsumerSystem
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant, ShareRequest
-from tests.factories import PASSWORD, SYSTEM, consumer_system, published_entry, request_in, submitted_request
-
-
-def visible_text(response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
-
-
-@pytest.fixture
-def as_user(client, world):
-    """Logs in through /login; the CSRF token of the page's hidden field is then sent with every post."""
-
-    def switch(username: str):
-        client.cookies.clear()
-        client.headers.pop(CSRF_HEADER, None)
-        response = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
-                               follow_redirects=False)
-        assert response.status_code == 303, response.text
-        return client
-
-    return switch
-
-
-def token(client) -> str:
-    return csrf_token(client.cookies[SESSION_COOKIE])
+from tests.factories import SYSTEM, consumer_system, published_entry, request_in, submitted_request
+from tests.web_helpers import token, visible_text
 
 
 def field_error(page_html: str, name: str) -> str:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from govshare.catalog import service as catalog
-from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.gateway import connect
 from govshare.gateway.models import DataSource
-from tests.factories import PASSWORD, SYSTEM, published_entry
+from tests.factories import SYSTEM, published_entry
 from tests.gateway_factories import population_items, source_table
 from tests.test_sources import csv_bytes, people, resident_entry, residents
+from tests.web_helpers import token, visible_text
 
 # Every write route of govshare.web.gateway_pages (tests/test_web.py lists the other pages' routes).
 SOURCE_PAGE_WRITE_ROUTES = {
@@ -24,25 +23,7 @@ SOURCE_PAGE_WRITE_ROUTES = {
 }
 
 
-def visible_text(response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text))
 
-
-@pytest.fixture
-def as_user(client, world):
-    def switch(username: str):
-        client.cookies.clear()
-        client.headers.pop(CSRF_HEADER, None)
-        response = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
-                               follow_redirects=False)
-        assert response.status_code == 303, response.text
-        return client
-
-    return switch
-
-
-def token(client) -> str:
-    return csrf_token(client.cookies[SESSION_COOKIE])
 
 
 def _bad_csv() -> bytes:

@@ -373,7 +373,7 @@ _plans: dict[tuple, Plan] = {}
 
 
 def _plan(session: Session, entry) -> Plan:
-    key = (session.get_bind().url.render_as_string(), entry.id, entry.version, entry.updated_at,
+    key = (session.get_bind().url, entry.id, entry.version, entry.updated_at,
            entry.source_id, entry.source_updated_at)
     plan = _plans.get(key)
     if plan is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import duckdb
 import jwt
@@ -23,6 +23,7 @@ from govshare.audit.models import UsageRecord
 from govshare.db import utcnow
 from govshare.gateway import connect, masking, tokens
 from govshare.gateway import service as gateway
+from govshare.gateway.models import GrantUsageDay
 from govshare.gateway.service import Call, Caller, Mode, RateLimited, Refused
 from govshare.notify.models import Notification
 from govshare.orgs import systems
@@ -431,11 +432,11 @@ def test_r09_row_outside_the_scope_is_refused(client, db, world, tmp_path):
                              json={"grant": grant, "filters": {"xzqhdm": "340103"}}), 403, "row_out_of_scope")
 
 
-def test_r09_rate_limit_counts_the_calls_of_the_last_second(db, world, tmp_path):
+def test_r09_rate_limit_counts_the_calls_of_the_clock_second(db, world, tmp_path):
     served = _served(db, world, tmp_path, rate_limit=2)
     with db.session() as s:
         token, _ = tokens.issue_token(s, served.client_id, served.secret)
-    caller, now = Caller(token=token), utcnow()
+    caller, now = Caller(token=token), utcnow().replace(microsecond=50_000)
     call = Call(Mode.LOOKUP, served.resource_code, served.grant_id, key=served.rows[0]["GMSFHM"])
     unknown = Call(Mode.LOOKUP, served.resource_code, served.grant_id, key="110101190001010000")
     assert gateway.access(db, caller, call, now=now).rows
@@ -446,8 +447,15 @@ def test_r09_rate_limit_counts_the_calls_of_the_last_second(db, world, tmp_path)
     assert (_last_record(db).result, _last_record(db).reason) == ("refused", "rate_limited")
     with pytest.raises(RateLimited):  # refusals do not count, but they do not reset the window either
         gateway.access(db, caller, call, now=now + timedelta(milliseconds=900))
-    assert gateway.access(db, caller, call, now=now + timedelta(seconds=1)).rows  # the next second
-    assert [r.result for r in _records(db)] == ["ok", "not_found", "refused", "refused", "ok"]
+    assert gateway.access(db, caller, call, now=now + timedelta(milliseconds=960)).rows  # the next clock second
+    assert gateway.access(db, caller, unknown, now=now + timedelta(milliseconds=970)).rows == []
+    with pytest.raises(RateLimited):  # ... which fills up like the first
+        gateway.access(db, caller, call, now=now + timedelta(milliseconds=980))
+    with db.session() as s:  # the counters the check reads: the day's answered calls, the second's
+        day = s.scalars(select(GrantUsageDay).where(GrantUsageDay.grant_id == served.grant_id)).one()
+        assert (day.calls, day.refusals, day.second_calls) == (4, 3, 2)
+        assert day.second == int((now + timedelta(seconds=1)).replace(tzinfo=UTC, microsecond=0).timestamp())
+    assert [r.result for r in _records(db)] == ["ok", "not_found", "refused", "refused", "ok", "not_found", "refused"]
 
 
 def test_r09_daily_quota_is_enforced(client, db, world, tmp_path):

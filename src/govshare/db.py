@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,7 +13,10 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from govshare.prepared import Raw
+
 READ_ONLY_OPTION = "govshare_read_only"
+BUSY_TIMEOUT_MS = 10_000
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -92,5 +97,52 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def raw(self) -> Iterator[Raw]:
+        """A pooled DBAPI connection for Prepared statements that read (each statement sees one snapshot;
+        nothing is left open: the pool rolls back on return)."""
+        connection = self.engine.raw_connection()
+        try:
+            yield Raw(connection.dbapi_connection, self.engine.dialect)
+        finally:
+            connection.close()
+
+    @contextmanager
+    def raw_transaction(self) -> Iterator[Raw]:
+        """A write transaction on a pooled DBAPI connection, for Prepared statements: commits on success,
+        rolls back on any error. On SQLite it takes the write lock up front, like `session`."""
+        connection = self.engine.raw_connection()
+        dbapi = connection.dbapi_connection
+        try:
+            if self.engine.dialect.name == "sqlite":
+                _begin_immediate(dbapi)
+            yield Raw(dbapi, self.engine.dialect)
+            dbapi.commit()
+        except BaseException:
+            dbapi.rollback()
+            raise
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _begin_immediate(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write lock in steps of 0.1-2 ms: SQLite's own busy
+    handler sleeps 1, 2, 5, 10, 15 … ms, far longer than a usage-record batch holds the lock, so writers
+    of two server processes would spend most of their time asleep."""
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.0001
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from govshare.audit.models import GENESIS_HASH, ChainHead, Checkpoint, UsageRecord
 from govshare.config import Settings, settings_of
 from govshare.db import Database, utcnow
+from govshare.prepared import Prepared, Raw, raw_connection
 
 # The fields a record's hash covers, in this order. Never reorder: old records would stop verifying.
 CHAINED_FIELDS = (
@@ -73,9 +74,13 @@ def link_hash(prev_hash: str, values: Iterable) -> str:
 
 
 HEAD = ChainHead.__table__
-READ_HEAD = select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update()
-MOVE_HEAD = update(HEAD).where(HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-INSERT_RECORD = UsageRecord.__table__.insert()
+READ_HEAD = Prepared(select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update())
+MOVE_HEAD = Prepared(update(HEAD).where(HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+RECORD_COLUMNS = [column.name for column in UsageRecord.__table__.columns if column.name != "id"]
+INSERT_RECORD = Prepared(UsageRecord.__table__.insert().values({name: bindparam(name) for name in RECORD_COLUMNS}))
+RECORD_DEFAULTS = {"items": "", "reason": "", "row_count": 0, "resource_code": "", "department_id": None,
+                   "provider_id": None, "consumer_system_id": None, "user_id": None, "grant_id": None,
+                   "entry_id": None}
 
 
 def append(session: Session, **fields) -> UsageRecord:
@@ -85,24 +90,27 @@ def append(session: Session, **fields) -> UsageRecord:
 
 
 def append_many(session: Session, records: list[dict]) -> list[dict]:
-    """Adds records at the end of the chain in the given order, inside the caller's transaction, and
-    returns their values as written (with seq, prev_hash and hash). The head row is locked (FOR UPDATE on
-    PostgreSQL; SQLite's write transaction is already exclusive), so links never fork. Prebuilt Core
-    statements and one INSERT for the batch: every gateway call writes a record."""
-    connection = session.connection()
-    seq, prev_hash = connection.execute(READ_HEAD).one()
+    """`append_raw` inside the session's transaction."""
+    return append_raw(raw_connection(session), records)
+
+
+def append_raw(raw: Raw, records: list[dict]) -> list[dict]:
+    """Adds records at the end of the chain in the given order, inside the connection's open transaction,
+    and returns their values as written (with seq, prev_hash and hash). The head row is locked (FOR UPDATE
+    on PostgreSQL; SQLite's write transaction is already exclusive), so links never fork. Prepared
+    statements and one executemany for the batch: every gateway call writes a record."""
+    ((seq, prev_hash),) = READ_HEAD.rows(raw)
     written = []
     for fields in records:
         seq += 1
-        values = {"items": "", "reason": "", "row_count": 0, "resource_code": "", **fields, "seq": seq,
-                  "at": (fields.get("at") or utcnow()).replace(tzinfo=None)}
+        values = {**RECORD_DEFAULTS, **fields, "seq": seq, "at": (fields.get("at") or utcnow()).replace(tzinfo=None)}
         digest = link_hash(prev_hash, (values.get(name) for name in CHAINED_FIELDS))
         values.update(prev_hash=prev_hash, hash=digest)
         written.append(values)
         prev_hash = digest
     if written:
-        connection.execute(INSERT_RECORD, written)
-        connection.execute(MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
+        INSERT_RECORD.run_many(raw, written)
+        MOVE_HEAD.run(raw, {"new_seq": seq, "new_hash": prev_hash})
     return written
 
 

@@ -38,7 +38,7 @@ class UsageRecord(Base):
     resource_code: Mapped[str] = mapped_column(String(40), default="")
     mode: Mapped[str] = mapped_column(String(12))
     items: Mapped[str] = mapped_column(Text, default="")
-    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    row_count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     result: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str] = mapped_column(String(40), default="")
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from govshare.catalog.models import CatalogEntry
@@ -52,5 +52,8 @@ class GrantUsageDay(Base):
     grant_id: Mapped[int] = mapped_column(Integer, index=True)
     day: Mapped[date] = mapped_column(Date)
     calls: Mapped[int] = mapped_column(Integer, default=0)
-    rows: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     refusals: Mapped[int] = mapped_column(Integer, default=0)
+    # the grant's answered calls in one clock second (seconds since the epoch): the rate limit's counter
+    second: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    second_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

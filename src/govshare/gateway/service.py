@@ -26,7 +26,7 @@ import uuid
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -34,7 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from govshare.audit import chain
@@ -50,6 +50,7 @@ from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.gateway.sources import FileSource, HttpSource, Query, Source, SqlSource
 from govshare.gateway.tokens import node_secret, read_token
 from govshare.orgs.models import ConsumerSystem, Role
+from govshare.prepared import Prepared, Raw, raw_connection
 from govshare.sealing import unseal
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant
@@ -162,8 +163,7 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
     decision: Decision | None = None
     try:
         caller = identify(settings, caller)
-        with db.session(read_only=True) as session:
-            decision = decide(session, caller, call, now)
+        decision = decide(db, caller, call, now)
         outcome = serve(decision, call, settings)
     except DomainError as refusal:
         record_refusal(db, caller, call, decision, refusal, now)
@@ -196,6 +196,7 @@ class RecordWriter:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.timezone = (db.settings or get_settings()).timezone
         self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -230,9 +231,9 @@ class RecordWriter:
 
     def _commit(self, batch: list) -> None:
         try:
-            with self.db.session() as session:
-                written = chain.append_many(session, [values for values, _ in batch])
-                count_days(session, written)
+            with self.db.raw_transaction() as raw:
+                written = chain.append_raw(raw, [values for values, _ in batch])
+                count_days(raw, self.timezone, written)
         except Exception:
             if len(batch) > 1:  # one bad record must not fail the others: write them one by one
                 for item in batch:
@@ -268,14 +269,17 @@ def identify(settings: Settings, caller: Caller) -> Caller:
 # ---------------------------------------------------------------- decide
 
 
-def decide(session: Session, caller: Caller, call: Call, now: datetime) -> Decision:
+def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
     """What the call may have: the grant's items, rows and masking. Rights are checked before the rate,
     so a request outside the grant is refused as such (and counts toward suspension) even when it also
     comes too fast."""
-    facts = call_facts(session, caller, call, now)
+    settings = db.settings or get_settings()
+    today = workdays.day_in_zone(settings.timezone, now)
+    with db.raw() as raw:
+        facts = call_facts(raw, caller, call, today)
     entry = _published_with_source(facts, call.resource_code)
-    plan = _plan(session, entry)
-    grant = _grant_for(session, caller, call, facts, now)
+    plan = _plan(db, entry)
+    grant = _grant_for(caller, call, facts, today)
     if grant is None:  # the provider previewing its own data
         allowed = list(plan.items)
         department_id, rules = entry.provider_id, {name: masking.Rule("none") for name in plan.items}
@@ -295,7 +299,7 @@ def decide(session: Session, caller: Caller, call: Call, now: datetime) -> Decis
         department_id=department_id, grant_id=grant.id if grant else None, system_id=caller.system_id,
         source=plan.source, key_column=plan.key_column, order_column=plan.order_column,
         items=served, columns=columns, rules={n: rules[n] for n in served},
-        salt=masking.requester_salt(node_secret(settings_of(session)), department_id or 0),
+        salt=masking.requester_salt(node_secret(settings), department_id or 0),
     )
     scope = grant.row_scope if grant else {}
     if scope and scope.get("item") and scope.get("prefixes"):
@@ -305,7 +309,7 @@ def decide(session: Session, caller: Caller, call: Call, now: datetime) -> Decis
         decision.scope = (columns[scope["item"]], tuple(str(p) for p in scope["prefixes"]))
     _check_filters(call, decision, allowed)
     if grant is not None:
-        _check_rate(grant, facts)
+        _check_rate(grant, facts, now)
     return decision
 
 
@@ -324,29 +328,26 @@ ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provi
 
 
 # Every call asks the same facts: the entry and its source, the named grant, the calling system, and the
-# grant's answered calls in the last second and today. One statement, built once, plain row back.
+# grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back.
 GRANT_COLUMNS = tuple(c.label(f"g_{c.name}") for c in Grant.__table__.columns)
-_answered = (select(func.count()).select_from(UsageRecord)
-             .where(UsageRecord.grant_id == Grant.id, UsageRecord.at > bindparam("since"),
-                    UsageRecord.result.in_(ANSWERED)).scalar_subquery())
-_calls_today = (select(GrantUsageDay.calls).where(GrantUsageDay.grant_id == Grant.id,
-                                                  GrantUsageDay.day == bindparam("day")).scalar_subquery())
-CALL_FACTS = (
+CALL_FACTS = Prepared(
     select(*ENTRY_COLUMNS, *GRANT_COLUMNS, ConsumerSystem.revoked_at.label("system_revoked_at"),
            ConsumerSystem.secret_hash.label("system_secret_hash"), ConsumerSystem.id.label("system_id"),
-           _answered.label("answered_last_second"), _calls_today.label("calls_today"))
+           GrantUsageDay.calls.label("calls_today"), GrantUsageDay.second.label("rate_second"),
+           GrantUsageDay.second_calls.label("rate_calls"))
     .select_from(CatalogEntry)
     .join(DataSource, DataSource.entry_id == CatalogEntry.id)
     .outerjoin(Grant, Grant.id == bindparam("grant_id"))
     .outerjoin(ConsumerSystem, ConsumerSystem.id == bindparam("system_id"))
+    .outerjoin(GrantUsageDay, and_(GrantUsageDay.grant_id == Grant.id, GrantUsageDay.day == bindparam("day")))
     .where(CatalogEntry.resource_code == bindparam("code"))
 )
 
 
-def call_facts(session: Session, caller: Caller, call: Call, now: datetime):
-    return session.connection().execute(CALL_FACTS, {
-        "code": call.resource_code, "grant_id": call.grant_id, "system_id": caller.system_id,
-        "since": now - timedelta(seconds=1), "day": workdays.local_date(session, now)}).first()
+def call_facts(raw: Raw, caller: Caller, call: Call, today: date):
+    rows = CALL_FACTS.rows(raw, {"code": call.resource_code, "grant_id": call.grant_id,
+                                 "system_id": caller.system_id, "day": today})
+    return rows[0] if rows else None
 
 
 def _published_with_source(row, resource_code: str):
@@ -372,24 +373,28 @@ class Plan:
 _plans: dict[tuple, Plan] = {}
 
 
-def _plan(session: Session, entry) -> Plan:
-    key = (session.get_bind().url, entry.id, entry.version, entry.updated_at,
-           entry.source_id, entry.source_updated_at)
+def _plan(db: Database, entry) -> Plan:
+    key = (db.engine.url, entry.id, entry.version, entry.updated_at, entry.source_id, entry.source_updated_at)
     plan = _plans.get(key)
     if plan is None:
-        source_row = session.get(DataSource, entry.source_id)
-        columns = dict(source_row.column_map or {})
-        items = {item.name: item for item in _items(session, entry.id)}
-        for item in items.values():
-            session.expunge(item)  # cached across sessions: plain, detached values
-        key_column = columns.get(source_row.key_item, "")
-        plan = Plan(items=items, columns=columns, kinds=(source_row.profile or {}).get("items", {}),
-                    source=open_source(session, source_row), key_column=key_column,
-                    order_column=FileSource.ROW if source_row.kind == "file" else key_column)
+        with db.session(read_only=True) as session:
+            plan = _new_plan(session, entry)
         if len(_plans) > 512:
             _plans.clear()
         _plans[key] = plan
     return plan
+
+
+def _new_plan(session: Session, entry) -> Plan:
+    source_row = session.get(DataSource, entry.source_id)
+    columns = dict(source_row.column_map or {})
+    items = {item.name: item for item in _items(session, entry.id)}
+    for item in items.values():
+        session.expunge(item)  # cached across sessions: plain, detached values
+    key_column = columns.get(source_row.key_item, "")
+    return Plan(items=items, columns=columns, kinds=(source_row.profile or {}).get("items", {}),
+                source=open_source(session, source_row), key_column=key_column,
+                order_column=FileSource.ROW if source_row.kind == "file" else key_column)
 
 
 def _items(session: Session, entry_id: int) -> list[DataItem]:
@@ -397,8 +402,7 @@ def _items(session: Session, entry_id: int) -> list[DataItem]:
                                 .order_by(DataItem.position).options(lazyload("*"))))
 
 
-def _grant_for(session: Session, caller: Caller, call: Call, facts, now: datetime) -> Grant | None:
-    today = workdays.local_date(session, now)
+def _grant_for(caller: Caller, call: Call, facts, today: date) -> Grant | None:
     entry = facts
     if caller.system_id is not None:
         if (facts.system_id is None or facts.system_revoked_at
@@ -444,17 +448,23 @@ def _check_mode(grant: Grant, call: Call) -> None:
         raise Refused("该授权仅限核验（只回答是否一致，不提供数据）", field="mode", code="verify_only")
 
 
-def _check_rate(grant: Grant, facts) -> None:
-    """Calls answered in the last second against the grant's rate, and today's against its quota. A lookup
-    that finds nothing is an answer too (else probing for keys would be unlimited); refusals are not.
-    Two calls checked at the same instant may both pass: the rate is a guard against runaway clients,
+def _check_rate(grant: Grant, facts, now: datetime) -> None:
+    """Calls answered in the current clock second against the grant's rate, and today's against its quota.
+    A lookup that finds nothing is an answer too (else probing for keys would be unlimited); refusals are
+    not. Two calls checked at the same instant may both pass: the rate is a guard against runaway clients,
     exact to within the calls in flight, not a lock on every call."""
-    if facts.answered_last_second >= grant.rate_limit:
+    this_second = facts.rate_calls if facts.rate_second == epoch_second(now) else 0
+    if (this_second or 0) >= grant.rate_limit:
         raise RateLimited(f"超过授权的调用频率（每秒 {grant.rate_limit} 次），请稍后重试", field="rate_limit",
                           code="rate_limited")
     if grant.daily_quota and (facts.calls_today or 0) >= grant.daily_quota:
         raise RateLimited(f"已用完授权的当日调用配额（{grant.daily_quota} 次）", field="daily_quota",
                           code="quota_exceeded")
+
+
+def epoch_second(moment: datetime) -> int:
+    """The clock second of a stored (naive UTC) moment, as whole seconds since the epoch."""
+    return int(moment.replace(tzinfo=UTC).timestamp())
 
 
 def _requested_items(call: Call, allowed: list[str]) -> list[str]:
@@ -752,39 +762,48 @@ def write_record(session: Session, caller: Caller, call: Call, decision: Decisio
     """The chained usage record of one call and the grant's day counters, in the caller's transaction."""
     parties = parties_of(session, caller, call, decision)
     items = decision.items if decision else list(dict.fromkeys(call.items or [name for name, _ in call.fields]))
-    written = chain.append_many(session, [record_values(caller, call, parties, items, result, row_count, now, reason)])
-    count_days(session, written)
+    raw = raw_connection(session)
+    written = chain.append_raw(raw, [record_values(caller, call, parties, items, result, row_count, now, reason)])
+    count_days(raw, settings_of(session).timezone, written)
     return UsageRecord(**written[0])
 
 
-def count_days(session: Session, records: list[dict]) -> None:
-    """Adds records to their grants' day counters: one update per grant and day."""
+def count_days(raw: Raw, timezone: str, records: list[dict]) -> None:
+    """Adds records to their grants' counters of the day and of the clock second: one update per grant,
+    day and second, in time order."""
     totals: dict[tuple, list[int]] = {}
     for record in records:
         if record.get("grant_id") is None:
             continue
         answered = 1 if record["result"] in ANSWERED else 0
-        total = totals.setdefault((record["grant_id"], workdays.local_date(session, record["at"])), [0, 0, 0])
+        at = record["at"]
+        total = totals.setdefault((record["grant_id"], workdays.day_in_zone(timezone, at), epoch_second(at)),
+                                  [0, 0, 0])
         total[0] += answered
         total[1] += record["row_count"]
         total[2] += 1 - answered
-    for (grant_id, day), (answered, rows, refused) in totals.items():
-        _count_day(session, grant_id, day, answered, rows, refused)
+    for (grant_id, day, second), (answered, rows, refused) in sorted(totals.items()):
+        values = {"grant": grant_id, "today": day, "second": second, "answered": answered, "served": rows,
+                  "refused": refused}
+        if not COUNT_DAY.run(raw, values):
+            FIRST_OF_DAY.run(raw, values)
 
 
-COUNT_DAY = (update(GrantUsageDay)
-             .where(GrantUsageDay.grant_id == bindparam("grant"), GrantUsageDay.day == bindparam("today"))
-             .values(calls=GrantUsageDay.calls + bindparam("answered"), rows=GrantUsageDay.rows + bindparam("served"),
-                     refusals=GrantUsageDay.refusals + bindparam("refused")))
-FIRST_OF_DAY = GrantUsageDay.__table__.insert()
-
-
-def _count_day(session: Session, grant_id: int, day, answered: int, rows: int, refused: int) -> None:
-    connection = session.connection()
-    values = {"grant": grant_id, "today": day, "answered": answered, "served": rows, "refused": refused}
-    if not connection.execute(COUNT_DAY, values).rowcount:
-        connection.execute(FIRST_OF_DAY, {"grant_id": grant_id, "day": day, "calls": answered, "rows": rows,
-                                          "refusals": refused})
+_day = GrantUsageDay.__table__.c
+_second = bindparam("second", type_=BigInteger)
+_answered = bindparam("answered", type_=Integer)
+# a batch from a second already past (another process committed later calls first) adds to the day only
+COUNT_DAY = Prepared(
+    update(GrantUsageDay.__table__)
+    .where(_day.grant_id == bindparam("grant"), _day.day == bindparam("today"))
+    .values(calls=_day.calls + _answered, rows=_day.rows + bindparam("served", type_=BigInteger),
+            refusals=_day.refusals + bindparam("refused", type_=Integer),
+            second_calls=case((_day.second == _second, _day.second_calls + _answered),
+                              (_day.second < _second, _answered), else_=_day.second_calls),
+            second=case((_day.second < _second, _second), else_=_day.second)))
+FIRST_OF_DAY = Prepared(GrantUsageDay.__table__.insert().values(
+    grant_id=bindparam("grant"), day=bindparam("today"), calls=_answered, rows=bindparam("served"),
+    refusals=bindparam("refused"), second=_second, second_calls=_answered))
 
 
 def result_of(error: DomainError) -> str:

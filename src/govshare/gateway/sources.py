@@ -16,11 +16,12 @@ from pathlib import Path
 import duckdb
 import httpx
 import pyarrow as pa
-from sqlalchemy import MetaData, String, Table, and_, cast, create_engine, false, or_, select
+from sqlalchemy import Integer, MetaData, String, Table, and_, bindparam, cast, create_engine, or_, select
 from sqlalchemy.engine import Engine
 
 from govshare.errors import DomainError, ValidationFailed
 from govshare.gateway.masking import quote_identifier, quote_literal
+from govshare.prepared import Prepared, Raw
 
 ARROW_BATCH_ROWS = 50_000
 
@@ -50,6 +51,7 @@ class SqlSource:
     url: str
     table_name: str
     _table: Table | None = field(default=None, repr=False)
+    _statements: dict = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -77,29 +79,67 @@ class SqlSource:
     def source_columns(self) -> list[str]:
         return [c.name for c in self.table.columns]
 
-    def _where(self, query: Query):
-        table = self.table
-        conditions = [_equals(table.c[column], value) for column, value in query.filters]
-        if query.scope:
-            column, prefixes = query.scope
-            conditions.append(or_(*(cast(table.c[column], String).startswith(p, autoescape=True) for p in prefixes)))
-        if query.after is not None and query.order:
-            conditions.append(table.c[query.order] > query.after)
-        return and_(True, *conditions)
+    def _statement(self, query: Query) -> Prepared:
+        """The SELECT of the query's shape (columns, filtered columns, scope, order, resume, limit) with its
+        values as parameters: built and compiled once per shape, so a lookup costs the driver alone."""
+        shape = (query.columns, tuple(column for column, _ in query.filters),
+                 (query.scope[0], len(query.scope[1])) if query.scope else None, query.order,
+                 query.after is not None and query.order is not None, bool(query.limit))
+        prepared = self._statements.get(shape)
+        if prepared is None:
+            if len(self._statements) > 256:
+                self._statements.clear()
+            prepared = self._statements[shape] = Prepared(self._select(query))
+        return prepared
 
     def _select(self, query: Query):
         table = self.table
-        statement = select(*(table.c[c] for c in query.columns)).where(self._where(query))
+        conditions = [table.c[column] == bindparam(f"f{n}", type_=table.c[column].type)
+                      for n, (column, _) in enumerate(query.filters)]
+        if query.scope:
+            column, prefixes = query.scope
+            conditions.append(or_(*(cast(table.c[column], String).like(bindparam(f"p{n}", type_=String), escape="/")
+                                    for n in range(len(prefixes)))))
+        if query.after is not None and query.order:
+            conditions.append(table.c[query.order] > bindparam("after", type_=table.c[query.order].type))
+        statement = select(*(table.c[c] for c in query.columns)).where(and_(True, *conditions))
         if query.order:
             statement = statement.order_by(table.c[query.order])
         if query.limit:
-            statement = statement.limit(query.limit)
+            statement = statement.limit(bindparam("limit", type_=Integer))
         return statement
+
+    def _values(self, query: Query) -> dict | None:
+        """The query's values as parameters, each filter value as its column's type; None when a value
+        cannot be of that type (a key 'abc' on an integer column: no row matches, rather than an error)."""
+        table = self.table
+        values: dict = {}
+        try:
+            for n, (column, value) in enumerate(query.filters):
+                values[f"f{n}"] = _typed(table.c[column], value)
+        except (ValueError, TypeError, ArithmeticError):
+            return None
+        if query.scope:
+            for n, prefix in enumerate(query.scope[1]):
+                values[f"p{n}"] = _like_prefix(prefix)
+        if query.after is not None and query.order:
+            values["after"] = query.after
+        if query.limit:
+            values["limit"] = int(query.limit)
+        return values
 
     def rows(self, query: Query) -> list[dict]:
         try:
-            with self.engine.connect() as connection:
-                return [dict(zip(query.columns, row, strict=True)) for row in connection.execute(self._select(query))]
+            values = self._values(query)
+            if values is None:
+                return []
+            statement = self._statement(query)
+            connection = self.engine.raw_connection()
+            try:
+                found = statement.rows(Raw(connection.dbapi_connection, self.engine.dialect), values)
+            finally:
+                connection.close()
+            return [dict(zip(query.columns, row, strict=True)) for row in found]
         except DomainError:
             raise
         except Exception as exc:
@@ -108,10 +148,13 @@ class SqlSource:
     def batches(self, query: Query) -> pa.RecordBatchReader:
         """The rows as a stream of Arrow batches (the export reads it without holding it all)."""
         names = list(query.columns)
+        values = self._values(query)
 
         def generate() -> Iterator[pa.RecordBatch]:
+            if values is None:
+                return
             with self.engine.connect().execution_options(stream_results=True, yield_per=ARROW_BATCH_ROWS) as conn:
-                result = conn.execute(self._select(query))
+                result = conn.execute(self._statement(query).statement, values)
                 for chunk in result.partitions(ARROW_BATCH_ROWS):
                     columns = list(zip(*chunk, strict=True))
                     yield pa.record_batch([pa.array([_plain(v) for v in col], type=pa.string()) for col in columns],
@@ -142,13 +185,9 @@ def _typed(column, value):
     return python_type(value.strip())
 
 
-def _equals(column, value):
-    """column = value, or a condition no row meets when the value cannot be of the column's type (a key
-    'abc' on an integer column matches nothing rather than failing)."""
-    try:
-        return column == _typed(column, value)
-    except (ValueError, TypeError, ArithmeticError):
-        return false()
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern (escape character '/') matching the values that start with `prefix`."""
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
 def _plain(value) -> str | None:

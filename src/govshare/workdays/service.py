@@ -8,7 +8,7 @@ neither knows its year is `estimated`, and every page that shows it shows a warn
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -106,8 +106,12 @@ def deadline(session: Session, start: date, working_days: int) -> Deadline:
 
 def local_date(session: Session, moment: datetime) -> date:
     """The calendar day in the node's time zone of a stored (naive UTC) moment."""
-    zone = ZoneInfo(settings_of(session).timezone)
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date()
+    return day_in_zone(settings_of(session).timezone, moment)
+
+
+def day_in_zone(timezone: str, moment: datetime) -> date:
+    """The calendar day in `timezone` of a stored (naive UTC) moment."""
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
 
 
 def local_today(session: Session) -> date:

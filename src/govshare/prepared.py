@@ -1,0 +1,132 @@
+"""Core statements compiled once per dialect and run on the DBAPI connection directly.
+
+The gateway runs a handful of statements on every call (the call's facts, the source lookup, the usage
+record). Through a Session or even a Core Connection each execution costs SQLAlchemy ~100-300 µs of
+Python (execution context, cache key, result metadata): most of a call. A `Prepared` statement keeps what
+SQLAlchemy would work out on every execution (the SQL text, the order of the parameters, the type
+conversions of parameters and results) and hands the text to the driver: the same SQL and the same types,
+at the cost of the driver alone. Only statements with plain named parameters belong here.
+
+`raw_connection(session)` gives the DBAPI connection of a session's transaction, so a Prepared statement
+can also run inside an ordinary unit of work."""
+
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A DBAPI connection and the dialect that speaks to it."""
+
+    connection: Any
+    dialect: Dialect
+
+
+def raw_connection(session: Session) -> Raw:
+    """The DBAPI connection of the session's transaction (begun if it was not)."""
+    connection = session.connection()
+    return Raw(connection.connection.dbapi_connection, connection.dialect)
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None       # parameter names in order (qmark dialects), None: named
+    defaults: dict[str, Any]                 # values fixed in the statement (literals SQLAlchemy binds)
+    bind_processors: dict[str, Any]          # parameter name -> conversion for the driver
+    column_types: list                       # result columns' types (SELECT only)
+    result_processors: list | None = None    # filled on the first result (they depend on the cursor's types)
+
+
+class Prepared:
+    """One statement, compiled once per dialect; `rows` for a SELECT, `run`/`run_many` for the rest."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+        columns = getattr(statement, "selected_columns", None)
+        self._row = namedtuple("Row", columns.keys(), rename=True) if columns is not None else None
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+                self._compiled[dialect.name] = compiled
+        return compiled
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        processors = {}
+        for name, bind in binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[name] = processor
+        columns = getattr(self.statement, "selected_columns", None)
+        return _Compiled(
+            sql=compiled.string,
+            positional=tuple(compiled.positiontup) if dialect.positional else None,
+            defaults={name: bind.effective_value for name, bind in binds.items() if not bind.required},
+            bind_processors=processors,
+            column_types=[column.type.dialect_impl(dialect) for column in columns] if columns is not None else [],
+        )
+
+    def _parameters(self, compiled: _Compiled, values: dict):
+        merged = {**compiled.defaults, **values} if compiled.defaults else values
+        if compiled.bind_processors:
+            merged = dict(merged)
+            for name, process in compiled.bind_processors.items():
+                if name in merged:
+                    merged[name] = process(merged[name])
+        if compiled.positional is not None:
+            return tuple(merged[name] for name in compiled.positional)
+        return merged
+
+    def rows(self, raw: Raw, values: dict | None = None) -> list:
+        """The result rows as named tuples (attribute per selected column), types converted."""
+        compiled = self._for(raw.dialect)
+        cursor = raw.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, self._parameters(compiled, values or {}))
+            fetched = cursor.fetchall()
+            processors = compiled.result_processors
+            if processors is None:
+                processors = compiled.result_processors = [
+                    kind.result_processor(raw.dialect, description[1])
+                    for kind, description in zip(compiled.column_types, cursor.description, strict=True)]
+        finally:
+            cursor.close()
+        make = self._row._make
+        if not any(processors):
+            return [make(row) for row in fetched]
+        return [make([value if process is None or value is None else process(value)
+                      for process, value in zip(processors, row, strict=True)]) for row in fetched]
+
+    def run(self, raw: Raw, values: dict | None = None) -> int:
+        """Executes the statement once; returns the rows it changed."""
+        compiled = self._for(raw.dialect)
+        cursor = raw.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, self._parameters(compiled, values or {}))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def run_many(self, raw: Raw, rows: list[dict]) -> None:
+        """Executes the statement once per row (the driver's executemany)."""
+        compiled = self._for(raw.dialect)
+        cursor = raw.connection.cursor()
+        try:
+            cursor.executemany(compiled.sql, [self._parameters(compiled, row) for row in rows])
+        finally:
+            cursor.close()

@@ -237,21 +237,11 @@ class Server:
 
 
 def serve(app: str, port: str, workers: str) -> None:
-    """`uvicorn bench.gateway_app:app --workers N`, but with the listening socket created as IPPROTO_TCP.
+    """The app in N worker processes as `govshare serve --workers N` runs it (govshare.serving: one
+    SO_REUSEPORT socket per worker, so the kernel spreads the load generator's connections over them)."""
+    from govshare import serving
 
-    uvicorn's multi-worker supervisor binds the socket with proto 0; asyncio enables TCP_NODELAY only on
-    accepted sockets whose proto is IPPROTO_TCP, so every keep-alive response after the first waits ~40 ms
-    for the client's delayed ACK (Kludex/uvicorn#3149, fix proposed in #3155). Measured here: 23 requests/s
-    on one connection for /healthz. Both endpoints would suffer equally, but it would hide what the gateway
-    itself costs, so the benchmark serves with the upstream fix applied."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=int(port), workers=int(workers),
-                            access_log=False, log_level="warning")
-    bound = config.bind_socket()
-    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
-    Multiprocess(config, sockets=[listener]).run()
+    serving.serve(app, host="127.0.0.1", port=int(port), workers=int(workers), log_level="warning")
 
 
 def run_wrk(server: Server, prefix: str, token: str, keys_file: Path, seconds: float, connections: int,

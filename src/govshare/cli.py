@@ -90,7 +90,8 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
+def serve(host: str = typer.Option(None), port: int = typer.Option(None),
+          workers: int = typer.Option(1, min=1, help="进程数（每个进程各自监听同一端口，由内核分配连接）")) -> None:
     """Serve the API and the UI."""
     import uvicorn
 
@@ -99,7 +100,13 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     settings = get_settings()
     database().dispose()  # migrate before serving
     ensure_node_keys(settings)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        from govshare import serving
+
+        serving.serve("govshare.app:create_app", factory=True, host=host, port=port, workers=workers)
+        return
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @dept_app.command("add")

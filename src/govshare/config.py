@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     anomaly_off_hours_calls: int = Field(50, ge=1, description="calls outside office hours a day before a flag")
     anomaly_volume_factor: float = Field(5.0, gt=1, description="a day's calls above this times the usual: flag")
     anomaly_refusals: int = Field(10, ge=1, description="refused calls of a grant in a day before a flag")
+    switch_interval_ms: float = Field(
+        1.0, gt=0, le=100, description="how long a server thread may keep the GIL while another waits for it (ms)"
+    )
     export_memory_limit: str = Field("512MB", description="DuckDB memory limit of one export (it spills to disk)")
     max_grant_days: int = Field(1096, ge=1, description="longest period a request may ask for (3 years)")
     timezone: str = Field("Asia/Shanghai", description="the zone whose calendar days deadlines count")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +15,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from govshare.prepared import Raw
+from govshare.prepared import Raw, reading
 
 READ_ONLY_OPTION = "govshare_read_only"
 BUSY_TIMEOUT_MS = 10_000
@@ -97,44 +99,95 @@ class Database:
         finally:
             session.close()
 
-    @contextmanager
-    def raw(self) -> Iterator[Raw]:
-        """A pooled DBAPI connection for Prepared statements that read (each statement sees one snapshot;
-        nothing is left open: the pool rolls back on return)."""
+    def raw(self):
+        """A DBAPI connection to read with Prepared statements (see `prepared.reading`)."""
+        return reading(self.engine)
+
+    def writer_connection(self) -> Raw:
+        """A DBAPI connection of its own (outside the pool) for a thread that writes in a loop; pass it to
+        `raw_transaction`. On SQLite it does not use SQLite's busy handler (see `_begin_immediate`)."""
         connection = self.engine.raw_connection()
-        try:
-            yield Raw(connection.dbapi_connection, self.engine.dialect)
-        finally:
-            connection.close()
+        connection.detach()  # closing the proxy now closes the connection instead of pooling it
+        dbapi = connection.dbapi_connection
+        if self.engine.dialect.name == "sqlite":
+            dbapi.execute("PRAGMA busy_timeout=0")
+            # its commits do not stop to checkpoint the WAL (copy it into the database and sync, several
+            # ms every thousand pages, while the callers of that batch wait): a thread of its own does
+            dbapi.execute("PRAGMA wal_autocheckpoint=0")
+            _start_checkpointer(self)
+        return Raw(dbapi, self.engine.dialect)
 
     @contextmanager
-    def raw_transaction(self) -> Iterator[Raw]:
-        """A write transaction on a pooled DBAPI connection, for Prepared statements: commits on success,
-        rolls back on any error. On SQLite it takes the write lock up front, like `session`."""
-        connection = self.engine.raw_connection()
-        dbapi = connection.dbapi_connection
+    def raw_transaction(self, raw: Raw | None = None) -> Iterator[Raw]:
+        """A write transaction for Prepared statements, on `raw` (a `writer_connection`) or on a pooled
+        connection: commits on success, rolls back on any error. On SQLite it takes the write lock up
+        front, like `session`."""
+        pooled = self.engine.raw_connection() if raw is None else None
+        dbapi = raw.connection if raw is not None else pooled.dbapi_connection
         try:
             if self.engine.dialect.name == "sqlite":
-                _begin_immediate(dbapi)
+                _begin_immediate(dbapi, own_busy_handler=raw is not None)
             yield Raw(dbapi, self.engine.dialect)
             dbapi.commit()
         except BaseException:
             dbapi.rollback()
             raise
         finally:
-            connection.close()
+            if pooled is not None:
+                pooled.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _begin_immediate(connection: sqlite3.Connection) -> None:
+CHECKPOINT_SECONDS = 0.25
+_checkpointers: weakref.WeakSet = weakref.WeakSet()
+_checkpointers_lock = threading.Lock()
+
+
+def _start_checkpointer(database: Database) -> None:
+    """One thread per process and SQLite database that checkpoints the WAL every CHECKPOINT_SECONDS
+    (PASSIVE: it never waits for, nor blocks, readers and writers); it ends with the Database object."""
+    with _checkpointers_lock:
+        if database in _checkpointers:
+            return
+        _checkpointers.add(database)
+    reference = weakref.ref(database)
+    threading.Thread(target=_checkpoint_loop, args=(reference,), name="sqlite-checkpointer", daemon=True).start()
+
+
+def _checkpoint_loop(reference: weakref.ref) -> None:
+    connection = None
+    try:
+        while True:
+            time.sleep(CHECKPOINT_SECONDS)
+            database = reference()
+            if database is None:
+                return
+            if connection is None:
+                pooled = database.engine.raw_connection()
+                pooled.detach()
+                connection = pooled.dbapi_connection
+            del database
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                connection.close()  # the file went away (a disposed test database): try again later
+                connection = None
+    finally:
+        if connection is not None:
+            connection.close()
+
+
+def _begin_immediate(connection: sqlite3.Connection, *, own_busy_handler: bool) -> None:
     """BEGIN IMMEDIATE, waiting for another process's write lock in steps of 0.1-2 ms: SQLite's own busy
     handler sleeps 1, 2, 5, 10, 15 … ms, far longer than a usage-record batch holds the lock, so writers
-    of two server processes would spend most of their time asleep."""
-    connection.execute("PRAGMA busy_timeout=0")
+    of two server processes would spend most of their time asleep. (A pooled connection has SQLite's
+    handler on, and is lent without it for this transaction.)"""
+    if not own_busy_handler:
+        connection.execute("PRAGMA busy_timeout=0")
     try:
-        deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.0001
+        deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.00005
         while True:
             try:
                 connection.execute("BEGIN IMMEDIATE")
@@ -143,6 +196,7 @@ def _begin_immediate(connection: sqlite3.Connection) -> None:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
             time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+            pause = min(pause * 1.5, 0.0005)
     finally:
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not own_busy_handler:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

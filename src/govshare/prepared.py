@@ -13,11 +13,14 @@ can also run inside an ordinary unit of work."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -34,6 +37,33 @@ def raw_connection(session: Session) -> Raw:
     """The DBAPI connection of the session's transaction (begun if it was not)."""
     connection = session.connection()
     return Raw(connection.connection.dbapi_connection, connection.dialect)
+
+
+_local = threading.local()
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Raw]:
+    """A DBAPI connection to read with Prepared statements, one statement at a time (each sees one
+    snapshot). On SQLite it is the calling thread's own connection, kept open: a file database costs
+    nothing to keep open, and the pool's check-out and reset would cost more than the query. Elsewhere
+    it is a pooled connection for the duration."""
+    if engine.dialect.name != "sqlite":
+        pooled = engine.raw_connection()
+        try:
+            yield Raw(pooled.dbapi_connection, engine.dialect)
+        finally:
+            pooled.close()
+        return
+    mine = getattr(_local, "connections", None)
+    if mine is None:
+        mine = _local.connections = weakref.WeakKeyDictionary()  # a disposed engine's entry goes with it
+    raw = mine.get(engine)
+    if raw is None:
+        pooled = engine.raw_connection()  # a new one runs the engine's connect hooks (pragmas)
+        pooled.detach()
+        raw = mine[engine] = Raw(pooled.dbapi_connection, engine.dialect)
+    yield raw
 
 
 @dataclass

@@ -17,14 +17,11 @@ import binascii
 import hashlib
 import json
 import logging
-import queue
 import re
-import sys
 import tempfile
 import threading
 import uuid
 import weakref
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -184,65 +181,106 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
     return outcome
 
 
+class _Slot:
+    """One caller's record on its way to the database, and how the caller is woken: its seq (or the error
+    of its batch) once committed, or the turn to lead the next batch."""
+
+    __slots__ = ("error", "lead", "seq", "values", "woken")
+
+    def __init__(self, values: dict) -> None:
+        self.values, self.seq, self.error, self.lead = values, None, None, False
+        self.woken = threading.Event()
+
+
 class RecordWriter:
-    """Group commit of usage records: concurrent calls hand their record to one writer thread per process,
-    which links and writes everything waiting in one transaction (one INSERT, one move of the chain head,
-    one counter update per grant) and then releases the callers. Each caller still answers only after its
-    own record is committed, but N calls cost one write lock and one commit instead of N (on SQLite,
-    writers of several processes would otherwise queue on the file lock and sleep)."""
+    """Group commit of usage records, led by the callers themselves. A caller that finds no batch being
+    written writes its own record at once (no thread to wake: the usual case at low load). Callers that
+    arrive meanwhile queue up; when the leader's batch is committed, the first of them leads the next
+    batch, with everything queued by then: one transaction (one INSERT, one move of the chain head, one
+    counter update per grant) for all of them. Each caller answers only after its own record is
+    committed, and under load N calls cost one write lock and one commit instead of N."""
 
     BATCH = 256
-    IDLE_SECONDS = 5.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.timezone = (db.settings or get_settings()).timezone
-        self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
+        self.queued: list[_Slot] = []
+        self.writing = False
+        self.connection: Raw | None = None  # used by one leader at a time
 
     def write(self, values: dict) -> int:
         """Writes one record in the next batch; returns its seq once committed."""
-        done = Future()
-        self.pending.put((values, done))
+        slot = _Slot(values)
         with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="usage-record-writer", daemon=True)
-                self.thread.start()
-        return done.result()
+            self.queued.append(slot)
+            lead = not self.writing
+            self.writing = True
+        if not lead:
+            slot.woken.wait()
+        if lead or slot.lead:
+            self._lead()
+        if slot.error is not None:
+            raise slot.error
+        return slot.seq
 
-    def _run(self) -> None:
-        while True:
-            try:
-                first = self.pending.get(timeout=self.IDLE_SECONDS)
-            except queue.Empty:
-                with self.lock:  # a writer that puts now sees a dead thread and starts another
-                    if self.pending.empty():
-                        self.thread = None
-                        return
-                continue
-            batch = [first]
-            while len(batch) < self.BATCH:
-                try:
-                    batch.append(self.pending.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
-
-    def _commit(self, batch: list) -> None:
+    def _lead(self) -> None:
+        """Writes a batch, then passes the lead to the first caller queued since."""
+        batch: list[_Slot] = []
         try:
-            with self.db.raw_transaction() as raw:
-                written = chain.append_raw(raw, [values for values, _ in batch])
+            self._commit(batch)
+        finally:
+            with self.lock:
+                successor = self.queued[0] if self.queued else None
+                self.writing = successor is not None
+            for slot in batch:
+                if slot.seq is None and slot.error is None:  # the leader was interrupted mid-write
+                    slot.error = RuntimeError("usage record not written")
+                slot.woken.set()
+            if successor is not None:
+                successor.lead = True
+                successor.woken.set()
+
+    def _take(self, batch: list[_Slot]) -> None:
+        with self.lock:
+            batch.extend(self.queued[:self.BATCH])
+            del self.queued[:self.BATCH]
+
+    def _commit(self, batch: list[_Slot], retry: bool = False) -> None:
+        """Takes the write lock first and the queued records then, so the callers that arrive while the
+        lock is awaited (another process writing) join this batch instead of waiting for the next."""
+        try:
+            if self.connection is None:
+                self.connection = self.db.writer_connection()
+            with self.db.raw_transaction(self.connection) as raw:
+                if not retry:
+                    self._take(batch)
+                written = chain.append_raw(raw, [slot.values for slot in batch])
                 count_days(raw, self.timezone, written)
-        except Exception:
-            if len(batch) > 1:  # one bad record must not fail the others: write them one by one
-                for item in batch:
-                    self._commit([item])
+        except Exception as error:
+            self._drop_connection()  # a failed transaction may have left it broken (a restarted database)
+            if not retry and not batch:  # failed before the records were taken: they all share the error
+                self._take(batch)
+                for slot in batch:
+                    slot.error = error
                 return
-            batch[0][1].set_exception(sys.exc_info()[1])
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            for slot in batch:  # one bad record must not fail the others: write them one by one
+                self._commit([slot], retry=True)
             return
-        for (_, done), values in zip(batch, written, strict=True):
-            done.set_result(values["seq"])
+        for slot, values in zip(batch, written, strict=True):
+            slot.seq = values["seq"]
+
+    def _drop_connection(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.connection.close()
+            except Exception:
+                logger.warning("usage-record writer connection could not be closed", exc_info=True)
+            self.connection = None
 
 
 _writers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -285,10 +323,8 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
         department_id, rules = entry.provider_id, {name: masking.Rule("none") for name in plan.items}
     else:
         _check_mode(grant, call)
-        granted_ids = set(grant.item_ids)
-        allowed = [name for name, item in plan.items.items() if item.id in granted_ids]
+        allowed, rules = plan.granted(grant)
         department_id = grant.requester_id
-        rules = {name: item_rule(plan.items[name], grant.masking or {}, plan.kinds) for name in allowed}
     served = _requested_items(call, allowed)
     columns = plan.columns
     missing = [name for name in served if name not in columns]
@@ -329,7 +365,10 @@ ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provi
 
 # Every call asks the same facts: the entry and its source, the named grant, the calling system, and the
 # grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back.
-GRANT_COLUMNS = tuple(c.label(f"g_{c.name}") for c in Grant.__table__.columns)
+# what the checks read of a grant (each column more is a conversion more on every call)
+GRANT_FIELDS = ("id", "entry_id", "requester_id", "consumer_system_id", "item_ids", "row_scope", "verify_only",
+                "period_start", "period_end", "rate_limit", "daily_quota", "masking", "status", "updated_at")
+GRANT_COLUMNS = tuple(Grant.__table__.c[name].label(f"g_{name}") for name in GRANT_FIELDS)
 CALL_FACTS = Prepared(
     select(*ENTRY_COLUMNS, *GRANT_COLUMNS, ConsumerSystem.revoked_at.label("system_revoked_at"),
            ConsumerSystem.secret_hash.label("system_secret_hash"), ConsumerSystem.id.label("system_id"),
@@ -368,6 +407,20 @@ class Plan:
     source: Source
     key_column: str
     order_column: str
+    _granted: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def granted(self, grant) -> tuple[list[str], dict[str, masking.Rule]]:
+        """The items a grant covers, in order, and their masking rules; worked out once per grant version."""
+        key = (grant.id, grant.updated_at, tuple(grant.item_ids), json.dumps(grant.masking or {}, sort_keys=True))
+        known = self._granted.get(key)
+        if known is None:
+            granted_ids = set(grant.item_ids)
+            allowed = [name for name, item in self.items.items() if item.id in granted_ids]
+            rules = {name: item_rule(self.items[name], grant.masking or {}, self.kinds) for name in allowed}
+            if len(self._granted) > 256:
+                self._granted.clear()
+            known = self._granted[key] = (allowed, rules)
+        return known
 
 
 _plans: dict[tuple, Plan] = {}
@@ -440,7 +493,7 @@ def _grant(facts, grant_id: int | None) -> Grant | None:
         raise ValidationFailed("必须指明使用的共享授权（grant 参数）", field="grant")
     if facts.g_id is None or facts.g_entry_id != facts.id:
         return None
-    return SimpleNamespace(**{column.name: getattr(facts, f"g_{column.name}") for column in Grant.__table__.columns})
+    return SimpleNamespace(**{name: getattr(facts, f"g_{name}") for name in GRANT_FIELDS})
 
 
 def _check_mode(grant: Grant, call: Call) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from govshare.errors import DomainError, ValidationFailed
 from govshare.gateway.masking import quote_identifier, quote_literal
-from govshare.prepared import Prepared, Raw
+from govshare.prepared import Prepared, reading
 
 ARROW_BATCH_ROWS = 50_000
 
@@ -133,12 +133,8 @@ class SqlSource:
             values = self._values(query)
             if values is None:
                 return []
-            statement = self._statement(query)
-            connection = self.engine.raw_connection()
-            try:
-                found = statement.rows(Raw(connection.dbapi_connection, self.engine.dialect), values)
-            finally:
-                connection.close()
+            with reading(self.engine) as raw:
+                found = self._statement(query).rows(raw, values)
             return [dict(zip(query.columns, row, strict=True)) for row in found]
         except DomainError:
             raise

@@ -26,8 +26,20 @@ AUDIENCE = "govshare-gateway"
 
 
 def node_secret(settings: Settings) -> bytes:
-    """Key material derived from the node key (never the key itself), for tokens and masking salts."""
-    return hmac.new(node_key(settings), b"govshare-gateway", hashlib.sha256).digest()
+    """Key material derived from the node key (never the key itself), for tokens and masking salts.
+    Derived once per settings object: the node key does not change while a node runs, and every gateway
+    call needs this twice."""
+    known = _secrets.get(id(settings))
+    if known is not None and known[0] is settings:  # the entry holds the object, so its id is not reused
+        return known[1]
+    secret = hmac.new(node_key(settings), b"govshare-gateway", hashlib.sha256).digest()
+    if len(_secrets) > 64:
+        _secrets.clear()
+    _secrets[id(settings)] = (settings, secret)
+    return secret
+
+
+_secrets: dict[int, tuple[Settings, bytes]] = {}
 
 
 def secret_version(system: ConsumerSystem) -> str:

@@ -21,7 +21,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000, help="search: synthetic catalog size")
     parser.add_argument("--queries", type=int, default=1000, help="search: number of search queries")
     parser.add_argument("--source-rows", type=int, default=100_000, help="gateway: rows of the provider table")
-    parser.add_argument("--gateway-seconds", type=float, default=30, help="gateway: length of each measured load")
+    parser.add_argument("--gateway-seconds", type=float, default=20, help="gateway: length of each measured load")
+    parser.add_argument("--gateway-rounds", type=int, default=3,
+                        help="gateway: alternating bare/governed rounds per phase (the medians are reported)")
     parser.add_argument("--connections", type=int, default=16, help="gateway: concurrent keep-alive connections")
     parser.add_argument("--workers", type=int, default=2, help="gateway: uvicorn worker processes")
     parser.add_argument("--soak-seconds", type=float, default=600,
@@ -40,7 +42,7 @@ def main() -> None:
         search_bench.run(n=args.entries, queries=args.queries)
     if args.only in (None, "gateway"):
         gateway = dict(source_rows=args.source_rows, seconds=args.gateway_seconds, connections=args.connections,
-                       workers=args.workers)
+                       workers=args.workers, rounds=args.gateway_rounds)
         gateway_bench.run(RESULTS, soak_seconds=args.soak_seconds, **gateway)
         if os.environ.get("GOVSHARE_BENCH_DATABASE_URL"):  # the node on PostgreSQL too (no soak: SQLite's shows it)
             gateway_bench.run(RESULTS, soak_seconds=0, postgres_url=os.environ["GOVSHARE_BENCH_DATABASE_URL"],

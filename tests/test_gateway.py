@@ -728,3 +728,21 @@ def test_r18_system_token_routes_refuse_every_wrong_caller(client, db, world, tm
         assert allowed.status_code == 200, (mode, allowed.text)
         assert _last_record(db).result == "ok" and _last_record(db).mode == mode
     assert chain.verify(db).ok
+
+
+def test_lookup_parameters_are_checked_before_any_access(client, db, world, tmp_path):
+    """The lookup route reads grant, key and items itself: a missing or malformed parameter is a 422 naming
+    it, nothing is read and nothing is recorded; the API docs still list the three parameters."""
+    served = _served(db, world, tmp_path)
+    headers, url = _headers(client, served), f"/api/v1/data/{served.resource_code}"
+    key = served.rows[0]["GMSFHM"]
+    for params, field in (({"key": key}, "grant"), ({"grant": "abc", "key": key}, "grant"),
+                          ({"grant": "1.5", "key": key}, "grant"), ({"grant": served.grant_id}, "key"),
+                          ({"grant": served.grant_id, "key": ""}, "key")):
+        bad = client.get(url, headers=headers, params=params)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == field, (params, bad.text)
+    assert _records(db) == []
+    ok = client.get(url, headers=headers, params={"grant": served.grant_id, "key": key, "items": "gmsfhm,xm"})
+    assert ok.status_code == 200 and ok.json()["items"] == ["gmsfhm", "xm"]
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/data/{code}"]["get"]["parameters"]
+    assert {"grant", "key", "items"} <= {p["name"] for p in documented}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -84,6 +85,8 @@ class Database:
         self.read_sessionmaker = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False, info=info
         )
+        self.disposals = 0  # a writer connection opened before the last `dispose` is closed: open another
+        self._writer_connections: list = []
 
     @contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:
@@ -109,6 +112,7 @@ class Database:
         connection = self.engine.raw_connection()
         connection.detach()  # closing the proxy now closes the connection instead of pooling it
         dbapi = connection.dbapi_connection
+        self._writer_connections.append(dbapi)
         if self.engine.dialect.name == "sqlite":
             dbapi.execute("PRAGMA busy_timeout=0")
             # its commits do not stop to checkpoint the WAL (copy it into the database and sync, several
@@ -137,32 +141,41 @@ class Database:
                 pooled.close()
 
     def dispose(self) -> None:
+        """Closes every connection: the pool's, the writers' (their owners open new ones if the Database is
+        used again) and the checkpointer's."""
+        self.disposals += 1
+        connections, self._writer_connections = self._writer_connections, []
+        for connection in connections:
+            with contextlib.suppress(Exception):  # already closed or broken: nothing left to release
+                connection.close()
         self.engine.dispose()
 
 
 CHECKPOINT_SECONDS = 0.25
-_checkpointers: weakref.WeakSet = weakref.WeakSet()
+_checkpointers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Database -> its disposals then
 _checkpointers_lock = threading.Lock()
 
 
 def _start_checkpointer(database: Database) -> None:
     """One thread per process and SQLite database that checkpoints the WAL every CHECKPOINT_SECONDS
-    (PASSIVE: it never waits for, nor blocks, readers and writers); it ends with the Database object."""
+    (PASSIVE: it never waits for, nor blocks, readers and writers); it ends with the Database object or
+    its next `dispose` (the writer connection opened after that starts another)."""
     with _checkpointers_lock:
-        if database in _checkpointers:
+        if _checkpointers.get(database) == database.disposals:
             return
-        _checkpointers.add(database)
+        _checkpointers[database] = database.disposals
     reference = weakref.ref(database)
-    threading.Thread(target=_checkpoint_loop, args=(reference,), name="sqlite-checkpointer", daemon=True).start()
+    threading.Thread(target=_checkpoint_loop, args=(reference, database.disposals), name="sqlite-checkpointer",
+                     daemon=True).start()
 
 
-def _checkpoint_loop(reference: weakref.ref) -> None:
+def _checkpoint_loop(reference: weakref.ref, disposals: int) -> None:
     connection = None
     try:
         while True:
             time.sleep(CHECKPOINT_SECONDS)
             database = reference()
-            if database is None:
+            if database is None or database.disposals != disposals:
                 return
             if connection is None:
                 pooled = database.engine.raw_connection()

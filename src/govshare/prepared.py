@@ -12,6 +12,7 @@ can also run inside an ordinary unit of work."""
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from collections import namedtuple
@@ -75,6 +76,16 @@ class _Compiled:
     column_types: list                       # result columns' types (SELECT only)
     result_processors: list | None = None    # filled on the first result (they depend on the cursor's types)
 
+    def __post_init__(self) -> None:
+        # the positional parameters' tuple from a dict, in C
+        names = self.positional
+        if names is None:
+            self.pick = None
+        elif len(names) == 1:
+            self.pick = lambda values, name=names[0]: (values[name],)
+        else:
+            self.pick = operator.itemgetter(*names) if names else (lambda values: ())
+
 
 class Prepared:
     """One statement, compiled once per dialect; `rows` for a SELECT, `run`/`run_many` for the rest."""
@@ -118,8 +129,8 @@ class Prepared:
             for name, process in compiled.bind_processors.items():
                 if name in merged:
                     merged[name] = process(merged[name])
-        if compiled.positional is not None:
-            return tuple(merged[name] for name in compiled.positional)
+        if compiled.pick is not None:
+            return compiled.pick(merged)
         return merged
 
     def rows(self, raw: Raw, values: dict | None = None) -> list:

@@ -203,12 +203,17 @@ class RecordWriter:
     BATCH = 256
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        self._db = weakref.ref(db)  # the writer lives as long as its Database, not longer
         self.timezone = (db.settings or get_settings()).timezone
         self.lock = threading.Lock()
         self.queued: list[_Slot] = []
         self.writing = False
         self.connection: Raw | None = None  # used by one leader at a time
+        self.generation = db.disposals
+
+    @property
+    def db(self) -> Database:
+        return self._db()
 
     def write(self, values: dict) -> int:
         """Writes one record in the next batch; returns its seq once committed."""
@@ -251,9 +256,10 @@ class RecordWriter:
         """Takes the write lock first and the queued records then, so the callers that arrive while the
         lock is awaited (another process writing) join this batch instead of waiting for the next."""
         try:
-            if self.connection is None:
-                self.connection = self.db.writer_connection()
-            with self.db.raw_transaction(self.connection) as raw:
+            db = self.db
+            if self.connection is None or self.generation != db.disposals:  # none yet, or closed by dispose
+                self.connection, self.generation = db.writer_connection(), db.disposals
+            with db.raw_transaction(self.connection) as raw:
                 if not retry:
                     self._take(batch)
                 written = chain.append_raw(raw, [slot.values for slot in batch])

@@ -10,8 +10,10 @@ IPPROTO_TCP, so asyncio turns Nagle's algorithm off on accepted connections (the
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 
 RESTART_PAUSE_SECONDS = 1.0
@@ -32,7 +34,16 @@ def _worker(app: str, factory: bool, host: str, port: int, log_level: str) -> No
     import uvicorn
 
     config = uvicorn.Config(app, factory=factory, host=host, port=port, access_log=False, log_level=log_level)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed stops too: left running, it would keep the port (its socket has
+    SO_REUSEPORT, so a new server would share connections with it)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn finishes the requests in flight
 
 
 def serve(app: str, *, host: str, port: int, workers: int, factory: bool = False, log_level: str = "info") -> None:
@@ -51,8 +62,10 @@ def serve(app: str, *, host: str, port: int, workers: int, factory: bool = False
 
     listening_socket(host, port).close()  # a port already taken fails here, once, not in every worker
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    processes = [start() for _ in range(workers)]
+    processes: list[multiprocessing.Process] = []
     try:
+        for _ in range(workers):
+            processes.append(start())
         while not stopping:
             time.sleep(0.2)
             for n, process in enumerate(processes):

@@ -266,15 +266,14 @@ class RecordWriter:
                 count_days(raw, self.timezone, written)
         except Exception as error:
             self._drop_connection()  # a failed transaction may have left it broken (a restarted database)
-            if not retry and not batch:  # failed before the records were taken: they all share the error
-                self._take(batch)
-                for slot in batch:
-                    slot.error = error
-                return
-            if len(batch) == 1:
+            if retry:
                 batch[0].error = error
                 return
-            for slot in batch:  # one bad record must not fail the others: write them one by one
+            if not batch:  # failed before the records were taken (the connection was lost): take them now
+                self._take(batch)
+            # once more, one by one, on a fresh connection: a lost connection fails nobody, and one bad
+            # record fails only its own caller
+            for slot in batch:
                 self._commit([slot], retry=True)
             return
         for slot, values in zip(batch, written, strict=True):

@@ -425,8 +425,8 @@ def _exit_on_term(*_args) -> None:
     raise SystemExit(143)
 
 
-def run(results_dir: Path, *, source_rows: int = 100_000, seconds: float = 20, connections: int = 16,
-        workers: int = 2, rounds: int = 3, soak_seconds: float = 600, warmup_seconds: float = 5,
+def run(results_dir: Path, *, source_rows: int = 100_000, seconds: float = 15, connections: int = 16,
+        workers: int = 2, rounds: int = 5, soak_seconds: float = 600, warmup_seconds: float = 5,
         postgres_url: str | None = None, console=None) -> dict | None:
     """The node's database is SQLite, or a fresh database on `postgres_url`'s server (dropped afterwards);
     the provider's table is SQLite either way."""

@@ -21,8 +21,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000, help="search: synthetic catalog size")
     parser.add_argument("--queries", type=int, default=1000, help="search: number of search queries")
     parser.add_argument("--source-rows", type=int, default=100_000, help="gateway: rows of the provider table")
-    parser.add_argument("--gateway-seconds", type=float, default=20, help="gateway: length of each measured load")
-    parser.add_argument("--gateway-rounds", type=int, default=3,
+    parser.add_argument("--gateway-seconds", type=float, default=15, help="gateway: length of each measured load")
+    parser.add_argument("--gateway-rounds", type=int, default=5,
                         help="gateway: alternating bare/governed rounds per phase (the medians are reported)")
     parser.add_argument("--connections", type=int, default=16, help="gateway: concurrent keep-alive connections")
     parser.add_argument("--workers", type=int, default=2, help="gateway: uvicorn worker processes")

@@ -51,10 +51,20 @@ def reading(engine: Engine) -> Iterator[Raw]:
     it is a pooled connection for the duration."""
     if engine.dialect.name != "sqlite":
         pooled = engine.raw_connection()
+        dbapi = pooled.dbapi_connection
+        # a lone SELECT needs no transaction: in autocommit there is no BEGIN before it and no ROLLBACK
+        # when the pool takes the connection back (two round trips fewer; psycopg and psycopg2)
+        autocommit = hasattr(dbapi, "autocommit") and not dbapi.autocommit
         try:
-            yield Raw(pooled.dbapi_connection, engine.dialect)
+            if autocommit:
+                dbapi.autocommit = True
+            yield Raw(dbapi, engine.dialect)
         finally:
-            pooled.close()
+            try:
+                if autocommit:
+                    dbapi.autocommit = False
+            finally:
+                pooled.close()
         return
     mine = getattr(_local, "connections", None)
     if mine is None:

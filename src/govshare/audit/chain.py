@@ -94,12 +94,19 @@ def append_many(session: Session, records: list[dict]) -> list[dict]:
     return append_raw(raw_connection(session), records)
 
 
-def append_raw(raw: Raw, records: list[dict]) -> list[dict]:
-    """Adds records at the end of the chain in the given order, inside the connection's open transaction,
-    and returns their values as written (with seq, prev_hash and hash). The head row is locked (FOR UPDATE
-    on PostgreSQL; SQLite's write transaction is already exclusive), so links never fork. Prepared
-    statements and one executemany for the batch: every gateway call writes a record."""
+def lock_head(raw: Raw) -> tuple[int, str]:
+    """The chain's head (seq, hash), locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's
+    write transaction is already exclusive)."""
     ((seq, prev_hash),) = READ_HEAD.rows(raw)
+    return seq, prev_hash
+
+
+def append_raw(raw: Raw, records: list[dict], head: tuple[int, str] | None = None) -> list[dict]:
+    """Adds records at the end of the chain in the given order, inside the connection's open transaction,
+    and returns their values as written (with seq, prev_hash and hash). The head is locked first (or was,
+    by the caller: `head`), so links never fork. Prepared statements and one executemany for the batch:
+    every gateway call writes a record."""
+    seq, prev_hash = head or lock_head(raw)
     written = []
     for fields in records:
         seq += 1

@@ -253,16 +253,18 @@ class RecordWriter:
             del self.queued[:self.BATCH]
 
     def _commit(self, batch: list[_Slot], retry: bool = False) -> None:
-        """Takes the write lock first and the queued records then, so the callers that arrive while the
-        lock is awaited (another process writing) join this batch instead of waiting for the next."""
+        """Takes the write lock and the chain head first and the queued records then, so the callers that
+        arrive while the lock is awaited (another process writing) join this batch instead of waiting for
+        the next."""
         try:
             db = self.db
             if self.connection is None or self.generation != db.disposals:  # none yet, or closed by dispose
                 self.connection, self.generation = db.writer_connection(), db.disposals
             with db.raw_transaction(self.connection) as raw:
+                head = chain.lock_head(raw)
                 if not retry:
                     self._take(batch)
-                written = chain.append_raw(raw, [slot.values for slot in batch])
+                written = chain.append_raw(raw, [slot.values for slot in batch], head)
                 count_days(raw, self.timezone, written)
         except Exception as error:
             self._drop_connection()  # a failed transaction may have left it broken (a restarted database)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import tempfile
 import threading
 import uuid
@@ -192,6 +193,9 @@ class _Slot:
         self.woken = threading.Event()
 
 
+LOCK_SWITCH_INTERVAL = 0.0001  # seconds
+
+
 class RecordWriter:
     """Group commit of usage records, led by the callers themselves. A caller that finds no batch being
     written writes its own record at once (no thread to wake: the usual case at low load). Callers that
@@ -260,12 +264,20 @@ class RecordWriter:
             db = self.db
             if self.connection is None or self.generation != db.disposals:  # none yet, or closed by dispose
                 self.connection, self.generation = db.writer_connection(), db.disposals
-            with db.raw_transaction(self.connection) as raw:
-                head = chain.lock_head(raw)
-                if not retry:
-                    self._take(batch)
-                written = chain.append_raw(raw, [slot.values for slot in batch], head)
-                count_days(raw, self.timezone, written)
+            # While this process holds the write lock (other processes wait for it), a thread that has the
+            # GIL gives it back within 0.1 ms instead of the usual switch interval: every statement of the
+            # transaction releases the GIL and must get it back, and those waits would lengthen the lock.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, LOCK_SWITCH_INTERVAL))
+            try:
+                with db.raw_transaction(self.connection) as raw:
+                    head = chain.lock_head(raw)
+                    if not retry:
+                        self._take(batch)
+                    written = chain.append_raw(raw, [slot.values for slot in batch], head)
+                    count_days(raw, self.timezone, written)
+            finally:
+                sys.setswitchinterval(interval)
         except Exception as error:
             self._drop_connection()  # a failed transaction may have left it broken (a restarted database)
             if retry:
@@ -371,8 +383,8 @@ ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provi
 
 
 # Every call asks the same facts: the entry and its source, the named grant, the calling system, and the
-# grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back.
-# what the checks read of a grant (each column more is a conversion more on every call)
+# grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back,
+# with only the grant columns the checks read (each column more is a conversion more on every call).
 GRANT_FIELDS = ("id", "entry_id", "requester_id", "consumer_system_id", "item_ids", "row_scope", "verify_only",
                 "period_start", "period_end", "rate_limit", "daily_quota", "masking", "status", "updated_at")
 GRANT_COLUMNS = tuple(Grant.__table__.c[name].label(f"g_{name}") for name in GRANT_FIELDS)

@@ -163,11 +163,11 @@ def test_r12_run_returns_the_rowcount_of_an_update(db, table):
     """`run` returns the rows an UPDATE changed (the gateway's day counter inserts the day's row when it
     is 0), and the change is committed by `raw_transaction`."""
     rename = Prepared(update(probe).where(probe.c.day >= bindparam("since")).values(name=bindparam("new")))
-    with db.raw_transaction() as raw:
+    with db.raw_transaction(db.writer_connection()) as raw:
         assert rename.run(raw, {"since": date(2026, 3, 5), "new": "renamed"}) == 2
         assert rename.run(raw, {"since": date(2027, 1, 1), "new": "nobody"}) == 0
     flag = Prepared(update(probe).where(probe.c.id == bindparam("key")).values(flag=bindparam("flag")))
-    with db.raw_transaction() as raw:
+    with db.raw_transaction(db.writer_connection()) as raw:
         assert flag.run(raw, {"key": 3, "flag": True}) == 1
     assert _count(db, probe.c.name == "renamed") == 2
     assert _count(db, probe.c.flag.is_(True)) == 2
@@ -180,7 +180,7 @@ def test_r12_run_many_inserts_rows_as_sqlalchemy_would_store_them(db, table):
                   doc={"n": n, "nested": {"list": list(range(n))}}, tags=[f"t{n}"], flag=n % 2 == 0, big=n * 10**12)
              for n in range(4)]
     add = Prepared(insert(probe).values({column.name: bindparam(column.name) for column in probe.columns}))
-    with db.raw_transaction() as raw:
+    with db.raw_transaction(db.writer_connection()) as raw:
         add.run_many(raw, added)
     with db.session(read_only=True) as s:
         stored = [dict(row._mapping) for row in s.execute(select(probe).where(probe.c.id >= 10).order_by(probe.c.id))]
@@ -192,7 +192,7 @@ def test_r12_run_many_inserts_rows_as_sqlalchemy_would_store_them(db, table):
 def test_r12_failed_raw_transaction_writes_nothing(db, table):
     """An error inside `raw_transaction` rolls back what the Prepared statements wrote before it."""
     add = Prepared(insert(probe).values(id=bindparam("id"), name=bindparam("name")))
-    with pytest.raises(RuntimeError), db.raw_transaction() as raw:
+    with pytest.raises(RuntimeError), db.raw_transaction(db.writer_connection()) as raw:
         add.run_many(raw, [{"id": 20, "name": "a"}, {"id": 21, "name": "b"}])
         raise RuntimeError("after the insert")
     assert _count(db, probe.c.id >= 20) == 0

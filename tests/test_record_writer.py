@@ -357,7 +357,7 @@ def test_r09_day_counters_move_to_the_latest_second_only(db):
     ]
     base = calendar.timegm(second.timetuple())
     for records, (calls, rows, refusals, offset, second_calls) in steps:
-        with db.raw_transaction() as raw:
+        with db.raw_transaction(db.writer_connection()) as raw:
             count_days(raw, timezone, records)
         assert _days(db)[(44, day)] == (calls, rows, refusals, base + offset, second_calls)
     assert _days(db)[(45, day)] == (1, 1, 0, base + 1, 1)

@@ -122,23 +122,17 @@ class Database:
         return Raw(dbapi, self.engine.dialect)
 
     @contextmanager
-    def raw_transaction(self, raw: Raw | None = None) -> Iterator[Raw]:
-        """A write transaction for Prepared statements, on `raw` (a `writer_connection`) or on a pooled
-        connection: commits on success, rolls back on any error. On SQLite it takes the write lock up
-        front, like `session`."""
-        pooled = self.engine.raw_connection() if raw is None else None
-        dbapi = raw.connection if raw is not None else pooled.dbapi_connection
+    def raw_transaction(self, raw: Raw) -> Iterator[Raw]:
+        """A write transaction for Prepared statements on a `writer_connection`: commits on success, rolls
+        back on any error. On SQLite it takes the write lock up front, like `session`."""
         try:
             if self.engine.dialect.name == "sqlite":
-                _begin_immediate(dbapi, own_busy_handler=raw is not None)
-            yield Raw(dbapi, self.engine.dialect)
-            dbapi.commit()
+                _begin_immediate(raw.connection)
+            yield raw
+            raw.connection.commit()
         except BaseException:
-            dbapi.rollback()
+            raw.connection.rollback()
             raise
-        finally:
-            if pooled is not None:
-                pooled.close()
 
     def dispose(self) -> None:
         """Closes every connection: the pool's, the writers' (their owners open new ones if the Database is
@@ -192,24 +186,18 @@ def _checkpoint_loop(reference: weakref.ref, disposals: int) -> None:
             connection.close()
 
 
-def _begin_immediate(connection: sqlite3.Connection, *, own_busy_handler: bool) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write lock in steps of 0.1-2 ms: SQLite's own busy
-    handler sleeps 1, 2, 5, 10, 15 … ms, far longer than a usage-record batch holds the lock, so writers
-    of two server processes would spend most of their time asleep. (A pooled connection has SQLite's
-    handler on, and is lent without it for this transaction.)"""
-    if not own_busy_handler:
-        connection.execute("PRAGMA busy_timeout=0")
-    try:
-        deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.00005
-        while True:
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.0005)
-    finally:
-        if not own_busy_handler:
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+def _begin_immediate(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on a writer connection (busy_timeout 0), waiting for another process's write lock
+    in steps of 0.05-0.5 ms: SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms, far longer than a
+    usage-record batch holds the lock, so writers of two server processes would spend most of their time
+    asleep."""
+    deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.00005
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.0005)

@@ -26,12 +26,6 @@ def _key_file(path: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())
-    return _read_key(path, path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=16)
-def _read_key(path: Path, _modified_ns: int) -> bytes:
-    # read once per version of the file: every gateway call derives its masking salt from the key
     return path.read_bytes().strip()
 
 

@@ -730,7 +730,7 @@ def test_r18_system_token_routes_refuse_every_wrong_caller(client, db, world, tm
     assert chain.verify(db).ok
 
 
-def test_lookup_parameters_are_checked_before_any_access(client, db, world, tmp_path):
+def test_r09_lookup_parameters_are_checked_before_any_access(client, db, world, tmp_path):
     """The lookup route reads grant, key and items itself: a missing or malformed parameter is a 422 naming
     it, nothing is read and nothing is recorded; the API docs still list the three parameters."""
     served = _served(db, world, tmp_path)

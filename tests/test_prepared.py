@@ -129,6 +129,25 @@ def test_r12_result_conversions_hold_when_the_first_result_was_empty(db, table):
     assert type(got[0].local_day) is date and type(got[0].doc) is dict and got[0].flag is True
 
 
+def test_r12_memoized_conversions_give_the_same_values_and_follow_a_changed_row(db, table):
+    """A memoizing statement (the gateway's call facts) converts each stored value once: its rows equal
+    the plain statement's, a second read shares the converted JSON, and a row changed in the database is
+    read as changed at once (the memo is keyed by the stored value, so a grant's new masking or items can
+    never be served from an old conversion)."""
+    plain, memoized = Prepared(ALL), Prepared(ALL, memoize=True)
+    with db.raw() as raw:
+        expected, first, again = plain.rows(raw), memoized.rows(raw), memoized.rows(raw)
+    assert _typed(first) == _typed(expected) == _typed(again)
+    if db.engine.dialect.name == "sqlite":  # (psycopg parses JSON itself: there is nothing to convert)
+        assert again[0].doc is first[0].doc and again[0].at is first[0].at  # converted once, shared
+    with db.session() as s:
+        s.execute(update(probe).where(probe.c.id == 1).values(doc={"a": 2}, day=date(2027, 1, 1), tags=["z"]))
+    with db.raw() as raw:
+        changed = memoized.rows(raw)
+    assert (changed[0].doc, changed[0].local_day, changed[0].tags) == ({"a": 2}, date(2027, 1, 1), ["z"])
+    assert changed[1:] == first[1:]
+
+
 # ---------------------------------------------------------------- parameters
 
 

@@ -97,11 +97,40 @@ class _Compiled:
             self.pick = operator.itemgetter(*names) if names else (lambda values: ())
 
 
-class Prepared:
-    """One statement, compiled once per dialect; `rows` for a SELECT, `run`/`run_many` for the rest."""
+MEMO_SIZE = 1024  # distinct stored values remembered per result column of a memoizing statement
 
-    def __init__(self, statement: ClauseElement) -> None:
+
+def _memoized(process):
+    """`process` remembering its results by stored value: the same stored text (a grant's JSON, a date)
+    converts once, not on every call."""
+    memo: dict = {}
+
+    def convert(value):
+        try:
+            return memo[value]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable (a driver's own parsed JSON): nothing to remember
+            return process(value)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        converted = memo[value] = process(value)
+        return converted
+
+    return convert
+
+
+class Prepared:
+    """One statement, compiled once per dialect; `rows` for a SELECT, `run`/`run_many` for the rest.
+
+    `memoize=True`: result values that need a conversion (JSON, dates, times) are converted once per
+    distinct stored value and the result is shared by every row that holds that value, so callers must
+    treat such values (JSON lists and dicts included) as read-only. For statements read on every call
+    whose values rarely change."""
+
+    def __init__(self, statement: ClauseElement, *, memoize: bool = False) -> None:
         self.statement = statement
+        self.memoize = memoize
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
         columns = getattr(statement, "selected_columns", None)
@@ -152,9 +181,7 @@ class Prepared:
             fetched = cursor.fetchall()
             processors = compiled.result_processors
             if processors is None:
-                processors = compiled.result_processors = [
-                    kind.result_processor(raw.dialect, description[1])
-                    for kind, description in zip(compiled.column_types, cursor.description, strict=True)]
+                processors = compiled.result_processors = self._result_processors(raw.dialect, compiled, cursor)
         finally:
             cursor.close()
         make = self._row._make
@@ -162,6 +189,13 @@ class Prepared:
             return [make(row) for row in fetched]
         return [make([value if process is None or value is None else process(value)
                       for process, value in zip(processors, row, strict=True)]) for row in fetched]
+
+    def _result_processors(self, dialect: Dialect, compiled: _Compiled, cursor) -> list:
+        processors = [kind.result_processor(dialect, description[1])
+                      for kind, description in zip(compiled.column_types, cursor.description, strict=True)]
+        if self.memoize:
+            processors = [None if process is None else _memoized(process) for process in processors]
+        return processors
 
     def run(self, raw: Raw, values: dict | None = None) -> int:
         """Executes the statement once; returns the rows it changed."""

@@ -13,6 +13,7 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from govshare.catalog.vocab import Grade, PersonalInfo
 from govshare.errors import ValidationFailed
@@ -87,6 +88,7 @@ def default_rule(grade: str, personal_info: str, kind: str | None) -> Rule:
     return Rule("none")
 
 
+@lru_cache(maxsize=1024)
 def requester_salt(node_secret: bytes, requester_id: int) -> str:
     """The per-requester secret of `hash`: derived from the node key, never stored."""
     return hmac.new(node_secret, f"mask:{requester_id}".encode(), hashlib.sha256).hexdigest()
@@ -95,6 +97,7 @@ def requester_salt(node_secret: bytes, requester_id: int) -> str:
 # ---------------------------------------------------------------- one row (Python)
 
 
+@lru_cache(maxsize=4096)
 def python_masker(rule: Rule, salt: str) -> Callable[[object], object]:
     if rule.name == "none":
         return lambda value: value

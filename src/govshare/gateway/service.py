@@ -384,7 +384,8 @@ ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provi
 
 # Every call asks the same facts: the entry and its source, the named grant, the calling system, and the
 # grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back,
-# with only the grant columns the checks read (each column more is a conversion more on every call).
+# with only the grant columns the checks read; its JSON and dates are converted once per stored value
+# (memoize), so the grant's lists and dicts in the row are shared and only ever read.
 GRANT_FIELDS = ("id", "entry_id", "requester_id", "consumer_system_id", "item_ids", "row_scope", "verify_only",
                 "period_start", "period_end", "rate_limit", "daily_quota", "masking", "status", "updated_at")
 GRANT_COLUMNS = tuple(Grant.__table__.c[name].label(f"g_{name}") for name in GRANT_FIELDS)
@@ -398,7 +399,8 @@ CALL_FACTS = Prepared(
     .outerjoin(Grant, Grant.id == bindparam("grant_id"))
     .outerjoin(ConsumerSystem, ConsumerSystem.id == bindparam("system_id"))
     .outerjoin(GrantUsageDay, and_(GrantUsageDay.grant_id == Grant.id, GrantUsageDay.day == bindparam("day")))
-    .where(CatalogEntry.resource_code == bindparam("code"))
+    .where(CatalogEntry.resource_code == bindparam("code")),
+    memoize=True,
 )
 
 
@@ -430,7 +432,7 @@ class Plan:
 
     def granted(self, grant) -> tuple[list[str], dict[str, masking.Rule]]:
         """The items a grant covers, in order, and their masking rules; worked out once per grant version."""
-        key = (grant.id, grant.updated_at, tuple(grant.item_ids), json.dumps(grant.masking or {}, sort_keys=True))
+        key = (grant.id, grant.updated_at, tuple(grant.item_ids), repr(grant.masking))  # repr: exact and cheap
         known = self._granted.get(key)
         if known is None:
             granted_ids = set(grant.item_ids)
@@ -446,7 +448,7 @@ _plans: dict[tuple, Plan] = {}
 
 
 def _plan(db: Database, entry) -> Plan:
-    key = (db.engine.url, entry.id, entry.version, entry.updated_at, entry.source_id, entry.source_updated_at)
+    key = (db.url, entry.id, entry.version, entry.updated_at, entry.source_id, entry.source_updated_at)
     plan = _plans.get(key)
     if plan is None:
         with db.session(read_only=True) as session:

@@ -362,3 +362,44 @@ def test_r09_day_counters_move_to_the_latest_second_only(db):
         assert _days(db)[(44, day)] == (calls, rows, refusals, base + offset, second_calls)
     assert _days(db)[(45, day)] == (1, 1, 0, base + 1, 1)
     assert {grant for grant, _ in _days(db)} == {44, 45}
+
+
+def test_r12_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits(tmp_path, monkeypatch):
+    """With commits arriving all the time and readers always about, a PASSIVE checkpoint never finds the
+    moment to rewind SQLite's WAL, which then grows without bound (gigabytes a minute under the gateway's
+    load, and the wal-index every process maps with it). The writer's checkpointer rewinds it once it is
+    long: here many times the restart threshold is committed while a reader reads on, and the WAL file's
+    size on disk (its high-water mark) stays within a few thresholds."""
+    from govshare import db as db_module
+    from govshare.db import Database
+
+    monkeypatch.setattr(db_module, "CHECKPOINT_SECONDS", 0.01)
+    monkeypatch.setattr(db_module, "WAL_RESTART_FRAMES", 64)
+    database = Database(f"sqlite:///{tmp_path / 'wal.db'}")
+    wal = tmp_path / "wal.db-wal"
+    with database.session() as session:
+        session.execute(text("CREATE TABLE stream (id INTEGER PRIMARY KEY, payload TEXT)"))
+    stop, reads = threading.Event(), []
+
+    def read() -> None:  # point reads, as the gateway's
+        while not stop.is_set():
+            with database.raw() as raw:
+                reads.append(raw.connection.execute("SELECT max(id) FROM stream").fetchone()[0])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writer, committed, largest = database.writer_connection(), 0, 0
+    try:
+        payload = "x" * 3000  # about one 4 KiB page per row
+        while committed < 40 * 64 * 4096:  # 40 thresholds' worth of rows
+            with database.raw_transaction(writer) as raw:
+                raw.connection.executemany("INSERT INTO stream (payload) VALUES (?)", [(payload,)] * 8)
+            committed += 8 * 4096
+            largest = max(largest, wal.stat().st_size)
+            time.sleep(0.0005)  # a server's threads wait on the network between calls: the GIL goes round
+    finally:
+        stop.set()
+        reader.join()
+        database.dispose()
+    assert reads and max(value or 0 for value in reads) > 0
+    assert largest < 8 * 64 * 4096, f"WAL grew to {largest:,} bytes after {committed:,} bytes committed"

@@ -20,6 +20,7 @@ from govshare.prepared import Raw, reading
 
 READ_ONLY_OPTION = "govshare_read_only"
 BUSY_TIMEOUT_MS = 10_000
+WAL_SIZE_LIMIT = 64 * 2**20
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,6 +48,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # a WAL that a burst (an import) made long is cut back to this size when it is next rewound
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -146,6 +149,15 @@ class Database:
 
 
 CHECKPOINT_SECONDS = 0.25
+# A PASSIVE checkpoint copies the WAL into the database but never rewinds it: under a steady stream of
+# commits there is never a moment with nothing left to copy and no reader in the WAL, so the WAL (and the
+# wal-index every process maps) would grow without bound, gigabytes a minute at full load. Past this many
+# frames (~16 MiB of 4 KiB pages) the checkpointer tries a RESTART checkpoint: it holds off writers while
+# it copies what PASSIVE left and waits for readers to leave the WAL, so the next commit writes the WAL
+# from its start again. It gives up after RESTART_WAIT_MS (a long read) and tries again on its next round,
+# so a writer never waits for it longer than that and one copy.
+WAL_RESTART_FRAMES = 4096
+RESTART_WAIT_MS = 20
 _checkpointers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Database -> its disposals then
 _checkpointers_lock = threading.Lock()
 
@@ -175,15 +187,23 @@ def _checkpoint_loop(reference: weakref.ref, disposals: int) -> None:
                 pooled = database.engine.raw_connection()
                 pooled.detach()
                 connection = pooled.dbapi_connection
+                connection.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")  # only RESTART ever waits
             del database
             try:
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _checkpoint(connection)
             except sqlite3.Error:
                 connection.close()  # the file went away (a disposed test database): try again later
                 connection = None
     finally:
         if connection is not None:
             connection.close()
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    """Copies the WAL into the database without waiting for anyone; rewinds it once it is long."""
+    _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if frames > WAL_RESTART_FRAMES:
+        connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 def _begin_immediate(connection: sqlite3.Connection) -> None:

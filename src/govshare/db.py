@@ -155,7 +155,7 @@ CHECKPOINT_SECONDS = 0.25
 # frames (~16 MiB of 4 KiB pages) the checkpointer tries a RESTART checkpoint: it holds off writers while
 # it copies what PASSIVE left and waits for readers to leave the WAL, so the next commit writes the WAL
 # from its start again. It gives up after RESTART_WAIT_MS (a long read) and tries again on its next round,
-# so a writer never waits for it longer than that and one copy.
+# so a writer never waits for it longer than that plus one copy and sync of what PASSIVE left.
 WAL_RESTART_FRAMES = 4096
 RESTART_WAIT_MS = 20
 _checkpointers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Database -> its disposals then
@@ -164,8 +164,9 @@ _checkpointers_lock = threading.Lock()
 
 def _start_checkpointer(database: Database) -> None:
     """One thread per process and SQLite database that checkpoints the WAL every CHECKPOINT_SECONDS
-    (PASSIVE: it never waits for, nor blocks, readers and writers); it ends with the Database object or
-    its next `dispose` (the writer connection opened after that starts another)."""
+    (`_checkpoint`: PASSIVE, which never waits for nor blocks anyone, and RESTART only once the WAL is
+    long); it ends with the Database object or its next `dispose` (the writer connection opened after
+    that starts another)."""
     with _checkpointers_lock:
         if _checkpointers.get(database) == database.disposals:
             return

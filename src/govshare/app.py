@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from govshare import __version__
+from govshare import __version__, apidoc
 from govshare.config import Settings, get_settings
 from govshare.db import Database
 from govshare.errors import DomainError
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     search_registry.attach(app.state.db.url, settings.resolved_index_dir)  # catalog commits update this index
     install_error_handlers(app)
+    apidoc.install(app)
 
     from govshare.audit.api import router as audit_router
     from govshare.catalog.api import router as catalog_router

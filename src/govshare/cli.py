@@ -93,6 +93,12 @@ def db_upgrade() -> None:
 def serve(host: str = typer.Option(None), port: int = typer.Option(None),
           workers: int = typer.Option(1, min=1, help="进程数（每个进程各自监听同一端口，由内核分配连接）")) -> None:
     """Serve the API and the UI."""
+    run_server(host, port, workers)
+
+
+def run_server(host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Migrates, makes sure the node keys exist and serves. A plain function (not the typer command), so that
+    `demo` passes real values and not typer's Option defaults."""
     import uvicorn
 
     from govshare.app import create_app
@@ -430,7 +436,7 @@ def demo(
     console.print(table)
     console.print(f"演示密码：[bold]{report.password}[/bold]")
     if not seed_only:
-        serve(host=host, port=port)
+        run_server(host, port)
 
 
 # search: `govshare search QUERY [--json] [filters]`, `govshare index rebuild|status` (see govshare.search.commands)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor
@@ -169,8 +169,9 @@ def backdate(session: Session, request: ShareRequest, days: int) -> None:
         days_allowed = disputes.working_days_for(session, DisputeLevel(step.level))
         due = workdays.deadline(session, workdays.local_date(session, step.opened_at), days_allowed)
         step.due, step.due_estimated = due.due, due.estimated
-    session.execute(update(Notification).where(Notification.link == f"/sharing/requests/{request.id}")
-                    .values(created_at=Notification.created_at - delta))
+    # in Python, not as SQL `created_at - delta`: SQLite would store that difference as a number
+    for note in session.scalars(select(Notification).where(Notification.link == f"/sharing/requests/{request.id}")):
+        note.created_at -= delta
     session.flush()
 
 

@@ -6,41 +6,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
 from govshare import __version__, apidoc
 from govshare.config import Settings, get_settings
 from govshare.db import Database
-from govshare.errors import DomainError
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
-
-
-def _field_of(location: tuple) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(exc.as_dict(), status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        field = _field_of(tuple(first.get("loc", ())))
-        return _error(422, "validation_failed", f"字段 {field} 不符合要求：{first.get('msg')}", field)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+from govshare.error_handlers import install_error_handlers
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -59,6 +30,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version=__version__,
         description="一本账目录、一站式共享、受控访问。API of the government data sharing platform.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package: the default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url, settings)
@@ -103,6 +76,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(gateway_pages_router)
     app.include_router(data_pages_router)
     app.include_router(audit_pages_router)
+
+    apidoc.install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

@@ -1,0 +1,133 @@
+"""How errors leave the server (R18: one error contract for programs, Chinese pages for people): the API
+answers `{"error": {code, message, field}}` with its headers; a page path answers the Chinese error page
+inside the site's layout; an unexpected failure is neither plain "Internal Server Error" nor a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from govshare.error_handlers import rule_of, validation_message
+from tests.factories import PASSWORD
+
+ENGLISH = ("Internal Server Error", "Not Found", "Method Not Allowed", "Traceback", '"detail"', "Input should")
+
+
+@pytest.fixture
+def failing_app(app):
+    """The app with two routes that fail as a bug would (the error handlers are the app's own)."""
+
+    @app.get("/api/v1/test-failure", include_in_schema=False)
+    def api_failure():
+        raise RuntimeError("boom")
+
+    @app.get("/test-failure", include_in_schema=False)
+    def page_failure():
+        raise RuntimeError("boom")
+
+    return app
+
+
+def _page_login(client: TestClient, username: str) -> None:
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
+                           follow_redirects=False)
+    assert response.status_code == 303
+
+
+def assert_chinese_page(response, status: int, title: str) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"<h1>{title}</h1>" in response.text
+    assert 'lang="zh-CN"' in response.text and "政务数据共享平台" in response.text  # the site's layout
+    assert not any(word in response.text for word in ENGLISH), response.text
+
+
+def test_r18_unexpected_failure_on_the_api_is_the_error_shape_not_plain_text(failing_app, world):
+    with TestClient(failing_app, raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/test-failure")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "internal_error" and "服务器内部错误" in error["message"]
+    assert "boom" not in response.text  # nothing of the failure's internals leaks
+
+
+def test_r18_unexpected_failure_on_a_page_is_a_chinese_page_with_the_users_navigation(failing_app, world):
+    with TestClient(failing_app, raise_server_exceptions=False) as client:
+        _page_login(client, "civil_requester")
+        response = client.get("/test-failure")
+    assert_chinese_page(response, 500, "服务器内部错误")
+    assert "civil_requester" in response.text and "退出登录" in response.text
+    assert "boom" not in response.text
+
+
+def test_unknown_page_is_a_chinese_404_in_the_layout(client, world):
+    _page_login(client, "civil_requester")
+    response = client.get("/sharing/no-such-page", headers={"Accept": "text/html"})
+    assert_chinese_page(response, 404, "页面不存在")
+    assert "civil_requester" in response.text
+
+
+def test_page_with_an_id_that_is_not_a_number_is_a_chinese_404(client, world):
+    _page_login(client, "civil_requester")
+    for path in ("/sharing/requests/abc", "/sharing/requests/99999999999999999999"):
+        assert_chinese_page(client.get(path), 404, "页面不存在")
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_405_names_every_method_of_the_path_in_allow(client, world):
+    response = client.put("/api/v1/sharing/requests", headers=world.headers("civil_requester"))
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}  # two routes share the path
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_405_on_a_page_path_is_a_chinese_page_with_allow(client, world):
+    response = client.put("/catalog")
+    assert_chinese_page(response, 405, "不支持的请求方式")
+    assert response.headers["allow"] == "GET"
+
+
+def test_r18_401_says_bearer_in_www_authenticate(client, world):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        response = client.get("/api/v1/notifications", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_logged_out_page_still_goes_to_the_login_form(client):
+    response = client.get("/notifications", follow_redirects=False)
+    assert response.status_code in (302, 303, 307)
+    assert response.headers["location"].startswith("/login")
+
+
+def test_validation_errors_name_the_field_and_the_rule_in_chinese(client, world):
+    response = client.get("/api/v1/sharing/requests?limit=0", headers=world.headers("civil_requester"))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "limit" and error["message"] == "字段 limit 应不小于 1"
+    response = client.post("/api/v1/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "validation_failed", "field": "body",
+                                        "message": "字段 body 不是有效的 JSON"}
+
+
+@pytest.mark.parametrize(("error", "rule"), [
+    ({"type": "missing", "loc": ("body", "purpose")}, "必须填写"),
+    ({"type": "less_than_equal", "loc": ("query", "offset"), "ctx": {"le": 1000000000}}, "应不大于 1000000000"),
+    ({"type": "string_too_long", "loc": ("body", "reason"), "ctx": {"max_length": 500}}, "最多 500 个字符"),
+    ({"type": "enum", "loc": ("query", "box"), "ctx": {"expected": "'outgoing' or 'incoming'"}},
+     "应为以下之一：'outgoing' or 'incoming'"),
+    ({"type": "value_error", "loc": ("body", "x"), "msg": "Value error, 用途不能为空"}, "用途不能为空"),
+    ({"type": "some_new_pydantic_type", "loc": ("body", "x"), "msg": "Something English"}, "不符合要求"),
+])
+def test_pydantic_rules_read_in_chinese(error, rule):
+    assert rule_of(error) == rule
+    field, message = validation_message(error)
+    assert message == f"字段 {field} {rule}"

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +53,14 @@ ENTRY_SHEET = "目录"
 OPEN_SHARE_CONDITION = "{label}数据：经提供单位审核同意后按申请用途共享"
 KEY_QUERY_CHUNK = 500
 BATCH_SIZE = 1000  # rows created per SAVEPOINT; a failing batch is retried row by row
+# What a catalog file may be: the real portal catalogs are < 1 MB with < 40 columns and 4 levels of JSON.
+SUFFIXES = (".xlsx", ".xlsm", ".csv", ".json")
+MAX_NAME_CHARS = 200
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_COLUMNS = 1000
+MAX_JSON_DEPTH = 32
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+NUL_RULE = "不能含空字符（\\x00）"
 
 ENUMS: dict[str, type[LabelledEnum]] = {
     "data_format": DataFormat, "share_type": ShareType, "share_method": ShareMethod,
@@ -63,6 +70,28 @@ ITEM_ENUMS: dict[str, type[LabelledEnum]] = {"data_type": ItemType, "grade": Gra
 
 
 # ---------------------------------------------------------------- reading files
+
+
+class UploadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def file_name(name: str | None, field: str = "file") -> str:
+    """The name a catalog file is known by (the report, the import reason): the last part of the path the
+    client or the command line gave. Refused with a 422 naming `field` when it cannot name a file."""
+    base = re.split(r"[/\\]", name or "")[-1].strip()
+    if base in ("", ".", ".."):
+        raise ValidationFailed("文件名无效：应为文件的名称（如 目录.xlsx），不能为空、“.”、“..”或以“/”结尾",
+                               field=field)
+    if CONTROL_CHARACTERS.search(base):
+        raise ValidationFailed("文件名无效：不能含控制字符", field=field)
+    if len(base) > MAX_NAME_CHARS:
+        raise ValidationFailed(f"文件名过长：不能超过{MAX_NAME_CHARS}个字符（现为{len(base)}个）", field=field)
+    if not base.lower().endswith(SUFFIXES):
+        suffix = Path(base).suffix or "无扩展名"
+        raise ValidationFailed(f"不支持的文件类型：{suffix}（支持 .xlsx、.csv、.json）", field=field)
+    return base
 
 
 @dataclass
@@ -79,7 +108,7 @@ class Source:
     items: Table | None = None
 
 
-def _table_from_matrix(matrix, sheet: str = "") -> Table:
+def _table_from_matrix(matrix, sheet: str = "", field: str = "file") -> Table:
     """Rows of cells, the first non-empty one the header; row numbers are the file's line/sheet rows."""
     headers: list[str] | None = None
     rows: list[tuple[int, dict]] = []
@@ -91,29 +120,70 @@ def _table_from_matrix(matrix, sheet: str = "") -> Table:
             headers = [m.text(v) for v in values]
             while headers and not headers[-1]:
                 headers.pop()
+            _check_columns([h for h in headers if h], field)
             continue
         rows.append((number, {h: v for h, v in zip(headers, values, strict=False) if h}))
     return Table(headers=[h for h in headers or [] if h], rows=rows, sheet=sheet)
 
 
-def _decode(raw: bytes) -> str:
+def _check_columns(headers: list, field: str) -> None:
+    if len(headers) > MAX_COLUMNS:
+        raise ValidationFailed(f"表头列数过多：不能超过{MAX_COLUMNS}列", field=field)
+
+
+def _decode(raw: bytes, field: str = "file") -> str:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationFailed("文件编码无法识别（应为 UTF-8 或 GB18030）", field="file")
+    raise ValidationFailed("文件编码无法识别（应为 UTF-8 或 GB18030）", field=field)
 
 
-def read_csv_text(text: str, sheet: str = "") -> Table:
-    return _table_from_matrix(csv.reader(io.StringIO(text)), sheet)
+def read_csv_text(text: str, sheet: str = "", field: str = "file") -> Table:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return _table_from_matrix(reader, sheet, field)
+    except csv.Error as exc:  # a cell longer than csv.field_size_limit(), a stray quote or line break
+        rule = f"单元格过长（超过{csv.field_size_limit()}个字符）或引号、换行不配对"
+        raise ValidationFailed(f"CSV 文件第{reader.line_num}行无法读取：{rule}", field=field) from exc
+
+
+def _parse_json(text: str):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"JSON 文件格式错误：{exc.msg}（第{exc.lineno}行）", field="file") from exc
+    except RecursionError:  # nested beyond what the parser follows: too deep by far
+        raise _nested_too_deep() from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ValidationFailed("JSON 文件格式错误：数字位数过多", field="file") from exc
+    if _too_deep(data):
+        raise _nested_too_deep()
+    return data
+
+
+def _nested_too_deep() -> ValidationFailed:
+    return ValidationFailed(f"JSON 文件嵌套过深：不能超过{MAX_JSON_DEPTH}层（目录文件应为目录对象的列表）",
+                            field="file")
+
+
+def _too_deep(data) -> bool:
+    """More than MAX_JSON_DEPTH nested lists and objects (counted without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def read_json_bytes(raw: bytes) -> Table:
-    try:
-        data = json.loads(_decode(raw))
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"JSON 文件格式错误：{exc.msg}（第{exc.lineno}行）", field="file") from exc
+    data = _parse_json(_decode(raw))
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -128,6 +198,7 @@ def read_json_bytes(raw: bytes) -> Table:
             row = {"_": row}
         headers.update(dict.fromkeys(row))
         rows.append((number, row))
+    _check_columns(list(headers), "file")
     return Table(headers=list(headers), rows=rows)
 
 
@@ -137,35 +208,46 @@ def read_xlsx(path: Path) -> Source:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several kinds for a broken file
-        raise ValidationFailed(f"无法读取 Excel 文件：{exc}", field="file") from exc
+        raise ValidationFailed(f"无法读取 Excel 文件（应为 .xlsx 工作簿）：{exc}", field="file") from exc
     try:
         names = workbook.sheetnames
         entry_sheet = ENTRY_SHEET if ENTRY_SHEET in names else next((n for n in names if n != ITEM_SHEET), names[0])
-        entries = _table_from_matrix(workbook[entry_sheet].iter_rows(values_only=True), entry_sheet)
-        items = (_table_from_matrix(workbook[ITEM_SHEET].iter_rows(values_only=True), ITEM_SHEET)
-                 if ITEM_SHEET in names else None)
+        entries = _read_sheet(workbook, entry_sheet)
+        items = _read_sheet(workbook, ITEM_SHEET) if ITEM_SHEET in names else None
+    except DomainError:
+        raise
+    except Exception as exc:  # a sheet whose XML is broken fails only when its rows are read
+        raise ValidationFailed(f"无法读取 Excel 文件（工作表内容损坏）：{exc}", field="file") from exc
     finally:
         workbook.close()
     return Source(name=path.name, entries=entries, items=items)
 
 
+def _read_sheet(workbook, sheet: str) -> Table:
+    # one column past the limit is enough to tell a sheet that is too wide
+    return _table_from_matrix(workbook[sheet].iter_rows(values_only=True, max_col=MAX_COLUMNS + 1), sheet)
+
+
 def read_source(path: Path, *, name: str | None = None, items_path: Path | None = None) -> Source:
-    """Reads an .xlsx, .csv (with NAME.items.csv beside it when present) or .json catalog file."""
+    """Reads an .xlsx, .csv (with NAME.items.csv beside it when present) or .json catalog file. `name`: the
+    name the file is known by, when the path on disk is a temporary one (uploads)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    name = name or path.name
+    if not path.is_file():
+        raise ValidationFailed(f"文件不存在或不是普通文件：{path}", field="file")
+    name = file_name(name or path.name)
+    suffix = Path(name).suffix.lower()
+    if path.stat().st_size == 0:
+        raise ValidationFailed(f"文件为空：{name}", field="file")
     if suffix in (".xlsx", ".xlsm"):
         source = read_xlsx(path)
         source.name = name
         return source
     if suffix == ".json":
         return Source(name=name, entries=read_json_bytes(path.read_bytes()))
-    if suffix == ".csv":
-        entries = read_csv_text(_decode(path.read_bytes()), ENTRY_SHEET)
-        beside = items_path or items_csv_path(path)
-        items = read_csv_text(_decode(beside.read_bytes()), ITEM_SHEET) if beside.exists() else None
-        return Source(name=name, entries=entries, items=items)
-    raise ValidationFailed(f"不支持的文件类型：{path.suffix}（支持 .xlsx、.csv、.json）", field="file")
+    entries = read_csv_text(_decode(path.read_bytes()), ENTRY_SHEET)
+    beside = items_path or items_csv_path(path)
+    items = read_csv_text(_decode(beside.read_bytes(), "items"), ITEM_SHEET, "items") if beside.is_file() else None
+    return Source(name=name, entries=entries, items=items)
 
 
 # ---------------------------------------------------------------- the report
@@ -580,6 +662,8 @@ def import_file(
         region_code = orgs.validate_region_code(region_code)
     if level:
         level = orgs.validate_level(level)
+    if default_provider and "\x00" in default_provider:
+        raise ValidationFailed(f"默认提供部门{NUL_RULE}", field="default_provider")
     source = read_source(Path(path), name=name, items_path=Path(items_path) if items_path else None)
     report = ImportReport(file=source.name, total_rows=len(source.entries.rows), published=publish)
     explicit = {k: v for k, v in (mapping or {}).items() if not k.startswith(f"{ITEM_SHEET}.")}
@@ -651,21 +735,33 @@ def import_upload(
     default_provider: str | None = None,
 ) -> ImportReport:
     """An uploaded file (API or web page): spooled to a temporary folder, then `import_file`. New provider
-    departments default to the uploader's own region."""
+    departments default to the uploader's own region. The client's file name names the file in the report
+    only; on disk the upload has a name of ours, so no name a client sends can point anywhere else."""
+    name = file_name(filename)
+    if items_stream is not None:
+        file_name(items_name or "items.csv", field="items")
     explicit = m.load_mapping_file(mapping_json) if mapping_json else None
     with tempfile.TemporaryDirectory() as folder:
-        name = Path(filename or "upload").name
-        path = Path(folder) / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(stream, out)
+        path = Path(folder) / f"upload{Path(name).suffix.lower()}"
+        _spool(stream, path, "file")
         items_path = None
         if items_stream is not None:
-            items_path = Path(folder) / f"items-{Path(items_name or 'items.csv').name}"
-            with items_path.open("wb") as out:
-                shutil.copyfileobj(items_stream, out)
+            items_path = Path(folder) / "upload-items.csv"
+            _spool(items_stream, items_path, "items")
         return import_file(
             session, actor, path, mapping=explicit, region_code=region_code or actor.region_code or None,
             level=level, publish=publish, default_provider=default_provider, name=name, items_path=items_path)
+
+
+def _spool(stream: BinaryIO, path: Path, field: str) -> None:
+    """Copies an upload to `path`, refusing it (413) once it passes MAX_UPLOAD_BYTES."""
+    written = 0
+    with path.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            written += len(chunk)
+            if written > MAX_UPLOAD_BYTES:
+                raise UploadTooLarge(f"上传文件过大：不能超过{MAX_UPLOAD_BYTES // (1024 * 1024)} MB", field=field)
+            out.write(chunk)
 
 
 def _existing(session: Session, column, values, *where) -> set[str]:
@@ -726,6 +822,7 @@ def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, existing: s
     """The row's EntryIn, checked by the service rules, and its provider department; None if rejected
     or already imported. The provider is authorized first, before the row is looked up."""
     try:
+        _refuse_nul(row)
         builder.read_provider(row)
         providers.authorize(row, builder, default_provider)
         if row.key in existing:
@@ -745,6 +842,29 @@ def _prepare(row: _Row, builder: _RowBuilder, providers: _Providers, existing: s
     new = service.NewEntry(data=data, provider_id=department.id, external_key=row.key,
                            reason=f"从 {source_name} 第{row.number}行导入", data_updated_at=row.data_updated_at)
     return _Pending(row, new, codes.claim(row, builder, data.classification_code))
+
+
+def _refuse_nul(row: _Row) -> None:
+    """A NUL character is no text (PostgreSQL refuses it): the row is rejected on every database alike."""
+    for column, value in row.raw.items():
+        if _has_nul(column) or _has_nul(value):
+            raise RowRejected("", NUL_RULE, m.text(value).replace("\x00", ""), column=str(column).replace("\x00", ""))
+    for number, item in row.items:
+        for target, value in item.items():
+            if "\x00" in m.text(value):
+                header = m.standard_headers("item").get(target, target)
+                raise RowRejected("items", f"信息项第{number}行“{header}”{NUL_RULE}", m.text(value).replace("\x00", ""),
+                                  column=ITEM_SHEET)
+
+
+def _has_nul(value: object) -> bool:
+    """Whether a cell holds a NUL character, also inside the lists and objects of a JSON file (MAX_JSON_DEPTH
+    bounds the recursion)."""
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return "\x00" in m.text(value)
 
 
 def _create(session: Session, actor: Actor, batch: list[_Pending], builder: _RowBuilder, report: ImportReport,

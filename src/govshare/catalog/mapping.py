@@ -104,6 +104,8 @@ def load_mapping_file(text: str) -> dict[str, str | None]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"映射文件不是有效的 JSON：{exc.msg}（第{exc.lineno}行）", field="mapping") from exc
+    except (RecursionError, ValueError):  # nested beyond the parser's depth; a number of too many digits
+        data = None
     if not isinstance(data, dict) or not all(isinstance(v, str | None) for v in data.values()):
         raise ValidationFailed('映射文件应为 {"目标字段": "源列名"} 形式的 JSON 对象', field="mapping")
     return data

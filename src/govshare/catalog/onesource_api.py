@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -11,6 +9,7 @@ from sqlalchemy.orm import Session
 from govshare.authz import Actor
 from govshare.catalog import onesource
 from govshare.deps import SESSION, current_actor
+from govshare.fields import Id, IdPath, IdQuery, UtcDateTime
 
 router = APIRouter(prefix="/api/v1/catalog/one-source", tags=["one-source"])
 
@@ -38,8 +37,8 @@ class ClusterOut(BaseModel):
     lead_department_name: str | None
     lead_reason: str
     named_by_id: int | None
-    named_at: datetime | None
-    detected_at: datetime
+    named_at: UtcDateTime | None
+    detected_at: UtcDateTime
     members: list[ClusterMemberOut]
 
 
@@ -52,28 +51,32 @@ class DetectionOut(BaseModel):
 
 
 class LeadIn(BaseModel):
-    department_id: int
+    department_id: Id = Field(description="牵头数源部门：采集该数据项的部门之一")
     reason: str = Field(min_length=1, description="认定理由，如法定职责依据")
 
 
-@router.get("/clusters", response_model=list[ClusterOut])
-def list_clusters(department_id: int | None = None, actor: Actor = Depends(current_actor),
+@router.get("/clusters", response_model=list[ClusterOut], summary="一数一源数据项列表",
+            description="多个部门采集的同一数据项（R06），涉及部门最多的在前；department_id 只看涉及该部门的。")
+def list_clusters(department_id: IdQuery | None = None, actor: Actor = Depends(current_actor),
                   session: Session = SESSION):
     return [onesource.cluster_view(c) for c in onesource.list_clusters(session, actor, department_id=department_id)]
 
 
-@router.get("/clusters/{cluster_id}", response_model=ClusterOut)
-def get_cluster(cluster_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
+@router.get("/clusters/{cluster_id}", response_model=ClusterOut, summary="查看一数一源数据项")
+def get_cluster(cluster_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return onesource.cluster_view(onesource.get_cluster(session, cluster_id))
 
 
-@router.post("/detect", response_model=DetectionOut)
+@router.post("/detect", response_model=DetectionOut, summary="检测一数一源",
+             description="主管部门从已发布目录重新检测多个部门采集的同一数据项（R06）；已认定的牵头部门按数据项保留。")
 def detect(actor: Actor = Depends(current_actor), session: Session = SESSION):
     return onesource.detect_clusters(session, actor).as_dict()
 
 
-@router.post("/clusters/{cluster_id}/lead", response_model=ClusterOut)
-def name_lead(cluster_id: int, body: LeadIn, actor: Actor = Depends(current_actor),
+@router.post("/clusters/{cluster_id}/lead", response_model=ClusterOut, summary="认定牵头数源部门",
+             description="辖区覆盖全部采集部门的主管部门审核员认定牵头数源部门，须说明理由（R06）；"
+                         "检索时该部门的目录排在前面。")
+def name_lead(cluster_id: IdPath, body: LeadIn, actor: Actor = Depends(current_actor),
               session: Session = SESSION):
     cluster = onesource.name_lead_source(session, actor, cluster_id, body.department_id, body.reason)
     return onesource.cluster_view(cluster)

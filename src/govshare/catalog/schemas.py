@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -18,6 +18,7 @@ from govshare.catalog.vocab import (
     ShareType,
     UpdateCycle,
 )
+from govshare.fields import UtcDateTime
 
 
 def _labelled(enum_cls: type[LabelledEnum]):
@@ -42,7 +43,8 @@ class ItemIn(BaseModel):
 
 
 class EntryIn(BaseModel):
-    """Everything R03 asks of an entry. `secrecy` is how an entry declares state or work secrets (R01)."""
+    """Everything R03 asks of an entry. `secrecy` is how an entry declares state or work secrets (R01).
+    Enumerated fields accept the code or its Chinese label (e.g. `conditional` or `有条件共享`)."""
 
     classification_code: str = Field(description="类/项/目/细目, e.g. 101 or 201001 (1 基础, 2 主题, 3 部门)")
     name: str = Field(min_length=1, max_length=300)
@@ -103,7 +105,7 @@ class EntryOut(BaseModel):
     status: str
     version: int
     stale: bool
-    data_updated_at: datetime
+    data_updated_at: UtcDateTime = Field(description="数据最近更新时间（据此判断是否过期，R05）")
     return_reason: str
     items: list[ItemOut]
 
@@ -128,7 +130,7 @@ class RevisionOut(BaseModel):
     due_to_law_change: bool
     status: str
     return_reason: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class EventOut(BaseModel):
@@ -139,5 +141,43 @@ class EventOut(BaseModel):
     version: int | None
     reason: str
     actor: str | None
-    created_at: datetime
+    created_at: UtcDateTime
     snapshot: dict | None = None
+
+
+class ImportProblemOut(BaseModel):
+    row: int = Field(description="文件中的行号（按表格软件的行号计）")
+    column: str = Field(description="出错的列")
+    rule: str = Field(description="违反的规则（中文）")
+    value: str = Field(description="该单元格的值")
+    sheet: str | None = Field(None, description="工作表（信息项表的问题才给出）")
+
+
+class ImportDuplicateOut(BaseModel):
+    row: int
+    duplicate_of: int = Field(description="与之重复的前一行")
+
+
+class ImportDefaultOut(BaseModel):
+    column: str
+    note: str = Field(description="导入时推定或补全了什么")
+    rows: int = Field(description="涉及的行数")
+    first_rows: list[int] = Field(description="最先涉及的几行")
+
+
+class ImportReportOut(BaseModel):
+    """The report of a catalog import: what was created, what was already there, each rejected row with its
+    column and rule, and what the import derived."""
+
+    file: str
+    total_rows: int
+    created: int = Field(description="新建的目录数（草稿，或节点运维导入的已发布目录）")
+    unchanged: int = Field(description="此前已导入、本次未变的行数")
+    rejected: list[ImportProblemOut]
+    duplicates: list[ImportDuplicateOut]
+    mapping: dict[str, str] = Field(description="{目标字段: 文件中的列名}")
+    ignored_columns: list[str]
+    defaults: list[ImportDefaultOut]
+    departments_created: list[str]
+    seconds: float
+    published: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 
 class LabelledEnum(enum.StrEnum):
@@ -27,6 +28,17 @@ class LabelledEnum(enum.StrEnum):
     @classmethod
     def labels(cls) -> dict[str, str]:
         return {m.value: m.label for m in cls}
+
+    @classmethod
+    def choices(cls) -> str:
+        """The accepted values for a message or a description: `code（label）、…`."""
+        return "、".join(f"{m.value}（{m.label}）" for m in cls)
+
+
+def code_or_label(enum_cls: type[LabelledEnum]) -> object:
+    """The type of a parameter that accepts a member's code or its Chinese label: the OpenAPI lists both,
+    and anything else is a 422 naming the parameter. The route turns the value into a member with `parse`."""
+    return Literal[tuple(value for member in enum_cls for value in (member.value, member.label))]
 
 
 class ShareType(LabelledEnum):

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, Field
+
+from govshare.fields import Id, UtcDateTime
 
 
 class DemandIn(BaseModel):
     title: str = Field(min_length=1, max_length=200, description="需求概述，如：需要核验申请人是否为低保对象")
     description: str = Field("", max_length=5000, description="用途、所需信息项、范围等说明")
-    provider_id: int | None = Field(None, description="已知提供部门时直接转交；不填则由平台匹配目录或推定提供部门")
+    provider_id: Id | None = Field(None, description="已知提供部门时直接转交；不填则由平台匹配目录或推定提供部门")
 
 
 class RouteIn(BaseModel):
-    provider_id: int | None = Field(None, description="转交的提供部门；不填则转交平台推定的提供部门")
+    provider_id: Id | None = Field(None, description="转交的提供部门；不填则转交平台推定的提供部门")
 
 
 class AnswerIn(BaseModel):
@@ -24,7 +26,7 @@ class AnswerIn(BaseModel):
 
 
 class EntryRefIn(BaseModel):
-    entry_id: int = Field(description="目录编号")
+    entry_id: Id = Field(description="目录编号")
 
 
 class SuggestionOut(BaseModel):
@@ -49,7 +51,7 @@ class DemandOut(BaseModel):
     provider_id: int | None
     provider: str | None = Field(description="提供部门名称")
     suggestions: list[SuggestionOut] = Field(description="平台推荐的已发布目录，最匹配的在前")
-    routed_at: datetime | None
+    routed_at: UtcDateTime | None
     routed_automatically: bool
     answer_due: date | None = Field(description="提供部门答复期限")
     answer_due_estimated: bool
@@ -57,13 +59,13 @@ class DemandOut(BaseModel):
     accepted: bool | None
     planned_date: date | None
     answer: str
-    answered_at: datetime | None
+    answered_at: UtcDateTime | None
     fulfil_due: date | None = Field(description="承诺后完成编目并共享的期限")
     fulfil_due_estimated: bool
     fulfil_due_warning: str | None
     entry_id: int | None = Field(description="满足需求的目录")
     entry_code: str | None
     entry_name: str | None
-    fulfilled_at: datetime | None
-    overdue_at: datetime | None
-    created_at: datetime
+    fulfilled_at: UtcDateTime | None
+    overdue_at: UtcDateTime | None
+    created_at: UtcDateTime

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
+from govshare.apidoc import errors
 from govshare.authz import Actor
 from govshare.deps import SESSION, bearer_token, current_actor
 from govshare.errors import ValidationFailed
+from govshare.fields import IdPath, IdQuery
 from govshare.orgs import service
 from govshare.orgs.schemas import (
     DepartmentIn,
@@ -24,13 +26,17 @@ from govshare.orgs.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["orgs"])
 
 
-@router.post("/auth/login", response_model=TokenOut)
+@router.post("/auth/login", response_model=TokenOut, summary="登录", responses=errors(401),
+             description="用户名和密码登录（统一身份认证，R18），返回登录会话令牌：只显示这一次，"
+                         "有效期为 GOVSHARE_SESSION_HOURS 小时。用户名或密码错误、用户已停用均答 401。")
 def login(body: LoginIn, request: Request, session: Session = SESSION) -> TokenOut:
     hours = request.app.state.settings.session_hours
     return TokenOut(token=service.login(session, body.username, body.password, session_hours=hours))
 
 
-@router.post("/auth/tokens", response_model=TokenOut, status_code=201)
+@router.post("/auth/tokens", response_model=TokenOut, status_code=201, summary="创建程序令牌",
+             description="为调用 API 的程序创建令牌，以当前用户的角色和部门行事（R18）；令牌只显示这一次，"
+                         "有效期不超过 GOVSHARE_API_TOKEN_MAX_DAYS 天。")
 def create_token(body: TokenIn, request: Request, actor: Actor = Depends(current_actor),
                  session: Session = SESSION) -> TokenOut:
     max_days = request.app.state.settings.api_token_max_days
@@ -38,39 +44,46 @@ def create_token(body: TokenIn, request: Request, actor: Actor = Depends(current
                                                    max_days=max_days))
 
 
-@router.get("/auth/tokens", response_model=list[TokenInfoOut])
-def list_tokens(user_id: int | None = Query(None, description="another user's tokens (platform administrator)"),
-                actor: Actor = Depends(current_actor), session: Session = SESSION):
+@router.get("/auth/tokens", response_model=list[TokenInfoOut], summary="查看令牌", responses=errors(404),
+            description="当前用户的登录会话和程序令牌，最新的在前（不含令牌本身）；"
+                        "平台管理员可用 user_id 查看其他用户的。")
+def list_tokens(user_id: IdQuery | None = None, actor: Actor = Depends(current_actor),
+                session: Session = SESSION):
     return service.list_tokens(session, actor, user_id=user_id)
 
 
-@router.delete("/auth/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION) -> Response:
+@router.delete("/auth/tokens/{token_id}", status_code=204, summary="吊销令牌",
+               description="立即吊销一个令牌（R18 实时授权与撤销）；其他用户的令牌视为不存在，平台管理员除外。"
+                           "重复吊销保留第一次的时间。")
+def revoke_token(token_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION) -> Response:
     service.revoke_token(session, actor, token_id)
     return Response(status_code=204)
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, summary="退出登录", responses=errors(422),
+             description="吊销本次请求所用的登录会话令牌（R18）；程序令牌请用 DELETE /api/v1/auth/tokens/{id} 吊销。")
 def logout(request: Request, _actor: Actor = Depends(current_actor), session: Session = SESSION) -> Response:
-    """Revokes the login session token this request was sent with."""
     if not service.logout(session, bearer_token(request) or ""):
         raise ValidationFailed("该令牌是程序令牌，不是登录会话：请用 DELETE /api/v1/auth/tokens/{id} 吊销",
                                field="authorization")
     return Response(status_code=204)
 
 
-@router.get("/auth/me", response_model=MeOut)
+@router.get("/auth/me", response_model=MeOut, summary="当前用户")
 def me(actor: Actor = Depends(current_actor)) -> MeOut:
     return MeOut(user_id=actor.user_id, username=actor.username, role=actor.role.value,
                  department_id=actor.department_id)
 
 
-@router.get("/departments", response_model=list[DepartmentOut])
+@router.get("/departments", response_model=list[DepartmentOut], summary="部门列表")
 def list_departments(_actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.list_departments(session)
 
 
-@router.post("/departments", response_model=DepartmentOut, status_code=201)
+@router.post("/departments", response_model=DepartmentOut, status_code=201, summary="创建部门",
+             responses=errors(409),
+             description="平台管理员登记政府部门（R18 管理员职责）：层级、行政区划代码和统一社会信用代码都经校验；"
+                         "同一行政区划下的同名部门或已使用的信用代码答 409。")
 def create_department(body: DepartmentIn, actor: Actor = Depends(current_actor),
                       session: Session = SESSION):
     return service.create_department(
@@ -79,7 +92,9 @@ def create_department(body: DepartmentIn, actor: Actor = Depends(current_actor),
     )
 
 
-@router.post("/users", response_model=UserOut, status_code=201)
+@router.post("/users", response_model=UserOut, status_code=201, summary="创建用户", responses=errors(404, 409),
+             description="平台管理员创建用户并赋予一个角色（R18 管理员、操作员、审计员分离）；"
+                         "部门不存在答 404，用户名已存在答 409。")
 def create_user(body: UserIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.create_user(
         session, actor, username=body.username, password=body.password, role=body.role,
@@ -87,17 +102,19 @@ def create_user(body: UserIn, actor: Actor = Depends(current_actor), session: Se
     )
 
 
-@router.get("/users", response_model=list[UserOut])
+@router.get("/users", response_model=list[UserOut], summary="用户列表",
+            description="平台管理员和审计员看到全部用户，其他人看到本部门的用户。")
 def list_users(actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.list_users(session, actor)
 
 
-@router.post("/users/{user_id}/deactivate", response_model=UserOut)
-def deactivate_user(user_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Takes effect at once: the user's every token stops working (R18)."""
+@router.post("/users/{user_id}/deactivate", response_model=UserOut, summary="停用用户", responses=errors(409),
+             description="立即生效：该用户不能再登录，其全部令牌同时吊销（R18 实时撤销）；不能停用自己。")
+def deactivate_user(user_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.set_user_active(session, actor, user_id, active=False)
 
 
-@router.post("/users/{user_id}/activate", response_model=UserOut)
-def activate_user(user_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
+@router.post("/users/{user_id}/activate", response_model=UserOut, summary="启用用户",
+             description="重新启用用户（R18）；旧令牌不会恢复，用户须重新登录、重新创建程序令牌。")
+def activate_user(user_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.set_user_active(session, actor, user_id, active=True)

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from govshare.fields import Id, UtcDateTime
+from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Level, Role
+
+MAX_TOKEN_HOURS = 100 * 366 * 24  # a ceiling of the schema only; the node's setting is the real maximum
+LEVELS = "、".join(f"{level.value}（{label}）" for level, label in LEVEL_LABELS.items())
+ROLES = "、".join(f"{role.value}（{label}）" for role, label in ROLE_LABELS.items())
 
 
 class LoginIn(BaseModel):
@@ -18,7 +23,8 @@ class TokenOut(BaseModel):
 class TokenIn(BaseModel):
     name: str = Field("api", max_length=120)
     hours: int | None = Field(
-        None, description="lifetime in hours; default and maximum: GOVSHARE_API_TOKEN_MAX_DAYS days"
+        None, ge=1, le=MAX_TOKEN_HOURS,
+        description="有效期（小时）；不填为上限。上限为 GOVSHARE_API_TOKEN_MAX_DAYS 天（默认 365 天），超过即拒绝",
     )
 
 
@@ -30,17 +36,17 @@ class TokenInfoOut(BaseModel):
     id: int
     kind: str = Field(description="session (a login) or api (a program token)")
     name: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
 
 
 class DepartmentIn(BaseModel):
     name: str
-    level: str = Field(description="national / provincial / municipal / county")
+    level: Level = Field(description=f"层级：{LEVELS}")
     region_code: str = Field(description="6-digit 行政区划代码")
     uscc: str | None = Field(None, description="统一社会信用代码 (checked with its check character)")
-    parent_id: int | None = None
+    parent_id: Id | None = Field(None, description="上级部门编号")
     is_competent_authority: bool = False
 
 
@@ -58,9 +64,9 @@ class DepartmentOut(BaseModel):
 
 class UserIn(BaseModel):
     username: str = Field(min_length=2, max_length=80)
-    password: str
-    role: str
-    department_id: int
+    password: str = Field(description="至少 8 个字符")
+    role: Role = Field(description=f"角色：{ROLES}")
+    department_id: Id = Field(description="所属部门编号")
     display_name: str = ""
 
 
@@ -73,7 +79,7 @@ class UserOut(BaseModel):
     role: str
     department_id: int
     is_active: bool
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class MeOut(BaseModel):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from govshare.authz import Actor
+from govshare.catalog.vocab import DataFormat, Grade, ShareType
 from govshare.deps import current_actor
+from govshare.fields import limit_query
+from govshare.orgs.models import LEVEL_LABELS
 from govshare.search import index as search_index
 from govshare.search import service
 
@@ -37,19 +42,25 @@ class SearchOut(BaseModel):
     notice: str | None = Field(None, description="e.g. the index is empty and needs a rebuild")
 
 
-@router.get("/search", response_model=SearchOut)
+LEVELS = "、".join(f"{level.value}（{label}）" for level, label in LEVEL_LABELS.items())
+SEVERAL = "；可多个（重复该参数或以逗号分隔），代码或中文均可"
+
+
+@router.get("/search", response_model=SearchOut, summary="检索目录",
+            description="在已发布目录中检索（中文分词、同义词、BM25 排序），可按分面筛选；"
+                        "查询词说到一数一源数据项时，牵头数源部门的目录排在前面（R06）。")
 def search_catalog(
     request: Request,
     q: str = Query("", max_length=200, description="查询词：中文词语、单字或多个词（空格分隔）"),
-    department: list[str] | None = Query(None, description="提供部门编号，可多个"),
-    level: list[str] | None = Query(None, description="部门层级 national/provincial/municipal/county 或中文"),
-    share_type: list[str] | None = Query(None, description="共享类型代码或中文，如 无条件共享"),
-    format: list[str] | None = Query(None, description="资源格式代码或中文，如 数据库"),
-    grade: list[str] | None = Query(None, description="分级代码或中文，如 一般3"),
-    theme: list[str] | None = Query(None, description="主题"),
+    department: list[str] | None = Query(None, description="提供部门编号（正整数）；可多个（重复该参数或以逗号分隔）"),
+    level: list[str] | None = Query(None, description=f"部门层级：{LEVELS}{SEVERAL}"),
+    share_type: list[str] | None = Query(None, description=f"共享类型：{ShareType.choices()}{SEVERAL}"),
+    format: list[str] | None = Query(None, description=f"资源格式：{DataFormat.choices()}{SEVERAL}"),
+    grade: list[str] | None = Query(None, description=f"分级：{Grade.choices()}{SEVERAL}"),
+    theme: list[str] | None = Query(None, description="主题，可多个"),
     stale: bool | None = Query(None, description="true 只看过期目录，false 只看未过期目录"),
-    limit: int = Query(20, ge=1, le=service.MAX_LIMIT),
-    offset: int = Query(0, ge=0, le=service.MAX_OFFSET),
+    limit: Annotated[int, limit_query(service.MAX_LIMIT)] = 20,
+    offset: int = Query(0, ge=0, le=service.MAX_OFFSET, description=f"跳过的条数（分页，最多 {service.MAX_OFFSET}）"),
     facets: bool = Query(True, description="是否返回分面统计"),
     actor: Actor = Depends(current_actor),
 ) -> dict:

@@ -15,6 +15,7 @@ from tantivy import Occur, Query
 from govshare.catalog.vocab import DataFormat, Grade, ShareType
 from govshare.db import utcnow
 from govshare.errors import ValidationFailed
+from govshare.fields import MAX_ID
 from govshare.orgs.models import LEVEL_LABELS, Level
 from govshare.search import index as search_index
 from govshare.search.tokenize import Concept, canonical, normalize, query_concepts
@@ -81,8 +82,8 @@ def parse_filters(
     """Validates filter values (codes or Chinese labels); a bad value raises ValidationFailed naming the field."""
     departments = _values(department)
     for value in departments:
-        if not value.isdigit():
-            raise ValidationFailed(f"提供部门应为部门编号（整数）：{value}", field="department")
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_ID):
+            raise ValidationFailed(f"提供部门应为部门编号（1 至 {MAX_ID} 的整数）：{value[:40]}", field="department")
     levels = []
     for value in _values(level):
         match = next((lv.value for lv in Level if value in (lv.value, LEVEL_LABELS[lv])), None)

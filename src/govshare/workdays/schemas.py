@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from govshare.fields import UtcDateTime
+from govshare.workdays.service import MAX_YEAR, MIN_YEAR
 
 
 class DayIn(BaseModel):
@@ -21,7 +24,7 @@ class DayOut(BaseModel):
     name: str
     source: str
     created_by: str = Field(description="who set the value in force")
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ParsedDayOut(BaseModel):
@@ -33,7 +36,8 @@ class ParsedDayOut(BaseModel):
 class ImportIn(BaseModel):
     text: str = Field(min_length=1, max_length=200_000,
                       description="the notice's text (with its title), or CSV rows date,type,name")
-    year: int | None = Field(None, description="the notice's year when its title is not included")
+    year: int | None = Field(None, ge=MIN_YEAR, le=MAX_YEAR,
+                             description="the notice's year when its title is not included")
     format: Literal["notice", "csv"] = "notice"
     source: str = Field("", max_length=200, description="recorded on each day; default: the notice's title")
 

@@ -126,8 +126,55 @@ def test_validation_errors_name_the_field_and_the_rule_in_chinese(client, world)
      "应为以下之一：'outgoing' or 'incoming'"),
     ({"type": "value_error", "loc": ("body", "x"), "msg": "Value error, 用途不能为空"}, "用途不能为空"),
     ({"type": "some_new_pydantic_type", "loc": ("body", "x"), "msg": "Something English"}, "不符合要求"),
+    ({"type": "value_error", "loc": ("body", "file"),
+      "msg": "Value error, Expected UploadFile, received: <class 'str'>"}, "应为上传的文件"),
+    ({"type": "value_error", "loc": ("body", "x"), "msg": "Value error, some library's English"}, "不符合要求"),
 ])
 def test_pydantic_rules_read_in_chinese(error, rule):
     assert rule_of(error) == rule
     field, message = validation_message(error)
     assert message == f"字段 {field} {rule}"
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(client, world):
+    response = client.post("/api/v1/demands", content=b'{"need": "\xff\xfe"}',
+                           headers={**world.headers("civil_requester"), "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "body"
+
+
+def _demand_count(db) -> int:
+    from sqlalchemy import func, select
+
+    from govshare.demands.models import Demand
+
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(Demand))
+
+
+def test_a_nul_character_in_a_json_body_is_a_422_naming_the_field_on_both_databases(client, world, db):
+    response = client.post("/api/v1/demands", json={"title": "低保\x00核验", "description": "x"},
+                           headers=world.headers("civil_requester"))
+    assert response.status_code == 422  # PostgreSQL cannot store U+0000: this was a 500 there
+    assert response.json()["error"]["field"] == "title"
+    nested = client.post("/api/v1/auth/login", json={"username": ["a", {"b": "\x00"}], "password": "x"})
+    assert nested.status_code == 422 and nested.json()["error"]["field"] == "username.1.b"
+    assert _demand_count(db) == 0
+
+
+def test_a_nul_character_in_the_query_string_is_a_422_naming_the_parameter(client, world):
+    response = client.get("/api/v1/catalog/search?q=%E6%88%B7%00%E7%B1%8D", headers=world.headers("civil_requester"))
+    assert response.status_code == 422 and response.json()["error"]["field"] == "q"
+
+
+def test_a_nul_character_in_a_page_form_is_a_chinese_error_page(client, world):
+    response = client.post("/login", data={"username": "civil\x00requester", "password": PASSWORD, "next": "/"})
+    assert_chinese_page(response, 422, "请求参数有误")
+    assert "username" in response.text
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(client, world, db):
+    response = client.post("/api/v1/demands", content='{"title": "路径 C:\\\\u0000 说明"}'.encode(),
+                           headers={**world.headers("civil_requester"), "Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "路径 C:\\u0000 说明"

@@ -3,7 +3,7 @@ operation really returns, the bearer scheme, and files documented as files.
 
 Routes name the statuses only they return (`responses=errors(404, 409)`); `install` adds the ones that
 follow from a route's shape: 401 and 403 where a caller must authenticate, 422 where it takes parameters
-or a body, 404 where an id is in the path. FastAPI's own 422 shape (`{detail: [...]}`), which the API never
+or a body, 404 where the path names a record. FastAPI's own 422 shape (`{detail: [...]}`), which the API never
 returns, is replaced by ours."""
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ def _complete(operation: dict[str, Any], route) -> None:
                 response["description"] = ERROR_DESCRIPTIONS.get(int(status), "错误")
     if "401" in responses:
         responses["401"]["headers"] = WWW_AUTHENTICATE
+        # a route that answers 401 for a wrong password (login) declares `security: []` itself
         operation.setdefault("security", [{"bearer": []}])
 
 
@@ -142,11 +143,17 @@ def derived_statuses(route) -> list[int]:
     statuses = []
     if requires_login(route):
         statuses += [401, 403]
-    if route.dependant.path_params:
+    if any(names_a_record(param.name) for param in route.dependant.path_params):
         statuses.append(404)
     if route.dependant.path_params or route.dependant.query_params or route.body_field is not None:
         statuses.append(422)
     return statuses
+
+
+def names_a_record(parameter: str) -> bool:
+    """A path parameter that names a stored record (`entry_id`, a resource `code`, a `version`), which may not
+    exist or not be visible: 404. A value such as a calendar `day` is not looked up."""
+    return parameter.endswith("_id") or parameter in ("code", "version")
 
 
 def requires_login(route) -> bool:

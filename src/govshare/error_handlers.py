@@ -19,6 +19,8 @@ log = logging.getLogger("govshare")
 API_PREFIXES = ("/api/", "/openapi.json", "/docs", "/healthz")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 SERVER_ERROR = "服务器内部错误，已记录。请稍后重试；如仍出现，请联系平台管理员。"
+UNPARSEABLE_BODY = "There was an error parsing the body"
+UNPARSEABLE_MESSAGE = "字段 body 无法解析（应为 UTF-8 编码的 JSON 或表单）"
 HTTP_MESSAGES = {
     404: "请求的地址不存在",
     405: "此地址不支持该请求方式",
@@ -83,8 +85,11 @@ def field_of(location: tuple) -> str:
 def rule_of(error: dict) -> str:
     kind = error.get("type", "")
     if kind in ("value_error", "assertion_error"):
-        # our own validators raise Chinese messages; pydantic prefixes them
-        return str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        # our own validators raise Chinese messages (pydantic prefixes them); a library's English is not shown
+        message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if "UploadFile" in message:
+            return "应为上传的文件"
+        return message if _has_chinese(message) else "不符合要求"
     template = RULES.get(kind)
     if template is None:
         return "不符合要求"
@@ -131,6 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == UNPARSEABLE_BODY:  # FastAPI's words for a body it cannot decode
+            return await respond(request, 422, "validation_failed", UNPARSEABLE_MESSAGE, "body")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
@@ -144,5 +151,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return await respond(request, 500, "internal_error", SERVER_ERROR)
 
 
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def _chinese_or(text: str, fallback: str) -> str:
-    return text if any("\u4e00" <= ch <= "\u9fff" for ch in text) else fallback
+    return text if _has_chinese(text) else fallback

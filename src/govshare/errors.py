@@ -50,6 +50,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 def found(value: T | None, message: str, field: str) -> T:
     """`value`, or NotFound naming the field when there is none (the one shape of every lookup by id)."""
     if value is None:

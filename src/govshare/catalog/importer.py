@@ -45,7 +45,7 @@ from govshare.catalog.vocab import (
     ShareType,
     UpdateCycle,
 )
-from govshare.errors import DomainError, ValidationFailed
+from govshare.errors import DomainError, TooLarge, ValidationFailed
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role
 
@@ -70,11 +70,6 @@ ITEM_ENUMS: dict[str, type[LabelledEnum]] = {"data_type": ItemType, "grade": Gra
 
 
 # ---------------------------------------------------------------- reading files
-
-
-class UploadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 def file_name(name: str | None, field: str = "file") -> str:
@@ -760,7 +755,7 @@ def _spool(stream: BinaryIO, path: Path, field: str) -> None:
         while chunk := stream.read(1024 * 1024):
             written += len(chunk)
             if written > MAX_UPLOAD_BYTES:
-                raise UploadTooLarge(f"上传文件过大：不能超过{MAX_UPLOAD_BYTES // (1024 * 1024)} MB", field=field)
+                raise TooLarge(f"上传文件过大：不能超过{MAX_UPLOAD_BYTES // (1024 * 1024)} MB", field=field)
             out.write(chunk)
 
 

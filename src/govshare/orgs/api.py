@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["orgs"])
 
 
 @router.post("/auth/login", response_model=TokenOut, summary="登录", responses=errors(401),
+             openapi_extra={"security": []},  # answers 401 for a wrong password, but needs no token
              description="用户名和密码登录（统一身份认证，R18），返回登录会话令牌：只显示这一次，"
                          "有效期为 GOVSHARE_SESSION_HOURS 小时。用户名或密码错误、用户已停用均答 401。")
 def login(body: LoginIn, request: Request, session: Session = SESSION) -> TokenOut:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
-from rich.console import Console
-from sqlalchemy.orm import Session
 
-from govshare.authz import Actor, actor_named
+from govshare.authz import actor_named
+from govshare.cli_support import SYSTEM, console, database, err_console, unit_of_work
 from govshare.config import get_settings
-from govshare.db import Database
 from govshare.errors import DomainError
 from govshare.orgs.models import Role
 
@@ -28,36 +24,6 @@ app.add_typer(user_app, name="user")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(token_app, name="token")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def database() -> Database:
-    """The node's database, migrated to the latest schema."""
-    from govshare import migrate
-
-    settings = get_settings()
-    url = settings.resolved_database_url
-    migrate.upgrade(url)
-    return Database(url, settings)
-
-
-@contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """A session for one command; domain errors become a clear message and exit code 2."""
-    db = database()
-    try:
-        with db.session() as session:
-            yield session
-    except DomainError as exc:
-        field = f"（字段：{exc.field}）" if exc.field else ""
-        err_console.print(f"[red]错误：{exc.message}{field}[/red]")
-        raise typer.Exit(2) from exc
-    finally:
-        db.dispose()
-
-
-SYSTEM = Actor.system()
 
 
 def ensure_node_keys(settings) -> str:

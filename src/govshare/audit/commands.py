@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, database, err_console, unit_of_work
 
 audit_app = typer.Typer(help="使用记录（R12：哈希链与签名检查点、统计、异常、归档与清理）", no_args_is_help=True)
 
@@ -29,13 +30,11 @@ AS_JSON = typer.Option(False, "--json", help="以 JSON 输出")
 
 
 def _console():
-    from govshare.cli import console
 
     return console
 
 
 def _fail(exc) -> None:
-    from govshare.cli import err_console
 
     field = f"（字段：{exc.field}）" if exc.field else ""
     err_console.print(f"[red]错误：{exc.message}{field}[/red]")
@@ -45,7 +44,6 @@ def _fail(exc) -> None:
 @contextmanager
 def _database() -> Iterator:
     """The node's database for a command that manages its own units of work."""
-    from govshare.cli import database
     from govshare.errors import DomainError
 
     db = database()
@@ -59,7 +57,6 @@ def _database() -> Iterator:
 
 @contextmanager
 def _work(username: str | None) -> Iterator[tuple]:
-    from govshare.cli import unit_of_work
 
     with unit_of_work() as session:
         yield session, actor_named(session, username)

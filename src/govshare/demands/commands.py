@@ -8,6 +8,7 @@ from datetime import date
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, unit_of_work
 
 demand_app = typer.Typer(help="需求清单（R20）", no_args_is_help=True)
 USER = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）")
@@ -20,7 +21,6 @@ def _print(view: dict) -> None:
     """A demand's state, deadlines (with the estimate warning) and suggestions."""
     from rich.table import Table
 
-    from govshare.cli import console
 
     console.print(f"[bold]需求 {view['id']}：{view['title']}[/bold]  状态：{view['status_label']}")
     console.print(f"需求部门：{view['requester']}" + (f"    提供部门：{view['provider']}" if view["provider"] else ""))
@@ -48,7 +48,6 @@ def _print(view: dict) -> None:
 
 def _act(username: str | None, action) -> None:
     """Runs `action(session, actor) -> Demand` in one unit of work and prints the result."""
-    from govshare.cli import unit_of_work
     from govshare.demands import service
 
     with unit_of_work() as session:
@@ -80,7 +79,6 @@ def demand_list(
     """列出可见的需求。"""
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.demands import service
 
     with unit_of_work() as session:

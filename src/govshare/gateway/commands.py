@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, unit_of_work
 
 source_app = typer.Typer(help="数据源接入（库表、文件、上游接口）、数据画像与分级确认", no_args_is_help=True)
 
@@ -55,7 +56,6 @@ def _print_source(view: dict, *, rows: int = 20) -> None:
     """The source, its profile per item and (for files) the first bad rows of its load report."""
     from rich.table import Table
 
-    from govshare.cli import console
     from govshare.gateway.masking import parse_rule
 
     console.print(f"[bold]数据源：{_text(view['entry_name'])}[/bold]（{view['resource_code']}，"
@@ -109,7 +109,6 @@ def _print_source(view: dict, *, rows: int = 20) -> None:
 
 
 def _act(user: str | None, action) -> None:
-    from govshare.cli import unit_of_work
     from govshare.gateway import connect
 
     with unit_of_work() as session:
@@ -147,7 +146,6 @@ def connect_file(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from govshare.cli import console
     from govshare.gateway import connect
 
     columns = (TextColumn("[bold]装载文件"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -188,7 +186,6 @@ def connect_http(
 @source_app.command("show")
 def show(entry_id: int, rows: int = typer.Option(20, "--rows", help="显示的问题行数"), user: str = USER) -> None:
     """查看数据源、数据画像、分级建议和装载报告。"""
-    from govshare.cli import unit_of_work
     from govshare.gateway import connect
 
     with unit_of_work() as session:
@@ -223,7 +220,6 @@ def list_sources(user: str = USER) -> None:
     """列出可查看的数据源。"""
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.gateway import connect
 
     with unit_of_work() as session:

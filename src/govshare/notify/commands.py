@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, unit_of_work
 
 webhook_app = typer.Typer(help="Webhook（事件推送）管理", no_args_is_help=True)
 
@@ -25,7 +26,6 @@ def webhook_add(
     user: str = USER_OPTION,
 ) -> None:
     """为部门登记 Webhook；签名密钥只显示这一次。"""
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -44,7 +44,6 @@ def webhook_list(
     """列出 Webhook（不显示密钥）。"""
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -66,7 +65,6 @@ def webhook_deliveries(
     from rich.markup import escape
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     labels = {"pending": "待投递", "delivered": "已送达", "dead": "[red]已放弃[/red]"}
@@ -82,7 +80,6 @@ def webhook_deliveries(
 @webhook_app.command("retry")
 def webhook_retry(message_id: int, user: str = USER_OPTION) -> None:
     """把放弃（dead）的投递重新放回队列。"""
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -93,7 +90,6 @@ def webhook_retry(message_id: int, user: str = USER_OPTION) -> None:
 @webhook_app.command("deactivate")
 def webhook_deactivate(hook_id: int, user: str = USER_OPTION) -> None:
     """停用 Webhook：不再推送，待投递的消息不再发送。"""
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -104,7 +100,6 @@ def webhook_deactivate(hook_id: int, user: str = USER_OPTION) -> None:
 @webhook_app.command("activate")
 def webhook_activate(hook_id: int, user: str = USER_OPTION) -> None:
     """重新启用 Webhook。"""
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -115,7 +110,6 @@ def webhook_activate(hook_id: int, user: str = USER_OPTION) -> None:
 @webhook_app.command("rotate-secret")
 def webhook_rotate_secret(hook_id: int, user: str = USER_OPTION) -> None:
     """更换签名密钥：立即生效，新密钥只显示这一次。"""
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:
@@ -132,7 +126,6 @@ def notifications_command(
     from rich.markup import escape
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.notify import service
 
     with unit_of_work() as session:

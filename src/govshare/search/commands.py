@@ -7,6 +7,8 @@ import json
 
 import typer
 
+from govshare.cli_support import console, err_console, unit_of_work
+
 index_app = typer.Typer(help="搜索索引", no_args_is_help=True)
 
 
@@ -20,7 +22,6 @@ def rebuild_index() -> int:
     """Rebuilds the search index from the database, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from govshare.cli import console, unit_of_work
     from govshare.search import index as search_index
 
     index_dir = _index_dir()
@@ -52,7 +53,6 @@ def search_command(
     from rich.table import Table
 
     from govshare.catalog.vocab import Grade, ShareType
-    from govshare.cli import console, err_console
     from govshare.errors import DomainError
     from govshare.search import service
 
@@ -93,7 +93,6 @@ def index_rebuild() -> None:
 @index_app.command("status")
 def index_status() -> None:
     """Show whether the search index exists and how many entries it holds."""
-    from govshare.cli import console
     from govshare.search import service
 
     status = service.index_status(_index_dir())

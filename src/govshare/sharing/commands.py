@@ -17,6 +17,7 @@ from datetime import date
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, unit_of_work
 
 request_app = typer.Typer(help="共享申请（R07 申请与答复，R08 争议协调）", no_args_is_help=True)
 grant_app = typer.Typer(help="共享授权（R09、R10）", no_args_is_help=True)
@@ -34,7 +35,6 @@ SECRET_WARNING = "客户端密钥只显示这一次，平台只保存其摘要�
 @contextmanager
 def _work(username: str | None) -> Iterator[tuple]:
     """One unit of work acting as `username` (or the node operator)."""
-    from govshare.cli import unit_of_work
 
     with unit_of_work() as session:
         yield session, _actor(session, username)
@@ -150,7 +150,6 @@ def _deadline(view: dict, key: str = "reply_due") -> str:
 
 
 def _print_warnings(views: list[dict]) -> None:
-    from govshare.cli import console
 
     if any(v.get("deadline_warning") for v in views):
         warning = next(v["deadline_warning"] for v in views if v.get("deadline_warning"))
@@ -171,7 +170,6 @@ def _request_view(session, request) -> dict:
 
 def _print_request(view: dict) -> None:
     """The state of a request, its terms and deadline (with the estimate warning)."""
-    from govshare.cli import console
 
     console.print(f"[bold]共享申请 {view['id']}：{_text(view['entry_name'])}[/bold]（{view['resource_code']}）"
                   f"  状态：{view['status_label']}")
@@ -221,14 +219,12 @@ def _step_table(steps: list[dict], title: str):
 
 
 def _print_step(step: dict) -> None:
-    from govshare.cli import console
 
     console.print(_step_table([step], "争议处理"))
     _print_warnings([step])
 
 
 def _print_grant(view: dict) -> None:
-    from govshare.cli import console
     from govshare.sharing.vocab import GrantEndReason
 
     console.print(f"[bold]共享授权 {view['id']}：{_text(view['entry_name'])}[/bold]（{view['resource_code']}）"
@@ -247,7 +243,6 @@ def _print_grant(view: dict) -> None:
 
 
 def _print_change(view: dict) -> None:
-    from govshare.cli import console
     from govshare.sharing.vocab import ServiceChangeKind
 
     console.print(f"[bold]共享服务变更 {view['id']}：{_text(view['entry_name'])}[/bold]  "
@@ -278,7 +273,6 @@ def request_list(
     user: str = USER,
 ) -> None:
     """列出可查看的共享申请。"""
-    from govshare.cli import console
     from govshare.errors import ValidationFailed
     from govshare.sharing import service
     from govshare.sharing.vocab import RequestStatus
@@ -310,7 +304,6 @@ def request_list(
 @request_app.command("show")
 def request_show(request_id: int, user: str = USER) -> None:
     """查看共享申请：条款、答复期限、全部办理记录和争议处理步骤。"""
-    from govshare.cli import console
     from govshare.sharing import disputes, service, views
     from govshare.sharing.vocab import RequestStatus
 
@@ -462,7 +455,6 @@ def request_renew(
 @request_app.command("disputes")
 def request_disputes(user: str = USER) -> None:
     """本部门待办理的争议步骤。"""
-    from govshare.cli import console
     from govshare.sharing import disputes, views
 
     with _work(user) as (session, actor):
@@ -507,7 +499,6 @@ def grant_list(
     user: str = USER,
 ) -> None:
     """列出可查看的共享授权。"""
-    from govshare.cli import console
     from govshare.errors import ValidationFailed
     from govshare.sharing import service, views
     from govshare.sharing.vocab import GrantEndReason, GrantStatus
@@ -591,7 +582,6 @@ def grant_confirm_deletion(grant_id: int, note: str = typer.Option("", "--note",
 
 
 def _print_secret(system, secret: str) -> None:
-    from govshare.cli import console
 
     console.print(f"应用系统 {system.id}：{_text(system.name)}（{system.department.name}）")
     console.print(f"客户端编号（client id）：{system.client_id}")
@@ -615,7 +605,6 @@ def system_register(name: str, description: str = typer.Option("", "--descriptio
 @system_app.command("list")
 def system_list(user: str = USER) -> None:
     """列出可查看的应用系统（不含密钥）。"""
-    from govshare.cli import console
     from govshare.orgs import systems
 
     with _work(user) as (session, actor):
@@ -639,7 +628,6 @@ def system_rotate(system_id: int, user: str = USER) -> None:
 @system_app.command("revoke")
 def system_revoke(system_id: int, user: str = USER) -> None:
     """吊销应用系统：凭据立即失效，其授权不能再使用。"""
-    from govshare.cli import console
     from govshare.orgs import systems
 
     with _work(user) as (session, actor):
@@ -687,7 +675,6 @@ def change_decide(
 def change_list(status: str = typer.Option(None, "--status", help="submitted、approved、rejected 或 effective"),
                 user: str = USER) -> None:
     """列出可查看的共享服务变更。"""
-    from govshare.cli import console
     from govshare.sharing import changes, views
     from govshare.sharing.vocab import ServiceChangeKind, ServiceChangeStatus
 

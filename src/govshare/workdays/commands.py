@@ -8,6 +8,7 @@ from datetime import date
 import typer
 
 from govshare.authz import actor_named
+from govshare.cli_support import console, unit_of_work
 
 calendar_app = typer.Typer(help="工作日日历：节假日表（优先于 chinese-calendar）与期限计算（R07）",
                            no_args_is_help=True)
@@ -39,7 +40,6 @@ def calendar_import(
 
     from rich.markup import escape
 
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     path = Path(file)
@@ -67,7 +67,6 @@ def calendar_list(year: int = typer.Option(None, "--year", help="只列出该年
     from rich.markup import escape
     from rich.table import Table
 
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     with unit_of_work() as session:
@@ -95,7 +94,6 @@ def calendar_set(
     """把某日设为放假或上班（优先于 chinese-calendar）。"""
     from rich.markup import escape
 
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     with unit_of_work() as session:
@@ -106,7 +104,6 @@ def calendar_set(
 @calendar_app.command("remove")
 def calendar_remove(day: str = typer.Argument(..., help="YYYY-MM-DD"), user: str = USER_OPTION) -> None:
     """从节假日表删除某日（恢复按 chinese-calendar 或周一至周五计算）。"""
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     with unit_of_work() as session:
@@ -118,7 +115,6 @@ def calendar_remove(day: str = typer.Argument(..., help="YYYY-MM-DD"), user: str
 def calendar_deadline(start: str = typer.Argument(..., help="起算日 YYYY-MM-DD（当日不计）"),
                       days: int = typer.Argument(..., help="工作日数")) -> None:
     """计算起算日之后第 N 个工作日。"""
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     with unit_of_work() as session:
@@ -133,7 +129,6 @@ def calendar_deadline(start: str = typer.Argument(..., help="起算日 YYYY-MM-D
 @calendar_app.command("year")
 def calendar_year(year: int) -> None:
     """某年的节假日依据：管理员节假日表、chinese-calendar，或未知（估算）。"""
-    from govshare.cli import console, unit_of_work
     from govshare.workdays import service
 
     with unit_of_work() as session:

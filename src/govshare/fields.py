@@ -1,6 +1,6 @@
 """Shapes of API values that every domain shares: ids, pages and timestamps. Declared once, so the ranges
 and formats the server enforces are the ones the OpenAPI schema states (out of range is a 422 naming the
-field, never a driver's OverflowError)."""
+field, never a driver's OverflowError or PostgreSQL's "integer out of range")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field
 
-MAX_ID = 2**63 - 1  # ids are 64-bit integers on both databases (SQLite INTEGER, PostgreSQL BIGINT)
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL (SQLite's would hold 64 bits)
 MAX_OFFSET = 1_000_000_000  # far beyond any list, and offset + limit still fits a 64-bit integer
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description="编号（正整数）")]

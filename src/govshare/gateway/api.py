@@ -5,15 +5,19 @@ grant they use on every call. Resource codes contain '/', so the specific routes
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from starlette.background import BackgroundTask
 from starlette.routing import request_response
 
+from govshare.apidoc import errors, file_response
 from govshare.authz import Actor
 from govshare.deps import SESSION, current_actor, header_token
 from govshare.errors import NotFound, ValidationFailed
+from govshare.fields import MAX_ID, IdPath, IdQuery, limit_query
 from govshare.gateway import service, tokens
 from govshare.gateway.schemas import (
     DataOut,
@@ -30,9 +34,19 @@ from govshare.gateway.service import Call, Caller, Mode, Outcome, access
 
 router = APIRouter(tags=["gateway"])
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+# What a data route may answer besides 200 and 422: the consumer system's token (401), the grant's refusals
+# (403), an unknown or unpublished resource (404), the rate limit and the daily quota (429), a source that
+# cannot be read (502), and a stored source address the node key cannot open (400).
+DATA_ERRORS = errors(400, 401, 403, 404, 429, 502)
+# Every data route is one call of the gateway: decided against the grant (R09, R10), masked (R17) and recorded (R12).
+GOVERNED = ("经网关按共享授权的信息项、数据范围和用途（R09、R10）读取并脱敏（R17），"
+            "每次调用（含被拒绝的）都写入使用记录（R12）。")
 
 
-@router.post("/api/v1/gateway/token", response_model=TokenOut)
+@router.post("/api/v1/gateway/token", response_model=TokenOut, summary="换取访问令牌",
+             description="应用系统以客户端编号和密钥换取短期访问令牌（R18），调用数据接口时以 Bearer 方式出示；"
+                         "密钥更换或系统吊销后，令牌立即失效。",
+             responses=errors(401), openapi_extra={"security": []})  # 401 for wrong credentials; no token needed
 def issue_token(body: TokenIn, session=SESSION):
     token, lifetime = tokens.issue_token(session, body.client_id, body.client_secret)
     return TokenOut(access_token=token, expires_in=lifetime)
@@ -45,15 +59,17 @@ def _masking_out(grant, effective: dict) -> MaskingOut:
         for name, rule in effective.items()})
 
 
-@router.get("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut)
-def grant_masking(grant_id: int, actor: Actor = Depends(current_actor), session=SESSION):
+@router.get("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut, summary="查看授权的脱敏规则")
+def grant_masking(grant_id: IdPath, actor: Actor = Depends(current_actor), session=SESSION):
     """The rules the gateway applies under a grant, item by item (the grant's own, else the grade's default)."""
     return _masking_out(*service.grant_masking(session, actor, grant_id))
 
 
-@router.put("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut)
-def set_grant_masking(grant_id: int, body: MaskingIn, actor: Actor = Depends(current_actor), session=SESSION):
-    """The provider's reviewer sets the grant's own masking rules (R17); they replace the earlier ones."""
+@router.put("/api/v1/gateway/grants/{grant_id}/masking", response_model=MaskingOut, summary="设置授权的脱敏规则",
+            description="提供部门审核人员设置该授权各信息项的脱敏规则（R17），替换此前的规则；未列出的信息项按分级默认规则，"
+                        "需求部门收到通知。",
+            responses=errors(409))
+def set_grant_masking(grant_id: IdPath, body: MaskingIn, actor: Actor = Depends(current_actor), session=SESSION):
     grant = service.set_masking(session, actor, grant_id, body.rules)
     return _masking_out(grant, service.effective_masking(session, grant))
 
@@ -84,22 +100,39 @@ def _data(outcome: Outcome, code: str, grant: int | None) -> JSONResponse:
                          "usage_record": outcome.record_seq})
 
 
-@router.get("/api/v1/data/{code:path}/rows", response_model=DataOut)
-def page(request: Request, code: str, grant: int = Query(...), cursor: str | None = None,
-         limit: int = Query(100, ge=1, le=1000), items: str | None = None, filter: list[str] = Query([])):
+Cursor = Annotated[str | None, Query(description="上一页返回的 next_cursor，原样传回；平台签发的游标只对同一资源、"
+                                                   "同一共享授权有效，其他值一律视为无效（422）")]
+
+
+@router.get("/api/v1/data/{code:path}/rows", response_model=DataOut, summary="分页读取共享数据",
+            description="按数据源的排序列分页读取授权范围内的记录；下一页用本页返回的 next_cursor。" + GOVERNED,
+            responses=DATA_ERRORS)
+def page(request: Request, code: str, grant: IdQuery, cursor: Cursor = None,
+         limit: Annotated[int, limit_query(service.MAX_PAGE)] = service.DEFAULT_PAGE, items: str | None = None,
+         filter: list[str] = Query([])):
     call = Call(Mode.PAGE, code, grant_id=grant, cursor=cursor, limit=limit, items=_items(items),
                 filters=_filters(filter))
     return _data(access(request.app.state.db, _system(request), call), code, grant)
 
 
-@router.post("/api/v1/data/{code:path}/verify", response_model=VerifyOut)
+@router.post("/api/v1/data/{code:path}/verify", response_model=VerifyOut, summary="核验记录",
+             description="核验（R09）：只回答给出的信息项与存储的记录是否一致（match / no_match / not_found），"
+                         "不返回数据。" + GOVERNED,
+             responses=DATA_ERRORS)
 def verify(request: Request, code: str, body: VerifyIn):
     call = Call(Mode.VERIFY, code, grant_id=body.grant, key=body.key, fields=tuple(body.fields.items()))
     outcome = access(request.app.state.db, _system(request), call)
     return VerifyOut(resource_code=code, grant_id=body.grant, result=outcome.verdict, usage_record=outcome.record_seq)
 
 
-@router.post("/api/v1/data/{code:path}/export")
+EXPORT_FILES = file_response({MEDIA_TYPES["csv"]: "CSV 文件（format=csv）",
+                              MEDIA_TYPES["parquet"]: "Parquet 文件（format=parquet）"},
+                             "导出的文件；响应头 X-Usage-Record 为使用记录序号，X-Row-Count 为行数")
+
+
+@router.post("/api/v1/data/{code:path}/export", summary="批量导出共享数据",
+             description="把授权范围内的记录导出为 CSV 或 Parquet 文件。" + GOVERNED,
+             response_class=FileResponse, responses={**EXPORT_FILES, **DATA_ERRORS})
 def export(request: Request, code: str, body: ExportIn):
     call = Call(Mode.EXPORT, code, grant_id=body.grant, items=tuple(body.items) if body.items else None,
                 filters=tuple(body.filters.items()), export_format=body.format)
@@ -110,8 +143,9 @@ def export(request: Request, code: str, body: ExportIn):
                         background=BackgroundTask(path.unlink, missing_ok=True))
 
 
-@router.get("/api/v1/data/{code:path}/preview", response_model=DataOut)
-def preview(request: Request, code: str, grant: int | None = None, actor: Actor = Depends(current_actor)):
+@router.get("/api/v1/data/{code:path}/preview", response_model=DataOut, summary="页面预览共享数据",
+            responses=errors(400, 429, 502))
+def preview(request: Request, code: str, grant: IdQuery | None = None, actor: Actor = Depends(current_actor)):
     """The UI's preview: a person of the requester department (with a grant) or of the provider (its own
     data, no grant) sees the first rows, through the same gateway function and recorded the same way."""
     outcome = access(request.app.state.db, Caller(actor=actor), Call(Mode.PREVIEW, code, grant_id=grant))
@@ -131,7 +165,8 @@ class PlainRoute(APIRoute):
 
 LOOKUP_PARAMETERS = [
     {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}, "description": "资源代码"},
-    {"name": "grant", "in": "query", "required": True, "schema": {"type": "integer"}, "description": "共享授权编号"},
+    {"name": "grant", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+     "description": "共享授权编号（正整数）"},
     {"name": "key", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
      "description": "主键值"},
     {"name": "items", "in": "query", "required": False, "schema": {"type": "string"},
@@ -152,14 +187,27 @@ def lookup(request: Request):
 
 
 router.add_api_route("/api/v1/data/{code:path}", lookup, methods=["GET"], response_model=DataOut,
+                     summary="按主键查询共享数据", description="按主键查询授权范围内的记录。" + GOVERNED,
+                     responses=errors(*sorted({422, *DATA_ERRORS})),
                      openapi_extra={"parameters": LOOKUP_PARAMETERS}, route_class_override=PlainRoute)
 
 
 def _lookup_parameters(query) -> tuple[int, str, str | None]:
-    grant = query.get("grant")
-    if grant is None or not grant.strip().lstrip("-").isdigit():
-        raise ValidationFailed("必须给出共享授权编号（grant，整数）", field="grant")
+    grant = _grant_number(query.get("grant"))
     key = query.get("key")
     if not key:
         raise ValidationFailed("必须给出主键值（key）", field="key")
-    return int(grant), key, query.get("items")
+    return grant, key, query.get("items")
+
+
+MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def _grant_number(text: str | None) -> int:
+    """The `grant` parameter of a lookup: an id, 1 to MAX_ID, as LOOKUP_PARAMETERS documents it."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS:
+        grant = int(text)
+        if 1 <= grant <= MAX_ID:
+            return grant
+    raise ValidationFailed(f"必须给出共享授权编号（grant，1 至 {MAX_ID} 的整数）", field="grant")

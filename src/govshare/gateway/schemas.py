@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from govshare.fields import Id
+
 
 class TokenIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=40)
@@ -19,13 +21,13 @@ class TokenOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
-    grant: int
+    grant: Id = Field(description="使用的共享授权编号")
     fields: dict[str, str] = Field(min_length=1, description="信息项名 → 要核验的值；须含主键信息项或另给 key")
     key: str | None = None
 
 
 class ExportIn(BaseModel):
-    grant: int
+    grant: Id = Field(description="使用的共享授权编号")
     format: Literal["csv", "parquet"] = "csv"
     items: list[str] | None = None
     filters: dict[str, str] = Field(default_factory=dict)
@@ -34,11 +36,12 @@ class ExportIn(BaseModel):
 class DataOut(BaseModel):
     resource_code: str
     grant_id: int | None
-    mode: str
+    mode: Literal["lookup", "page", "preview"]
     items: list[str]
     rows: list[dict]
     masking: dict[str, str]
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(None, description=(
+        "下一页的游标（cursor 参数）；为空表示已是最后一页。游标由平台签发，只对签发它的资源和共享授权有效"))
     usage_record: int | None = None
 
 

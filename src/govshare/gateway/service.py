@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -595,7 +596,7 @@ def serve(decision: Decision, call: Call, settings: Settings) -> Outcome:
     if call.mode == Mode.VERIFY:
         return Outcome(call.mode, decision.items, verdict=_verify(decision, call), masking={})
     if call.mode in (Mode.PAGE, Mode.PREVIEW):
-        return _page(decision, call, labels)
+        return _page(decision, call, labels, CursorSeal.of(settings, decision))
     if call.mode == Mode.EXPORT:
         return _export(decision, call, settings, labels)
     raise ValidationFailed(f"未知的访问方式：{call.mode}", field="mode")
@@ -650,13 +651,14 @@ def _source_query(decision: Decision, call: Call, *, limit: int | None, after=No
         scope=decision.scope, order=decision.order_column if ordered else None, after=after, limit=limit)
 
 
-def _page(decision: Decision, call: Call, labels: dict) -> Outcome:
+def _page(decision: Decision, call: Call, labels: dict, seal: CursorSeal) -> Outcome:
     """One page in the order of the source's order column (the key item, or a file's row number), resumed
     after the cursor's value. The key need not be unique: a page never ends inside a run of equal keys
     (the run moves whole to the next page, or, when a run alone fills a page, the page is that run), so
-    resuming strictly after the last key neither repeats nor skips a row."""
+    resuming strictly after the last key neither repeats nor skips a row. The cursor is opened (verified)
+    before the source is read."""
     limit = PREVIEW_ROWS if call.mode == Mode.PREVIEW else max(1, min(int(call.limit or DEFAULT_PAGE), MAX_PAGE))
-    after = decode_cursor(call.cursor) if call.cursor else None
+    after = seal.open(call.cursor) if call.cursor else None
     order = decision.order_column
     raw = decision.source.rows(_source_query(decision, call, limit=limit + 1, after=after))
     cursor = None
@@ -672,7 +674,7 @@ def _page(decision: Decision, call: Call, labels: dict) -> Outcome:
             raw = decision.source.rows(_source_query(decision, call, limit=None, extra=((order, last),)))
         last = raw[-1][order]
         # an empty key cannot be resumed after (NULL sorts apart from every value): the pages end there
-        cursor = encode_cursor(last) if last is not None and call.mode != Mode.PREVIEW else None
+        cursor = seal.issue(last) if last is not None and call.mode != Mode.PREVIEW else None
     rows = [{name: row[decision.columns[name]] for name in decision.items} for row in raw]
     return Outcome(call.mode, decision.items, rows=_masked(decision, rows), next_cursor=cursor,
                    row_count=len(rows), masking=labels)
@@ -686,25 +688,73 @@ CURSOR_TYPES = {
 }
 
 
-def encode_cursor(value) -> str:
+CURSOR_TAG_BYTES = 16  # a 128-bit HMAC tag: out of reach of forgery, and the cursor stays short
+
+
+def cursor_payload(value) -> bytes:
+    """The value a page resumes after, with its type: `["i", 42]`, `["s", "3401…"]`, `["d", "2026-01-31"]`."""
     tag = next((t for t, (kind, _) in CURSOR_TYPES.items() if type(value) is kind), None)
     if tag is None:
         tag = "t" if isinstance(value, datetime) else "d" if isinstance(value, date) else "s"
         value = value if tag != "s" else str(value)
     text = value if tag in ("i", "f") else (value.isoformat() if tag in ("d", "t") else str(value))
-    return base64.urlsafe_b64encode(json.dumps([tag, text], ensure_ascii=False).encode()).decode().rstrip("=")
+    return json.dumps([tag, text], ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode_cursor(cursor: str):
-    try:
-        tag, text = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
-        kind, parse = CURSOR_TYPES[tag]
-        value = parse(text)
-        if type(value) is not kind:
-            raise TypeError(tag)
-        return value
-    except (ValueError, TypeError, KeyError, ArithmeticError, UnicodeDecodeError, binascii.Error) as exc:
-        raise ValidationFailed("分页游标无效（请使用上一页返回的 next_cursor）", field="cursor") from exc
+def cursor_value(payload: bytes):
+    """The value of a payload written by `cursor_payload` (its type checked all the same)."""
+    tag, text = json.loads(payload)
+    kind, parse = CURSOR_TYPES[tag]
+    value = parse(text)
+    if type(value) is not kind:
+        raise TypeError(tag)
+    return value
+
+
+@lru_cache(maxsize=8)
+def _cursor_key(gateway_secret: bytes) -> bytes:
+    return hmac.new(gateway_secret, b"govshare-page-cursor", hashlib.sha256).digest()
+
+
+def invalid_cursor() -> ValidationFailed:
+    return ValidationFailed("分页游标无效（请原样使用同一资源、同一授权上一页返回的 next_cursor）", field="cursor")
+
+
+@dataclass(frozen=True)
+class CursorSeal:
+    """Signs the cursors of one paging: the value a page resumes after, followed by an HMAC (key derived
+    from the node key) over that value and what is paged: the resource, the grant and the order column.
+    Only the server issues cursors, so one that does not verify (made up, altered, cut short, or issued for
+    another resource or grant) is refused as a 422 naming `cursor` before the source is read."""
+
+    key: bytes
+    binding: bytes
+
+    @classmethod
+    def of(cls, settings: Settings, decision: Decision) -> CursorSeal:
+        paged = [decision.resource_code, decision.grant_id, decision.order_column]
+        return cls(_cursor_key(node_secret(settings)), json.dumps(paged, ensure_ascii=False).encode())
+
+    def _tag(self, payload: bytes) -> bytes:
+        return hmac.new(self.key, self.binding + b"\n" + payload, hashlib.sha256).digest()[:CURSOR_TAG_BYTES]
+
+    def issue(self, value) -> str:
+        payload = cursor_payload(value)
+        return base64.urlsafe_b64encode(self._tag(payload) + payload).decode().rstrip("=")
+
+    def open(self, cursor: str):
+        """The value a genuine cursor resumes after; ValidationFailed (field `cursor`) for any other text."""
+        try:
+            sealed = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4))
+        except (ValueError, binascii.Error) as exc:
+            raise invalid_cursor() from exc
+        tag, payload = sealed[:CURSOR_TAG_BYTES], sealed[CURSOR_TAG_BYTES:]
+        if not payload or not hmac.compare_digest(tag, self._tag(payload)):
+            raise invalid_cursor()
+        try:
+            return cursor_value(payload)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # a genuine cursor never gets here
+            raise invalid_cursor() from exc
 
 
 EXPORT_FORMATS = {"csv": "(FORMAT csv, HEADER true)", "parquet": "(FORMAT parquet, COMPRESSION zstd)"}

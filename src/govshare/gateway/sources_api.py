@@ -5,22 +5,26 @@ the profile and confirms the suggested grades."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from govshare.apidoc import errors
 from govshare.authz import Actor
+from govshare.catalog.schemas import _labelled
+from govshare.catalog.vocab import Grade, PersonalInfo
 from govshare.deps import SESSION, current_actor
 from govshare.errors import ValidationFailed
+from govshare.fields import MAX_ID, Id, IdPath, UtcDateTime
 from govshare.gateway import connect
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
 
 class SqlIn(BaseModel):
-    entry_id: int
+    entry_id: Id
     url: str = Field(min_length=1, description="SQLAlchemy URL of the provider's database (stored encrypted)")
     table: str = Field(min_length=1, description="table or view, optionally schema.table")
     key_item: str = Field(min_length=1, description="the item a key lookup searches (field name or Chinese name)")
@@ -28,7 +32,7 @@ class SqlIn(BaseModel):
 
 
 class HttpIn(BaseModel):
-    entry_id: int
+    entry_id: Id
     url: str = Field(min_length=1, description="GET url?{key_param}=key answers the record(s)")
     key_item: str = Field(min_length=1)
     key_param: str = "key"
@@ -37,8 +41,10 @@ class HttpIn(BaseModel):
 
 
 class ItemChoice(BaseModel):
-    grade: str | None = None
-    personal_info: str | None = None
+    """The provider's choice for one item (code or Chinese label); what it leaves out stays as it is."""
+
+    grade: _labelled(Grade) | None = None
+    personal_info: _labelled(PersonalInfo) | None = None
 
 
 class ConfirmIn(BaseModel):
@@ -80,16 +86,16 @@ class SourceOut(BaseModel):
     key_item: str
     column_map: dict[str, str]
     row_count: int | None
-    loaded_at: datetime | None
+    loaded_at: UtcDateTime | None
     profile_rows: int | None
     sampled: bool
     sample_rows: int | None
     items: list[SourceItemOut]
     load_report: dict
-    confirmed_at: datetime | None
+    confirmed_at: UtcDateTime | None
     confirmed_by: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 def _out(session: Session, source) -> dict:
@@ -108,52 +114,67 @@ def _json_map(text: str, field: str = "column_map") -> dict | None:
     return {str(k): str(v) for k, v in value.items()}
 
 
-@router.get("", response_model=list[SourceOut])
+# Where a source's rows go: to requesters only through the gateway, under a grant (R09), masked by grade (R17).
+SERVED = ("接入后，网关只按共享授权读取其中的数据（R09），并按信息项分级脱敏（R17）；"
+          "画像给出的分级建议须由提供部门确认。")
+
+
+@router.get("", response_model=list[SourceOut], summary="列出数据源")
 def list_sources(actor: Actor = Depends(current_actor), session: Session = SESSION):
     """Sources the caller may see: its own department's; the competent authority's area; all for the
     platform administrator and the auditor."""
     return [_out(session, s) for s in connect.list_sources(session, actor)]
 
 
-@router.get("/{entry_id}", response_model=SourceOut)
-def get_source(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
+@router.get("/{entry_id}", response_model=SourceOut, summary="查看数据源")
+def get_source(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return _out(session, connect.get_source(session, actor, entry_id))
 
 
-@router.post("/sql", response_model=SourceOut)
+@router.post("/sql", response_model=SourceOut, summary="接入数据库表",
+             description="把已发布目录接入（或重新接入）提供部门数据库中的表或视图，并抽样画像；"
+                         "连接地址以节点密钥加密保存（R18）。" + SERVED,
+             responses=errors(404, 409))
 def connect_sql(body: SqlIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Connects (or reconnects) the entry to a table of the provider's database; profiles a sample."""
     source = connect.connect_sql(session, actor, body.entry_id, body.url, body.table, body.key_item, body.column_map)
     return _out(session, source)
 
 
-@router.post("/file", response_model=SourceOut)
-def connect_file(file: UploadFile = File(..., description="CSV (UTF-8/GBK), XLSX or Parquet"),
-                 entry_id: int = Form(...), key_item: str = Form(...), column_map: str = Form(""),
+@router.post("/file", response_model=SourceOut, summary="上传数据文件",
+             description="把 CSV、XLSX 或 Parquet 文件载入平台托管存储并接入目录；有问题的行列在 "
+                         "load_report.bad_rows 中并跳过。" + SERVED,
+             responses=errors(404, 409))
+def connect_file(file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or Parquet")],
+                 entry_id: Annotated[int, Form(ge=1, le=MAX_ID, description="目录编号（正整数）")],
+                 key_item: Annotated[str, Form()], column_map: Annotated[str, Form()] = "",
                  actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Loads the file into the managed store; bad rows are listed in `load_report.bad_rows` and skipped."""
     source = connect.connect_file(session, actor, entry_id, file.file, file.filename or "", key_item,
                                   _json_map(column_map))
     return _out(session, source)
 
 
-@router.post("/http", response_model=SourceOut)
+@router.post("/http", response_model=SourceOut, summary="接入上游接口",
+             description="把目录接入上游接口，由平台代需求部门调用（只支持按主键查询和核验）；"
+                         "接口地址加密保存（R18）。" + SERVED,
+             responses=errors(404, 409))
 def connect_http(body: HttpIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Connects the entry to an upstream API called on the requester's behalf (lookups and verification)."""
     source = connect.connect_http(session, actor, body.entry_id, body.url, body.key_item, body.key_param,
                                   body.column_map, body.probe_key)
     return _out(session, source)
 
 
-@router.post("/{entry_id}/confirm", response_model=SourceOut)
-def confirm(entry_id: int, body: ConfirmIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Confirms the profile: suggested grades (`accept_all`) and/or a choice per item; may only keep or raise."""
+@router.post("/{entry_id}/confirm", response_model=SourceOut, summary="确认数据源画像",
+             description="提供部门确认画像建议的分级和个人信息标识（accept_all）或逐项选择（R17）；只能维持或提高，"
+                         "降低须提交目录修订。",
+             responses=errors(409))
+def confirm(entry_id: IdPath, body: ConfirmIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
     grades = {name: choice.model_dump(exclude_none=True) for name, choice in body.grades.items()}
     source = connect.confirm_profile(session, actor, entry_id, grades, accept_all=body.accept_all, reason=body.reason)
     return _out(session, source)
 
 
-@router.delete("/{entry_id}", response_model=SourceOut)
-def disconnect(entry_id: int, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    """Stops serving the entry from its source (refused while grants are in force: that is a service stop)."""
+@router.delete("/{entry_id}", response_model=SourceOut, summary="断开数据源",
+               description="停止从该数据源提供目录的数据。仍有有效共享授权时拒绝（409）：停止共享服务须经主管部门批准（R11）。",
+               responses=errors(409))
+def disconnect(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return _out(session, connect.disconnect(session, actor, entry_id))

@@ -3,9 +3,10 @@ or rotates it (WebhookSecretOut), never in a listing."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from govshare.fields import Id, UtcDateTime
+from govshare.notify.service import DeliveryStatus
 
 
 class NotificationOut(BaseModel):
@@ -16,8 +17,8 @@ class NotificationOut(BaseModel):
     title: str
     body: str
     link: str
-    created_at: datetime
-    read_at: datetime | None
+    created_at: UtcDateTime
+    read_at: UtcDateTime | None
 
 
 class UnreadCountOut(BaseModel):
@@ -30,7 +31,7 @@ class MarkedOut(BaseModel):
 
 class WebhookIn(BaseModel):
     url: str = Field(max_length=500, description="http(s) URL the platform POSTs each event to")
-    department_id: int | None = Field(None, description="default: the caller's department")
+    department_id: Id | None = Field(None, description="default: the caller's department")
     events: list[str] = Field(default_factory=list, description="event names to receive; empty: every event")
 
 
@@ -43,7 +44,7 @@ class WebhookOut(BaseModel):
     url: str
     events: list[str]
     is_active: bool
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class WebhookSecretOut(WebhookOut):
@@ -56,9 +57,9 @@ class DeliveryOut(BaseModel):
     id: int = Field(description="also sent as X-Govshare-Delivery")
     webhook_id: int
     event: str
-    status: str = Field(description="pending / delivered / dead")
+    status: DeliveryStatus = Field(description="pending 待投递 / delivered 已送达 / dead 已放弃")
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: UtcDateTime
     last_error: str
-    created_at: datetime
-    delivered_at: datetime | None
+    created_at: UtcDateTime
+    delivered_at: UtcDateTime | None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, Field, field_validator
 
 from govshare.catalog.schemas import _labelled
 from govshare.catalog.vocab import ShareMethod
+from govshare.fields import Id, UtcDateTime
 from govshare.sharing.vocab import Decision, ServiceChangeKind
 
 
@@ -28,17 +29,17 @@ class RowScope(BaseModel):
 
 
 class RequestIn(BaseModel):
-    entry_id: int
+    entry_id: Id
     purpose: str = Field(min_length=2, max_length=500, description="共享目的")
     scenario: str = Field(min_length=2, max_length=1000, description="使用场景")
     duty_basis: str = Field("", max_length=1000, description="履职依据 (required for 有条件共享)")
-    item_ids: list[int] = Field(default_factory=list, description="data items needed (ids of the entry's items)")
+    item_ids: list[Id] = Field(default_factory=list, description="data items needed (ids of the entry's items)")
     row_scope: RowScope | None = None
     share_method: _labelled(ShareMethod) | None = None
     verify_only: bool = Field(False, description="核验 only: yes/no answers, no raw data (R09)")
     period_start: date | None = None
     period_end: date
-    consumer_system_id: int | None = None
+    consumer_system_id: Id | None = None
 
 
 class ReplyIn(BaseModel):
@@ -46,7 +47,7 @@ class ReplyIn(BaseModel):
 
     decision: _labelled(Decision)
     reason: str = Field("", max_length=2000)
-    item_ids: list[int] | None = None
+    item_ids: list[Id] | None = None
     row_scope: RowScope | None = None
     period_end: date | None = None
     rate_limit: int | None = Field(None, ge=1, le=10000, description="calls per second")
@@ -62,7 +63,7 @@ class RenewIn(BaseModel):
 
 
 class ServiceChangeIn(BaseModel):
-    entry_id: int
+    entry_id: Id
     kind: _labelled(ServiceChangeKind)
     description: str = Field(min_length=2, max_length=2000)
     effective_date: date
@@ -103,16 +104,16 @@ class RequestOut(BaseModel):
     status: str
     status_label: str
     renews_id: int | None
-    submitted_at: datetime | None
+    submitted_at: UtcDateTime | None
     reply_due: date | None
     reply_due_estimated: bool
     deadline_warning: str
     overdue: bool
     decision: str | None
     decision_reason: str
-    decided_at: datetime | None
+    decided_at: UtcDateTime | None
     grant_id: int | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class EventOut(BaseModel):
@@ -123,7 +124,7 @@ class EventOut(BaseModel):
     reason: str
     detail: dict
     actor: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class GrantOut(BaseModel):
@@ -149,11 +150,11 @@ class GrantOut(BaseModel):
     masking: dict[str, str] = {}
     status: str
     status_label: str
-    suspended_at: datetime | None = None
+    suspended_at: UtcDateTime | None = None
     suspend_reason: str = ""
     end_reason: str | None
-    ended_at: datetime | None
-    deletion_confirmed_at: datetime | None
+    ended_at: UtcDateTime | None
+    deletion_confirmed_at: UtcDateTime | None
 
 
 class DisputeStepOut(BaseModel):
@@ -173,8 +174,8 @@ class DisputeStepOut(BaseModel):
     decision: str | None
     decision_reason: str
     decision_terms: dict
-    opened_at: datetime
-    decided_at: datetime | None
+    opened_at: UtcDateTime
+    decided_at: UtcDateTime | None
 
 
 class ServiceChangeOut(BaseModel):
@@ -188,8 +189,8 @@ class ServiceChangeOut(BaseModel):
     status: str
     status_label: str
     decision_reason: str
-    requested_at: datetime
-    decided_at: datetime | None
+    requested_at: UtcDateTime
+    decided_at: UtcDateTime | None
     notified_grant_ids: list[int]
 
 
@@ -204,9 +205,9 @@ class SystemOut(BaseModel):
     name: str
     description: str
     client_id: str
-    secret_rotated_at: datetime
-    revoked_at: datetime | None
-    created_at: datetime
+    secret_rotated_at: UtcDateTime
+    revoked_at: UtcDateTime | None
+    created_at: UtcDateTime
 
 
 class SystemSecretOut(SystemOut):

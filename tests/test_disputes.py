@@ -287,6 +287,24 @@ def test_r08_an_open_step_cannot_be_skipped_before_its_due_date(session, world):
     assert [s.id for s in disputes.list_open_steps(session, world.actors["reviewer"])] == [upper.id]
 
 
+def test_r08_a_department_reviewer_of_an_authority_is_not_listed_the_authoritys_settlements(session, world):
+    """The 争议处理 list showed 合肥市数据资源局's own department reviewer the steps its authority reviewers
+    settle; opening one answered 404. Each role is listed the levels it decides, and nothing else."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    step = disputes.escalate(session, requester, request.id, "申请协商")
+    step.due = workdays.local_today(session) - timedelta(days=1)
+    upper = disputes.escalate(session, requester, request.id, "协商逾期未决")
+    own_reviewer = Actor.from_user(orgs.create_user(
+        session, SYSTEM, username="authority_dept_reviewer", password=PASSWORD, role=Role.DEPT_REVIEWER.value,
+        department_id=world.ids["authority"]))
+    assert upper.handler_id == own_reviewer.department_id  # the same department handles the step …
+    assert disputes.list_open_steps(session, own_reviewer) == []  # … but not this role
+    assert [s.id for s in disputes.list_open_steps(session, world.actors["reviewer"])] == [upper.id]
+    with pytest.raises(Forbidden):
+        disputes.decide(session, own_reviewer, upper.id, ReplyIn(decision="approve", reason="同意"))
+
+
 def test_r08_overdue_steps_are_marked_and_the_parties_told_once(session, world):
     request = _refused(session, world)
     step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")

@@ -178,3 +178,28 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(client, world, db):
                            headers={**world.headers("civil_requester"), "Content-Type": "application/json"})
     assert response.status_code == 201, response.text
     assert response.json()["title"] == "路径 C:\\u0000 说明"
+
+
+def test_a_malformed_multipart_upload_is_a_422_naming_the_body(client, world):
+    response = client.post("/api/v1/sources/file", content=b"--b\r\nNone--b--\r\n",
+                           headers={**world.headers("civil_requester"),
+                                    "Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "body"
+
+
+def test_digits_that_are_not_ascii_are_not_numbers_on_pages(client, world):
+    """str.isdigit() accepts "²" and int() then fails: such values are not ids or page numbers."""
+    _page_login(client, "civil_requester")
+    assert client.get("/catalog?page=%C2%B2").status_code == 200
+    refused = client.get("/catalog?department=%C2%B2")  # the search names the filter it cannot read
+    assert refused.status_code == 422 and "提供部门" in refused.text and "Traceback" not in refused.text
+    assert_chinese_page(client.get("/sharing/requests/new?entry_id=%C2%B2"), 404, "页面不存在")
+
+
+def test_superscript_digits_are_not_detected_as_card_numbers():
+    from govshare.fields import id_from, is_digits
+    from govshare.gateway import profiling
+
+    assert not is_digits("²") and id_from("²") is None and id_from(str(2**31)) is None and id_from("7") == 7
+    assert not profiling.is_bank_card("6222" + "²" * 13) and profiling.is_bank_card("4111111111111111")

@@ -19,8 +19,7 @@ log = logging.getLogger("govshare")
 API_PREFIXES = ("/api/", "/openapi.json", "/docs", "/healthz")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 SERVER_ERROR = "服务器内部错误，已记录。请稍后重试；如仍出现，请联系平台管理员。"
-UNPARSEABLE_BODY = "There was an error parsing the body"
-UNPARSEABLE_MESSAGE = "字段 body 无法解析（应为 UTF-8 编码的 JSON 或表单）"
+UNPARSEABLE_MESSAGE = "字段 body 无法解析（应为 UTF-8 编码的 JSON、表单或 multipart 上传）"
 HTTP_MESSAGES = {
     404: "请求的地址不存在",
     405: "此地址不支持该请求方式",
@@ -136,7 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400 and exc.detail == UNPARSEABLE_BODY:  # FastAPI's words for a body it cannot decode
+        if exc.status_code == 400:  # only the framework raises it: a JSON, form or multipart body it cannot parse
             return await respond(request, 422, "validation_failed", UNPARSEABLE_MESSAGE, "body")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

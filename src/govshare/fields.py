@@ -40,3 +40,15 @@ def as_utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 """A timestamp of an API response: ISO 8601 with its offset (`2026-12-06T19:33:00Z`). Stored values are
 naive UTC; this type states it."""
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` also accepts "²" and "٣", on which `int()` fails or reads a number
+    nobody typed."""
+    return text.isascii() and text.isdigit()
+
+
+def id_from(text: str) -> int | None:
+    """The record id a form or query value names, or None: not a number, or beyond any id."""
+    text = text.strip()
+    return int(text) if is_digits(text) and 1 <= int(text) <= MAX_ID else None

@@ -28,6 +28,7 @@ from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
 from govshare.catalog.vocab import GRADE_RANK, Grade, LabelledEnum, PersonalInfo
+from govshare.fields import is_digits
 from govshare.gateway import masking
 from govshare.gateway.masking import quote_identifier
 
@@ -97,7 +98,7 @@ def is_id_number(value: str) -> bool:
     from 1984 with the codes of that time, so everybody born earlier in a district created later (合肥
     340103 in 1983, say) would fail it."""
     number = ric.compact(value)
-    if len(number) != 18 or not number[:17].isdigit() or number[-1] != ric.calc_check_digit(number):
+    if len(number) != 18 or not is_digits(number[:17]) or number[-1] != ric.calc_check_digit(number):
         return False
     try:
         ric.get_birth_date(number)
@@ -112,7 +113,7 @@ def is_mobile(value: str) -> bool:
 
 def is_bank_card(value: str) -> bool:
     digits = _compact(value)
-    return 16 <= len(digits) <= 19 and digits.isdigit() and luhn.is_valid(digits)
+    return 16 <= len(digits) <= 19 and is_digits(digits) and luhn.is_valid(digits)
 
 
 def parse_date(value: str) -> date | None:
@@ -153,7 +154,7 @@ _SHAPE_18 = re.compile(r"^[0-9A-Za-z]{18}$")
 CHECKS = {
     Kind.USCC: (lambda v: bool(_SHAPE_18.match(_compact(v))), uscc.is_valid),
     Kind.ID_NUMBER: (lambda v: bool(_SHAPE_18.match(_compact(v))), is_id_number),
-    Kind.BANK_CARD: (lambda v: _compact(v).isdigit() and 16 <= len(_compact(v)) <= 19, is_bank_card),
+    Kind.BANK_CARD: (lambda v: is_digits(_compact(v)) and 16 <= len(_compact(v)) <= 19, is_bank_card),
     Kind.MOBILE: (lambda v: 11 <= len(_compact(v)) <= 14, is_mobile),
     Kind.DATE: (lambda v: any(c.isdigit() for c in v[:4]), _is_date),
     Kind.PERSON_NAME: (lambda v: 2 <= len(v.strip()) <= 20, is_person_name),

@@ -48,9 +48,20 @@ def get_step(session: Session, actor: Actor, step_id: int) -> DisputeStep:
     return step
 
 
+# who decides a step of each level (R08): the provider's reviewer negotiates, authority reviewers settle
+DECIDED_BY = {
+    DisputeLevel.NEGOTIATION: Role.DEPT_REVIEWER,
+    DisputeLevel.AUTHORITY: Role.AUTHORITY_REVIEWER,
+    DisputeLevel.HIGHER_AUTHORITY: Role.AUTHORITY_REVIEWER,
+}
+
+
 def list_open_steps(session: Session, actor: Actor) -> list[DisputeStep]:
-    """The open steps the actor's department must decide."""
-    return list(session.scalars(_open_in_dispute().where(DisputeStep.handler_id == actor.department_id)
+    """The open steps the actor must decide: of its department, at the levels its role decides (a department
+    reviewer of a competent authority is not shown the authority's settlements)."""
+    levels = [level.value for level, role in DECIDED_BY.items() if actor.is_system or actor.has(role)]
+    return list(session.scalars(_open_in_dispute().where(DisputeStep.handler_id == actor.department_id,
+                                                         DisputeStep.level.in_(levels))
                                 .order_by(DisputeStep.due)))
 
 
@@ -152,10 +163,8 @@ def _handler_audience(step: DisputeStep) -> Audience:
 def _require_handler(actor: Actor, step: DisputeStep) -> None:
     if actor.is_system:
         return
-    if step.level == DisputeLevel.NEGOTIATION:
-        require_role(actor, Role.DEPT_REVIEWER, action="办理争议协商")
-    else:
-        require_role(actor, Role.AUTHORITY_REVIEWER, action="协调裁决共享争议")
+    action = "办理争议协商" if step.level == DisputeLevel.NEGOTIATION else "协调裁决共享争议"
+    require_role(actor, DECIDED_BY[DisputeLevel(step.level)], action=action)
     if actor.department_id != step.handler_id:
         raise Forbidden(f"该争议由{step.handler.name}办理", field="step_id")
 

@@ -12,11 +12,12 @@ from govshare.authz import Actor
 from govshare.catalog.models import CatalogEntry
 from govshare.deps import SESSION
 from govshare.errors import DomainError, NotFound
+from govshare.fields import IdQuery
 from govshare.gateway.service import Call, Caller, Mode, access
 from govshare.sharing import service as sharing
 from govshare.web.pages import PageRoute, _login_redirect, error_page, page_actor, render
 
-router = APIRouter(route_class=PageRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 def _resource_code(session: Session, actor: Actor, grant: int | None, entry: int | None) -> str:
@@ -30,7 +31,7 @@ def _resource_code(session: Session, actor: Actor, grant: int | None, entry: int
 
 
 @router.get("/data/preview", response_class=HTMLResponse)
-def preview(request: Request, grant: int | None = None, entry: int | None = None, session: Session = SESSION,
+def preview(request: Request, grant: IdQuery | None = None, entry: IdQuery | None = None, session: Session = SESSION,
             actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(str(request.url.path) + ("?" + request.url.query if request.url.query else ""))

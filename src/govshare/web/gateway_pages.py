@@ -17,6 +17,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.catalog.vocab import EntryStatus, Grade, PersonalInfo
 from govshare.deps import SESSION
 from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.fields import IdPath
 from govshare.gateway import connect
 from govshare.gateway.masking import parse_rule
 from govshare.web.pages import PageRoute, _fail, _login_redirect, error_page, page_actor, render
@@ -135,7 +136,7 @@ def _detail(request, session, actor, entry_id: int, *, notice=None, error: Domai
 
 
 @router.get("/sources/{entry_id}", response_class=HTMLResponse)
-def source_detail(request: Request, entry_id: int, notice: str = "", session: Session = SESSION,
+def source_detail(request: Request, entry_id: IdPath, notice: str = "", session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(f"/sources/{entry_id}")
@@ -159,7 +160,7 @@ def _act(request, session, actor, entry_id: int, action, done: str, form_name: s
 
 
 @router.post("/sources/{entry_id}/sql", response_class=HTMLResponse)
-def connect_sql(request: Request, entry_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def connect_sql(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                 actor: Actor | None = Depends(page_actor)):
     typed = {name: _text(form, name) for name in ("url", "table", "key_item", "column_map")}
     return _act(request, session, actor, entry_id, lambda: connect.connect_sql(
@@ -168,7 +169,7 @@ def connect_sql(request: Request, entry_id: int, form: FormData = Depends(form_d
 
 
 @router.post("/sources/{entry_id}/file", response_class=HTMLResponse)
-def connect_file(request: Request, entry_id: int, file: UploadFile | None = File(None), key_item: str = Form(""),
+def connect_file(request: Request, entry_id: IdPath, file: UploadFile | None = File(None), key_item: str = Form(""),
                  column_map: str = Form(""), session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     typed = {"key_item": key_item.strip(), "column_map": column_map}
 
@@ -184,7 +185,7 @@ def connect_file(request: Request, entry_id: int, file: UploadFile | None = File
 
 
 @router.post("/sources/{entry_id}/http", response_class=HTMLResponse)
-def connect_http(request: Request, entry_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def connect_http(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                  actor: Actor | None = Depends(page_actor)):
     typed = {name: _text(form, name) for name in ("url", "key_item", "key_param", "column_map", "probe_key")}
     return _act(request, session, actor, entry_id, lambda: connect.connect_http(
@@ -193,7 +194,7 @@ def connect_http(request: Request, entry_id: int, form: FormData = Depends(form_
 
 
 @router.post("/sources/{entry_id}/confirm", response_class=HTMLResponse)
-def confirm(request: Request, entry_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def confirm(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
             actor: Actor | None = Depends(page_actor)):
     """The table's selects (grade_<item>, pi_<item>) as the provider left them, or every suggestion."""
     accept_all = _text(form, "accept_all") == "1"
@@ -209,7 +210,7 @@ def confirm(request: Request, entry_id: int, form: FormData = Depends(form_data)
 
 
 @router.post("/sources/{entry_id}/disconnect", response_class=HTMLResponse)
-def disconnect(request: Request, entry_id: int, session: Session = SESSION,
+def disconnect(request: Request, entry_id: IdPath, session: Session = SESSION,
                actor: Actor | None = Depends(page_actor)):
     return _act(request, session, actor, entry_id, lambda: connect.disconnect(session, actor, entry_id),
                 "disconnected", "disconnect", {})

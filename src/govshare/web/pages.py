@@ -7,8 +7,10 @@ import html
 import math
 import mimetypes
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from govshare.authz import Actor
 from govshare.catalog import importer, onesource
 from govshare.catalog import service as catalog
+from govshare.catalog.models import CatalogEntry
 from govshare.catalog.schemas import EntryIn
 from govshare.catalog.vocab import (
     DataFormat,
@@ -35,6 +38,7 @@ from govshare.catalog.vocab import (
     ShareType,
     UpdateCycle,
 )
+from govshare.config import get_settings
 from govshare.db import utcnow
 from govshare.deps import (
     CSRF_FIELD,
@@ -48,10 +52,12 @@ from govshare.deps import (
     header_token,
 )
 from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.fields import IdPath, id_from, is_digits
 from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
+from govshare.web.errors import title_of
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -159,6 +165,39 @@ templates.env.filters["label"] = label
 templates.env.globals["LABELS"] = LABELS
 
 
+# ---------------------------------------------------------------- times (settings.timezone)
+
+BEIJING_TIME_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC"})
+
+
+def _zone_name(context) -> str:
+    request = context.get("request")
+    return request.app.state.settings.timezone if request is not None else get_settings().timezone
+
+
+@pass_context
+def localtime(context, moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive UTC, db.utcnow) as the node's local time (GOVSHARE_TIMEZONE). Every time a page
+    shows goes through this filter, so a page never mixes zones; a calendar date has no zone and is kept."""
+    if moment is None:
+        return "—"
+    if not isinstance(moment, datetime):
+        return str(moment)
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(_zone_name(context))).strftime(fmt)
+
+
+@pass_context
+def time_zone_note(context) -> str:
+    """The one line of the layout that names the zone of the page's times."""
+    name = _zone_name(context)
+    return f"时间为{'北京时间' if name in BEIJING_TIME_ZONES else '当地时间'}（{name}）"
+
+
+templates.env.filters["localtime"] = localtime
+templates.env.globals["time_zone_note"] = time_zone_note
+
+
 @pass_context
 def csrf_field(context) -> Markup:
     """<input type="hidden" name="csrf_token"> of the visitor's session, for every form that posts."""
@@ -224,9 +263,8 @@ def render(request: Request, session: Session, actor: Actor | None, name: str, s
 
 
 def error_page(request: Request, session: Session, actor: Actor | None, exc: DomainError) -> HTMLResponse:
-    titles = {404: "页面或目录不存在", 403: "无权访问"}
     return render(request, session, actor, "error.html", status_code=exc.status_code,
-                  title=titles.get(exc.status_code, "操作未完成"), message=exc.message)
+                  title=title_of(exc.status_code), message=exc.message)
 
 
 def _login_redirect(next_url: str) -> RedirectResponse:
@@ -259,6 +297,13 @@ def static_file(name: str) -> Response:
         return Response("文件不存在", status_code=404, media_type="text/plain; charset=utf-8")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The site's icon (the layout names it; browsers also ask for it here on their own)."""
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 # ---------------------------------------------------------------- login
@@ -377,8 +422,9 @@ def _filter_label(session: Session, name: str, value: str, facet_labels: dict) -
     if known:
         return known
     if name == "department":
+        department_id = id_from(value)
         try:
-            return orgs.get_department(session, int(value)).name if value.isdigit() else value
+            return orgs.get_department(session, department_id).name if department_id else value
         except NotFound:
             return value
     kind = FILTER_LABEL_KINDS.get(name)
@@ -414,6 +460,12 @@ def _active_filters(session: Session, q: str, params: dict, facet_labels: dict) 
     return active
 
 
+def _readable_by_id(session: Session, actor: Actor, ids: list[int]) -> dict[int, CatalogEntry]:
+    """The hits' entries the visitor may read, in one query (an entry withdrawn since the index was written is
+    missing)."""
+    return {e.id: e for e in session.scalars(catalog.readable_entries(actor).where(CatalogEntry.id.in_(ids)))}
+
+
 def find_published(request: Request, session: Session, actor: Actor, *, q: str, params: dict[str, list[str]],
                    page: int) -> dict:
     """One page of published entries matching the query and filters, with the search service's facets, total
@@ -427,14 +479,10 @@ def find_published(request: Request, session: Session, actor: Actor, *, q: str, 
                                    limit=PAGE_SIZE, offset=offset, facets=True)
     now = utcnow()
     if result["notice"] is None:
-        rows = []
-        for hit in result["hits"]:
-            try:
-                entry = catalog.get_entry(session, actor, int(hit["id"]))
-            except NotFound:  # withdrawn since the index was written
-                continue
-            rows.append({"entry": entry, "stale": catalog.is_stale(entry, now), "lead": hit["is_lead_source"],
-                         "name_html": safe_highlight(hit.get("highlight"), entry.name)})
+        entries = _readable_by_id(session, actor, [int(hit["id"]) for hit in result["hits"]])
+        rows = [{"entry": entry, "stale": catalog.is_stale(entry, now), "lead": hit["is_lead_source"],
+                 "name_html": safe_highlight(hit.get("highlight"), entry.name)}
+                for hit in result["hits"] if (entry := entries.get(int(hit["id"]))) is not None]
         return {"rows": rows, "total": result["total"], "took_ms": result["took_ms"], "facets": result["facets"],
                 "facet_labels": result["facet_labels"], "indexed": True}
     return {"rows": [], "total": 0, "took_ms": result["took_ms"], "facets": {}, "facet_labels": {},
@@ -454,7 +502,7 @@ def catalog_search(
         return _login_redirect(str(request.url.path))
     q = q.strip()[:200]
     params = _search_params(request)
-    page_number = min(max(int(page), 1), MAX_PAGE) if page.isdigit() else 1
+    page_number = min(max(int(page), 1), MAX_PAGE) if is_digits(page) and len(page) < 10 else 1
     status_code, error = 200, None
     try:
         found = find_published(request, session, actor, q=q, params=params, page=page_number)
@@ -546,7 +594,7 @@ def import_submit(
 
 
 @router.get("/catalog/{entry_id}", response_class=HTMLResponse)
-def entry_detail(request: Request, entry_id: int, session: Session = SESSION,
+def entry_detail(request: Request, entry_id: IdPath, session: Session = SESSION,
                  actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(f"/catalog/{entry_id}")
@@ -601,7 +649,7 @@ def _notice(key: str) -> str | None:
 
 
 @router.post("/my/catalog/{entry_id}/submit")
-def my_catalog_submit(request: Request, entry_id: int, session: Session = SESSION,
+def my_catalog_submit(request: Request, entry_id: IdPath, session: Session = SESSION,
                       actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/my/catalog")
@@ -653,14 +701,14 @@ def _review_action(request, session, actor, target_id: int, action, done: str):
 
 
 @router.post("/review/{entry_id}/publish")
-def review_publish(request: Request, entry_id: int, session: Session = SESSION,
+def review_publish(request: Request, entry_id: IdPath, session: Session = SESSION,
                    actor: Actor | None = Depends(page_actor)):
     return _review_action(request, session, actor, entry_id,
                           lambda: catalog.publish_entry(session, actor, entry_id), "published")
 
 
 @router.post("/review/{entry_id}/return")
-def review_return(request: Request, entry_id: int, reason: str = Form(""), session: Session = SESSION,
+def review_return(request: Request, entry_id: IdPath, reason: str = Form(""), session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     return _review_action(request, session, actor, entry_id,
                           lambda: catalog.return_entry(session, actor, entry_id, reason.strip()), "returned")
@@ -725,12 +773,12 @@ def one_source_detect(request: Request, session: Session = SESSION,
 
 
 @router.post("/one-source/{cluster_id}/lead")
-def one_source_name_lead(request: Request, cluster_id: int, department_id: str = Form(""), reason: str = Form(""),
+def one_source_name_lead(request: Request, cluster_id: IdPath, department_id: str = Form(""), reason: str = Form(""),
                          session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/one-source")
     try:
-        if not department_id.strip().isdigit():
+        if id_from(department_id) is None:
             if not _can_onesource(actor):
                 raise Forbidden("一数一源仅供主管部门审核员和平台管理员使用")
             raise ValidationFailed("请选择牵头数源部门", field="department_id")
@@ -932,7 +980,7 @@ EDITABLE = (EntryStatus.DRAFT.value, EntryStatus.RETURNED.value)
 
 
 @router.get("/my/catalog/{entry_id}/edit", response_class=HTMLResponse)
-def entry_edit_form(request: Request, entry_id: int, session: Session = SESSION,
+def entry_edit_form(request: Request, entry_id: IdPath, session: Session = SESSION,
                     actor: Actor | None = Depends(page_actor)):
     entry, refused = _editable_entry(request, session, actor, entry_id, EDITABLE, f"/my/catalog/{entry_id}/edit")
     if refused:
@@ -941,7 +989,7 @@ def entry_edit_form(request: Request, entry_id: int, session: Session = SESSION,
 
 
 @router.post("/my/catalog/{entry_id}/edit", response_class=HTMLResponse)
-def entry_edit_submit(request: Request, entry_id: int, form: dict = Depends(posted_form),
+def entry_edit_submit(request: Request, entry_id: IdPath, form: dict = Depends(posted_form),
                       session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     """The same service call as PUT /api/v1/catalog/entries/{id} (catalog.update_entry)."""
     entry, refused = _editable_entry(request, session, actor, entry_id, EDITABLE, f"/my/catalog/{entry_id}/edit")
@@ -968,7 +1016,7 @@ PUBLISHED = (EntryStatus.PUBLISHED.value,)
 
 
 @router.get("/my/catalog/{entry_id}/revise", response_class=HTMLResponse)
-def entry_revise_form(request: Request, entry_id: int, session: Session = SESSION,
+def entry_revise_form(request: Request, entry_id: IdPath, session: Session = SESSION,
                       actor: Actor | None = Depends(page_actor)):
     entry, refused = _editable_entry(request, session, actor, entry_id, PUBLISHED, f"/my/catalog/{entry_id}/revise")
     if refused:
@@ -978,7 +1026,7 @@ def entry_revise_form(request: Request, entry_id: int, session: Session = SESSIO
 
 
 @router.post("/my/catalog/{entry_id}/revise", response_class=HTMLResponse)
-def entry_revise_submit(request: Request, entry_id: int, form: dict = Depends(posted_form),
+def entry_revise_submit(request: Request, entry_id: IdPath, form: dict = Depends(posted_form),
                         session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     """The same service call as POST /api/v1/catalog/entries/{id}/revisions (catalog.propose_revision)."""
     entry, refused = _editable_entry(request, session, actor, entry_id, PUBLISHED, f"/my/catalog/{entry_id}/revise")
@@ -1041,14 +1089,14 @@ def _item_key(item: dict) -> tuple:
 
 
 @router.post("/review/revisions/{revision_id}/approve")
-def review_revision_approve(request: Request, revision_id: int, session: Session = SESSION,
+def review_revision_approve(request: Request, revision_id: IdPath, session: Session = SESSION,
                             actor: Actor | None = Depends(page_actor)):
     return _review_action(request, session, actor, revision_id,
                           lambda: catalog.approve_revision(session, actor, revision_id), "revision_approved")
 
 
 @router.post("/review/revisions/{revision_id}/return")
-def review_revision_return(request: Request, revision_id: int, reason: str = Form(""), session: Session = SESSION,
+def review_revision_return(request: Request, revision_id: IdPath, reason: str = Form(""), session: Session = SESSION,
                            actor: Actor | None = Depends(page_actor)):
     return _review_action(request, session, actor, revision_id,
                           lambda: catalog.return_revision(session, actor, revision_id, reason.strip()),

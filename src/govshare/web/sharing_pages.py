@@ -10,23 +10,36 @@ from datetime import date
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from govshare.authz import Actor
+from govshare.authz import Actor, require_authority_over
 from govshare.catalog import service as catalog
 from govshare.catalog.vocab import EntryStatus, ShareType
 from govshare.demands import service as demands
 from govshare.demands.vocab import DemandStatus
 from govshare.deps import SESSION
-from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.fields import IdPath, id_from, is_digits
+from govshare.gateway.models import DataSource
 from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
-from govshare.orgs.models import Role
-from govshare.sharing import disputes, service, views
+from govshare.orgs.models import Role, User
+from govshare.sharing import changes, disputes, service, views
+from govshare.sharing.models import ServiceChange
 from govshare.sharing.schemas import ReplyIn, RequestIn, RowScope
-from govshare.sharing.vocab import Decision, DisputeLevel, DisputeStatus, GrantEndReason, GrantStatus, RequestStatus
+from govshare.sharing.vocab import (
+    Decision,
+    DisputeLevel,
+    DisputeStatus,
+    GrantEndReason,
+    GrantStatus,
+    RequestStatus,
+    ServiceChangeKind,
+    ServiceChangeStatus,
+)
 from govshare.web.pages import (
     PYDANTIC_MESSAGES,
     PageRoute,
@@ -104,7 +117,7 @@ def _text(form: FormData, name: str) -> str:
 
 
 def _ints(form: FormData, name: str) -> list[int]:
-    return [int(v) for v in form.getlist(name) if isinstance(v, str) and v.strip().isdigit()]
+    return [number for v in form.getlist(name) if isinstance(v, str) and (number := id_from(v)) is not None]
 
 
 def _date(value: str, field: str, title: str) -> date | None:
@@ -119,8 +132,8 @@ def _date(value: str, field: str, title: str) -> date | None:
 def _int(value: str, field: str, title: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
-        raise ValidationFailed(f"{title}应为整数", field=field)
+    if not is_digits(value) or len(value) > 9:
+        raise ValidationFailed(f"{title}应为不超过 9 位的整数", field=field)
     return int(value)
 
 
@@ -239,9 +252,10 @@ def request_new_form(request: Request, entry_id: str = "", session: Session = SE
     try:
         if not actor.has(Role.REQUESTER):
             raise Forbidden("共享申请由需求部门的数据需求人员提出")
-        if not entry_id.isdigit():
+        requested = id_from(entry_id)
+        if requested is None:
             raise NotFound("请从目录详情页点击“申请共享”选择要申请的目录", field="entry_id")
-        entry = _requestable_entry(session, actor, int(entry_id))
+        entry = _requestable_entry(session, actor, requested)
     except DomainError as exc:
         return error_page(request, session, actor, exc)
     return _new_request_page(request, session, actor, entry, _request_typed())
@@ -255,7 +269,7 @@ def request_new_submit(request: Request, form: FormData = Depends(form_data), se
     if actor is None:
         return _login_redirect(f"/sharing/requests/new?entry_id={entry_id}")
     try:
-        if not entry_id.isdigit():
+        if id_from(entry_id) is None:
             raise NotFound("申请的目录不存在", field="entry_id")
         entry = _requestable_entry(session, actor, int(entry_id))
     except DomainError as exc:
@@ -347,7 +361,7 @@ def _detail_page(request, session, actor, request_id: int, *, notice=None, error
 
 
 @router.get("/sharing/requests/{request_id}", response_class=HTMLResponse)
-def request_detail(request: Request, request_id: int, notice: str = "", session: Session = SESSION,
+def request_detail(request: Request, request_id: IdPath, notice: str = "", session: Session = SESSION,
                    actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(f"/sharing/requests/{request_id}")
@@ -373,7 +387,7 @@ def _request_action(request, session, actor, request_id: int, action, done: str,
 
 
 @router.post("/sharing/requests/{request_id}/submit")
-def request_submit(request: Request, request_id: int, session: Session = SESSION,
+def request_submit(request: Request, request_id: IdPath, session: Session = SESSION,
                    actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(f"/sharing/requests/{request_id}")
@@ -390,7 +404,7 @@ def request_submit(request: Request, request_id: int, session: Session = SESSION
 
 
 @router.post("/sharing/requests/{request_id}/withdraw")
-def request_withdraw(request: Request, request_id: int, form: FormData = Depends(form_data),
+def request_withdraw(request: Request, request_id: IdPath, form: FormData = Depends(form_data),
                      session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     reason = _text(form, "reason")
     return _request_action(request, session, actor, request_id,
@@ -399,7 +413,7 @@ def request_withdraw(request: Request, request_id: int, form: FormData = Depends
 
 
 @router.post("/sharing/requests/{request_id}/renew")
-def request_renew(request: Request, request_id: int, form: FormData = Depends(form_data),
+def request_renew(request: Request, request_id: IdPath, form: FormData = Depends(form_data),
                   session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     typed = {"period_start": _text(form, "period_start"), "period_end": _text(form, "period_end")}
 
@@ -415,7 +429,7 @@ def request_renew(request: Request, request_id: int, form: FormData = Depends(fo
 
 
 @router.post("/sharing/requests/{request_id}/escalate")
-def request_escalate(request: Request, request_id: int, form: FormData = Depends(form_data),
+def request_escalate(request: Request, request_id: IdPath, form: FormData = Depends(form_data),
                      session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     reason = _text(form, "reason")
     return _request_action(request, session, actor, request_id,
@@ -424,7 +438,7 @@ def request_escalate(request: Request, request_id: int, form: FormData = Depends
 
 
 @router.post("/sharing/requests/{request_id}/reply")
-def request_reply(request: Request, request_id: int, form: FormData = Depends(form_data),
+def request_reply(request: Request, request_id: IdPath, form: FormData = Depends(form_data),
                   session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     """The same service call as POST /api/v1/sharing/requests/{id}/reply (sharing.service.reply)."""
     typed = _reply_typed(form)
@@ -434,7 +448,7 @@ def request_reply(request: Request, request_id: int, form: FormData = Depends(fo
 
 
 @router.post("/sharing/disputes/{step_id}/decide")
-def dispute_decide(request: Request, step_id: int, form: FormData = Depends(form_data),
+def dispute_decide(request: Request, step_id: IdPath, form: FormData = Depends(form_data),
                    session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     """The same service call as POST /api/v1/sharing/disputes/{id}/decide (sharing.disputes.decide)."""
     if actor is None:
@@ -459,7 +473,10 @@ def dispute_list(request: Request, session: Session = SESSION, actor: Actor | No
     today = workdays.local_today(session)
     rows = []
     for step in disputes.list_open_steps(session, actor):
-        found = service.get_request(session, actor, step.request_id)
+        try:
+            found = service.get_request(session, actor, step.request_id)
+        except NotFound:  # a step of the department that the visitor's role neither reads nor decides
+            continue
         rows.append({"step": views.step_out(step, today), "request": views.request_out(session, found, today)})
     return render(request, session, actor, "sharing_disputes.html", rows=rows)
 
@@ -472,11 +489,30 @@ def _grants_page(request, session, actor, *, box: str = "outgoing", notice=None,
     found = service.list_grants(session, actor, box=None if box == "all" else box, limit=300)
     rows = [views.grant_out(session, g) for g in found]
     return render(request, session, actor, "sharing_grants.html", status_code=error.status_code if error else 200,
-                  rows=rows, box=box, notice=notice, error=error.message if error else None, error_grant=error_grant,
+                  rows=rows, previews=_previews(session, actor, found), box=box, notice=notice,
+                  error=error.message if error else None, error_grant=error_grant,
                   typed=typed or {}, department_id=actor.department_id,
                   is_requester=actor.has(Role.REQUESTER), is_provider_reviewer=actor.has(Role.DEPT_REVIEWER),
                   is_authority=actor.has(Role.AUTHORITY_REVIEWER) and actor.is_competent_authority,
                   END_REASONS=GrantEndReason.labels(), ACTIVE=GrantStatus.ACTIVE.value, ENDED=GrantStatus.ENDED.value)
+
+
+def _previews(session: Session, actor: Actor, grants: list) -> dict[int, str]:
+    """For each grant of the visitor's department: "" when its data can be previewed (数据预览, the gateway's
+    rule for people: a requester or reviewer of the requesting department, a usable grant that is not
+    verify-only, a connected data source), else why not; grants of other departments get no entry."""
+    if not actor.has(Role.REQUESTER, Role.DEPT_REVIEWER):
+        return {}
+    today = workdays.local_today(session)
+    own = [g for g in grants if g.requester_id == actor.department_id]
+    connected = set(session.scalars(select(DataSource.entry_id).where(
+        DataSource.entry_id.in_([g.entry_id for g in own]), DataSource.status == "connected")))
+    previews = {}
+    for grant in own:
+        if grant.verify_only or service.grant_refusal(grant, None, today) is not None:
+            continue
+        previews[grant.id] = "" if grant.entry_id in connected else "提供部门尚未接入数据源，暂不能预览"
+    return previews
 
 
 @router.get("/sharing/grants", response_class=HTMLResponse)
@@ -504,7 +540,7 @@ def _grant_action(request, session, actor, grant_id: int, action, done: str, box
 
 
 @router.post("/sharing/grants/{grant_id}/revoke")
-def grant_revoke(request: Request, grant_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def grant_revoke(request: Request, grant_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                  actor: Actor | None = Depends(page_actor)):
     note = _text(form, "reason")
     return _grant_action(request, session, actor, grant_id,
@@ -512,7 +548,7 @@ def grant_revoke(request: Request, grant_id: int, form: FormData = Depends(form_
 
 
 @router.post("/sharing/grants/{grant_id}/reinstate")
-def grant_reinstate(request: Request, grant_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def grant_reinstate(request: Request, grant_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                     actor: Actor | None = Depends(page_actor)):
     note = _text(form, "reason")
     return _grant_action(request, session, actor, grant_id,
@@ -521,7 +557,7 @@ def grant_reinstate(request: Request, grant_id: int, form: FormData = Depends(fo
 
 
 @router.post("/sharing/grants/{grant_id}/purpose-achieved")
-def grant_purpose_achieved(request: Request, grant_id: int, form: FormData = Depends(form_data),
+def grant_purpose_achieved(request: Request, grant_id: IdPath, form: FormData = Depends(form_data),
                            session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     note = _text(form, "reason")
     return _grant_action(request, session, actor, grant_id,
@@ -530,7 +566,7 @@ def grant_purpose_achieved(request: Request, grant_id: int, form: FormData = Dep
 
 
 @router.post("/sharing/grants/{grant_id}/confirm-deletion")
-def grant_confirm_deletion(request: Request, grant_id: int, form: FormData = Depends(form_data),
+def grant_confirm_deletion(request: Request, grant_id: IdPath, form: FormData = Depends(form_data),
                            session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     note = _text(form, "reason")
     return _grant_action(request, session, actor, grant_id,
@@ -582,7 +618,7 @@ def system_register(request: Request, form: FormData = Depends(form_data), sessi
 
 
 @router.post("/sharing/systems/{system_id}/rotate", response_class=HTMLResponse)
-def system_rotate(request: Request, system_id: int, session: Session = SESSION,
+def system_rotate(request: Request, system_id: IdPath, session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/sharing/systems")
@@ -599,7 +635,7 @@ def system_rotate(request: Request, system_id: int, session: Session = SESSION,
 
 
 @router.post("/sharing/systems/{system_id}/revoke")
-def system_revoke(request: Request, system_id: int, session: Session = SESSION,
+def system_revoke(request: Request, system_id: IdPath, session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/sharing/systems")
@@ -694,7 +730,7 @@ def _demand_page(request, session, actor, demand_id: int, *, notice=None, error:
 
 
 @router.get("/demands/{demand_id}", response_class=HTMLResponse)
-def demand_detail(request: Request, demand_id: int, notice: str = "", session: Session = SESSION,
+def demand_detail(request: Request, demand_id: IdPath, notice: str = "", session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect(f"/demands/{demand_id}")
@@ -717,7 +753,7 @@ def _demand_action(request, session, actor, demand_id: int, action, done: str, f
 
 
 @router.post("/demands/{demand_id}/route")
-def demand_route(request: Request, demand_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def demand_route(request: Request, demand_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                  actor: Actor | None = Depends(page_actor)):
     typed = {"provider_id": _text(form, "provider_id")}
     return _demand_action(
@@ -727,7 +763,7 @@ def demand_route(request: Request, demand_id: int, form: FormData = Depends(form
 
 
 @router.post("/demands/{demand_id}/answer")
-def demand_answer(request: Request, demand_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def demand_answer(request: Request, demand_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     typed = {"accept": _text(form, "accept"), "planned_date": _text(form, "planned_date"),
              "reason": _text(form, "reason")}
@@ -742,7 +778,7 @@ def demand_answer(request: Request, demand_id: int, form: FormData = Depends(for
 
 
 @router.post("/demands/{demand_id}/link")
-def demand_link(request: Request, demand_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def demand_link(request: Request, demand_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                 actor: Actor | None = Depends(page_actor)):
     typed = {"entry_id": _text(form, "entry_id")}
 
@@ -756,7 +792,7 @@ def demand_link(request: Request, demand_id: int, form: FormData = Depends(form_
 
 
 @router.post("/demands/{demand_id}/accept")
-def demand_accept(request: Request, demand_id: int, form: FormData = Depends(form_data), session: Session = SESSION,
+def demand_accept(request: Request, demand_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     entry_id = _text(form, "entry_id")
 
@@ -769,10 +805,53 @@ def demand_accept(request: Request, demand_id: int, form: FormData = Depends(for
 
 
 @router.post("/demands/{demand_id}/withdraw")
-def demand_withdraw(request: Request, demand_id: int, session: Session = SESSION,
+def demand_withdraw(request: Request, demand_id: IdPath, session: Session = SESSION,
                     actor: Actor | None = Depends(page_actor)):
     return _demand_action(request, session, actor, demand_id,
                           lambda: demands.withdraw_demand(session, actor, demand_id), "demand_withdrawn")
+
+
+# ---------------------------------------------------------------- 共享服务变更 (R11)
+
+
+def _readable_change(session: Session, actor: Actor, change_id: int) -> ServiceChange:
+    return found(session.scalars(changes.readable_changes(actor).where(ServiceChange.id == change_id)).first(),
+                 f"共享服务变更不存在或无权查看：{change_id}", "change_id")
+
+
+def _may_decide(actor: Actor, change: ServiceChange) -> bool:
+    """Whether the visitor is to decide the change: it is submitted, and the visitor is a competent authority
+    over the provider, not the provider itself (changes.decide enforces the same rule)."""
+    if change.status != ServiceChangeStatus.SUBMITTED or actor.department_id == change.provider_id:
+        return False
+    try:
+        require_authority_over(actor, change.entry.provider.region_code, action="审批共享服务变更")
+    except Forbidden:
+        return False
+    return True
+
+
+def _username(session: Session, user_id: int | None) -> str:
+    user = session.get(User, user_id) if user_id is not None else None
+    return user.username if user is not None else "—"
+
+
+@router.get("/sharing/changes/{change_id}", response_class=HTMLResponse)
+def change_detail(request: Request, change_id: IdPath, session: Session = SESSION,
+                  actor: Actor | None = Depends(page_actor)):
+    """The page a service change's notifications link to (R11): what changes, when, and its approval."""
+    if actor is None:
+        return _login_redirect(f"/sharing/changes/{change_id}")
+    try:
+        change = _readable_change(session, actor, change_id)
+    except DomainError as exc:
+        return error_page(request, session, actor, exc)
+    entry = change.entry
+    c = {**views.change_out(change), "kind_label": ServiceChangeKind(change.kind).label,
+         "resource_code": entry.resource_code, "provider": entry.provider.name,
+         "requested_by": _username(session, change.requested_by_id),
+         "decided_by": _username(session, change.decided_by_id)}
+    return render(request, session, actor, "sharing_change.html", c=c, can_decide=_may_decide(actor, change))
 
 
 # ---------------------------------------------------------------- 消息通知
@@ -789,7 +868,7 @@ def notification_list(request: Request, unread: str = "", notice: str = "", sess
 
 
 @router.post("/notifications/{notification_id}/read")
-def notification_read(request: Request, notification_id: int, session: Session = SESSION,
+def notification_read(request: Request, notification_id: IdPath, session: Session = SESSION,
                       actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/notifications")

@@ -372,6 +372,7 @@ SHARING_PAGE_WRITE_ROUTES = {
     ("POST", "/demands/{demand_id}/accept"), ("POST", "/demands/{demand_id}/withdraw"),
     ("POST", "/notifications/{notification_id}/read"), ("POST", "/notifications/read-all"),
     ("POST", "/admin/calendar/import"), ("POST", "/admin/calendar/days"),
+    ("POST", "/sharing/changes/{change_id}/decide"),
 }
 
 
@@ -379,8 +380,10 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
     """Every form of these pages goes through a service that refuses the auditor (403, nothing changes); a
     logged-out visitor is sent to the login form."""
     from govshare.demands import service as demands
-    from govshare.sharing import disputes
+    from govshare.sharing import changes, disputes
+    from govshare.sharing.models import ServiceChange
     from govshare.sharing.schemas import ReplyIn
+    from govshare.sharing.vocab import ServiceChangeKind
     from govshare.web.sharing_pages import router
     from govshare.workdays import service as workdays
 
@@ -399,6 +402,9 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
         demand = demands.post_demand(s, world.actors["civil_requester"], "需要核验婚姻状况",
                                      provider_id=world.ids["police"]).id
         entry_id, system_id, notification = entry.id, system.id, s.scalars(select(Notification.id)).first()
+        effective = changes.earliest_effective_date(s, workdays.local_today(s)) + timedelta(days=3)
+        change = changes.propose(s, world.actors["police_manager"], entry.id, ServiceChangeKind.STOP, "停止服务",
+                                 effective).id
     end = (date.today() + timedelta(days=30)).isoformat()
     form = {"entry_id": str(entry_id), "purpose": "越权申请", "scenario": "越权使用", "duty_basis": "无",
             "period_end": end,
@@ -414,7 +420,7 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
                f"/sharing/systems/{system_id}/revoke", "/demands", f"/demands/{demand}/route",
                f"/demands/{demand}/answer", f"/demands/{demand}/link", f"/demands/{demand}/accept",
                f"/demands/{demand}/withdraw", "/admin/calendar/import", "/admin/calendar/days",
-               "/sharing/requests/new"]
+               "/sharing/requests/new", f"/sharing/changes/{change}/decide"]
     own_inbox = [f"/notifications/{notification}/read", "/notifications/read-all"]
     client.cookies.clear()
     for url in refused + own_inbox:
@@ -428,6 +434,7 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
                     [(c.id, c.secret_hash, c.revoked_at) for c in s.scalars(select(ConsumerSystem))],
                     [(d.id, d.status) for d in demands.list_demands(s, SYSTEM)],
                     [d.day for d in workdays.list_days(s)],
+                    [(c.id, c.status) for c in s.scalars(select(ServiceChange))],
                     s.scalars(select(Notification.read_at).where(Notification.id == notification)).one())
 
     before = state()

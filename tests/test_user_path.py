@@ -27,8 +27,9 @@ from govshare.orgs import service as orgs
 from govshare.orgs.models import ROLE_LABELS, Role
 from govshare.sharing import changes, disputes
 from govshare.sharing import service as sharing
+from govshare.sharing.models import ServiceChange
 from govshare.sharing.schemas import ReplyIn
-from govshare.sharing.vocab import ServiceChangeKind
+from govshare.sharing.vocab import ServiceChangeKind, ServiceChangeStatus
 from govshare.web.pages import STATIC_DIR, PageRoute
 from govshare.workdays import service as workdays
 from tests.conftest import BACKENDS, _free_port
@@ -36,6 +37,7 @@ from tests.crawl import HTML_ACCEPT, Crawler, html_problems, judge_page, page_ki
 from tests.demo_node import demo_node
 from tests.factories import PASSWORD, SYSTEM, published_entry, submitted_request
 from tests.gateway_factories import served_population
+from tests.web_helpers import token
 
 SERVE_TIMEOUT_SECONDS = 90
 
@@ -250,11 +252,31 @@ def test_r11_the_notified_authority_opens_the_service_change_from_its_notificati
     assert page.status_code == 200 and not html_problems(page.text)
     text = visible_text(page.text)
     assert "接口地址迁移至新的政务云区域" in text and "待主管部门审批" in text and "police_reviewer" in text
-    assert 'id="decide-hint"' in page.text
+    assert f'action="/sharing/changes/{change_id}/decide"' in page.text
+    done = client.post(f"/sharing/changes/{change_id}/decide", data={"decision": "approve", "reason": "同意迁移",
+                                                                      "csrf_token": token(client)})
+    assert done.status_code == 200 and "已批准共享服务变更" in done.text  # followed the redirect
+    decided = visible_text(done.text)
+    assert "已批准：同意迁移" in decided and "reviewer ·" in decided and "提交审批" not in decided
     with db.session() as s:
-        changes.decide(s, world.actors["reviewer"], change_id, approve=True, reason="同意迁移")
-    decided = visible_text(client.get(f"/sharing/changes/{change_id}").text)
-    assert "已批准：同意迁移" in decided and "reviewer ·" in decided and "待本部门审批" not in decided
+        assert s.get(ServiceChange, change_id).status == ServiceChangeStatus.APPROVED
+
+
+def test_r11_refusing_a_service_change_on_the_page_needs_a_reason_and_keeps_what_was_typed(db, world, as_user):
+    change_id = _proposed_change(db, world)
+    client = as_user("reviewer")
+    refused = client.post(f"/sharing/changes/{change_id}/decide",
+                          data={"decision": "reject", "reason": " ", "csrf_token": token(client)})
+    assert refused.status_code == 422 and "不予批准必须说明理由" in refused.text
+    assert 'value="reject" checked' in refused.text
+    with db.session() as s:
+        assert s.get(ServiceChange, change_id).status == ServiceChangeStatus.SUBMITTED  # nothing stored
+    done = client.post(f"/sharing/changes/{change_id}/decide",
+                       data={"decision": "reject", "reason": "迁移期间影响低保审核", "csrf_token": token(client)})
+    assert done.status_code == 200 and "已不予批准" in done.text
+    with db.session() as s:
+        change = s.get(ServiceChange, change_id)
+        assert (change.status, change.decision_reason) == (ServiceChangeStatus.REJECTED, "迁移期间影响低保审核")
 
 
 @pytest.mark.parametrize(("who", "status"), [
@@ -266,7 +288,11 @@ def test_r11_a_service_change_page_shows_only_to_whom_it_concerns(db, world, as_
     change_id = _proposed_change(db, world)
     page = as_user(who).get(f"/sharing/changes/{change_id}", headers={"Accept": HTML_ACCEPT})
     assert page.status_code == status and not html_problems(page.text)
-    assert 'id="decide-hint"' not in page.text
+    assert "/decide" not in page.text
+    decided = as_user(who).post(f"/sharing/changes/{change_id}/decide", data={"decision": "approve", "reason": "越权"})
+    assert decided.status_code in (403, 404)  # the form is not offered, and posting it anyway is refused
+    with db.session() as s:
+        assert s.get(ServiceChange, change_id).status == ServiceChangeStatus.SUBMITTED
 
 
 def test_data_preview_is_offered_only_for_a_grant_whose_source_is_connected(db, world, as_user, tmp_path):

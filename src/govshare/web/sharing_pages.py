@@ -94,6 +94,8 @@ NOTICES = {
     "read": "已标记为已读。",
     "read_all": "全部通知已标记为已读。",
     "day_set": "日期已保存。",
+    "change_approved": "已批准共享服务变更，已告知受影响授权的需求部门。",
+    "change_rejected": "已不予批准共享服务变更，已告知提供部门。",
 }
 
 
@@ -797,7 +799,7 @@ def demand_accept(request: Request, demand_id: IdPath, form: FormData = Depends(
     entry_id = _text(form, "entry_id")
 
     def act():
-        if not entry_id.isdigit():
+        if id_from(entry_id) is None:
             raise ValidationFailed("请选择满足需求的目录", field="entry_id")
         return demands.accept_suggestion(session, actor, demand_id, int(entry_id))
 
@@ -837,11 +839,16 @@ def _username(session: Session, user_id: int | None) -> str:
 
 
 @router.get("/sharing/changes/{change_id}", response_class=HTMLResponse)
-def change_detail(request: Request, change_id: IdPath, session: Session = SESSION,
+def change_detail(request: Request, change_id: IdPath, notice: str = "", session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
     """The page a service change's notifications link to (R11): what changes, when, and its approval."""
     if actor is None:
         return _login_redirect(f"/sharing/changes/{change_id}")
+    return _change_page(request, session, actor, change_id, notice=_notice(notice))
+
+
+def _change_page(request: Request, session: Session, actor: Actor, change_id: int, *, notice: str | None = None,
+                 error: str | None = None, typed: dict | None = None, status_code: int = 200) -> HTMLResponse:
     try:
         change = _readable_change(session, actor, change_id)
     except DomainError as exc:
@@ -851,7 +858,28 @@ def change_detail(request: Request, change_id: IdPath, session: Session = SESSIO
          "resource_code": entry.resource_code, "provider": entry.provider.name,
          "requested_by": _username(session, change.requested_by_id),
          "decided_by": _username(session, change.decided_by_id)}
-    return render(request, session, actor, "sharing_change.html", c=c, can_decide=_may_decide(actor, change))
+    return render(request, session, actor, "sharing_change.html", status_code=status_code, c=c,
+                  can_decide=_may_decide(actor, change), notice=notice, error=error, typed=typed or {})
+
+
+@router.post("/sharing/changes/{change_id}/decide")
+def change_decide(request: Request, change_id: IdPath, form: FormData = Depends(form_data),
+                  session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
+    """The same service call as POST /api/v1/sharing/service-changes/{id}/decide (sharing.changes.decide)."""
+    if actor is None:
+        return _login_redirect(f"/sharing/changes/{change_id}")
+    approve, reason = _text(form, "decision") == "approve", _text(form, "reason")
+    try:
+        changes.decide(session, actor, change_id, approve, reason)
+    except DomainError as exc:
+        _fail(session)
+        if _refused(exc):
+            return error_page(request, session, actor, exc)
+        return _change_page(request, session, actor, change_id, error=exc.message, status_code=exc.status_code,
+                            typed={"decision": _text(form, "decision"), "reason": reason})
+    session.commit()
+    done = "change_approved" if approve else "change_rejected"
+    return RedirectResponse(f"/sharing/changes/{change_id}?notice={done}", status_code=303)
 
 
 # ---------------------------------------------------------------- 消息通知

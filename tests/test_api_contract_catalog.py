@@ -13,30 +13,25 @@ it does and does what it says (R18: a client can rely on the contract).
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import re
-import shutil
-import tempfile
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from govshare.app import create_app
 from govshare.catalog import importer, onesource
 from govshare.catalog import service as catalog
 from govshare.catalog.models import CatalogEntry
-from govshare.config import Settings
 from govshare.demands import service as demands
 from govshare.errors import ValidationFailed
 from govshare.orgs.models import Department
-from govshare.search.index import registry
 from govshare.workdays import service as workdays
 from tests.factories import population_entry, published_entry
+from tests.openapi_document import openapi_document as openapi
+from tests.openapi_document import resolve
 from tests.web_helpers import token
 
 CATALOG_SIDE_TAGS = {"orgs", "catalog", "one-source", "search", "demands", "workdays"}
@@ -45,25 +40,6 @@ BEYOND_64_BITS = 2**64
 
 
 # ---------------------------------------------------------------- the OpenAPI document
-
-
-@functools.cache
-def openapi() -> dict:
-    """The app's OpenAPI document, built once at collection (the parametrized cases come from it)."""
-    folder = Path(tempfile.mkdtemp(prefix="govshare-contract-"))
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'spec.db'}", data_dir=folder))
-    try:
-        return app.openapi()
-    finally:
-        registry.detach(app.state.db.url)
-        app.state.db.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def resolve(schema: dict) -> dict:
-    while "$ref" in schema:
-        schema = openapi()["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
 
 
 def without_null(schema: dict) -> dict:

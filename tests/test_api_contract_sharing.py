@@ -13,18 +13,13 @@ its sources (R09, R17), and the usage records (R12):
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from govshare.app import create_app
 from govshare.catalog.models import CatalogEntry
-from govshare.config import Settings
 from govshare.fields import MAX_ID
 from govshare.notify import service as notify
 from govshare.orgs.models import ConsumerSystem
@@ -35,36 +30,17 @@ from govshare.sharing.schemas import ReplyIn
 from govshare.sharing.vocab import ServiceChangeKind
 from tests.factories import submitted_request
 from tests.gateway_factories import served_population, token_headers
+from tests.openapi_document import openapi_document, resolve
 
 SHARING_SIDE = re.compile(r"^/api/v1/(sharing|notifications|webhooks|gateway|data|sources|audit)(/|$)")
 OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
-
-
-def _document() -> dict:
-    """The app's OpenAPI document, read once when the tests are collected."""
-    folder = Path(tempfile.mkdtemp(prefix="govshare-contract-"))
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'contract.db'}", data_dir=folder))
-    try:
-        return app.openapi()
-    finally:
-        registry.detach(app.state.db.url)
-        app.state.db.dispose()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-SPEC = _document()
-
-
-def _resolve(schema: dict) -> dict:
-    while "$ref" in schema:
-        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
+SPEC = openapi_document()
 
 
 def _options(schema: dict) -> list[dict]:
     """The alternatives of a parameter's schema (`int | None` is anyOf integer, null)."""
-    schema = _resolve(schema)
-    return [_resolve(option) for option in schema.get("anyOf", [schema])]
+    schema = resolve(schema)
+    return [resolve(option) for option in schema.get("anyOf", [schema])]
 
 
 def _operations():
@@ -256,7 +232,7 @@ def _has_timestamps(schema: dict, seen: frozenset = frozenset()) -> bool:
     if ref in seen:
         return False
     seen = seen | {ref} if ref else seen
-    schema = _resolve(schema)
+    schema = resolve(schema)
     parts = [*schema.get("anyOf", []), *schema.get("allOf", []), *schema.get("properties", {}).values()]
     parts += [schema["items"]] if "items" in schema else []
     return schema.get("format") == "date-time" or any(_has_timestamps(part, seen) for part in parts)
@@ -266,7 +242,7 @@ def _timestamps(schema: dict, value):
     """Every value of the answer that its schema says is a date-time."""
     if value is None:
         return
-    schema = _resolve(schema)
+    schema = resolve(schema)
     if schema.get("format") == "date-time":
         yield value
     for option in schema.get("anyOf", []) + schema.get("allOf", []):

@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 
 from govshare.orgs import service as orgs
 from tests.demo_node import demo_node
+from tests.openapi_document import openapi_document
 
 NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
@@ -64,21 +65,6 @@ def node(request, tmp_path_factory):
         yield seeded
 
 
-def _spec() -> dict:
-    """The OpenAPI document (it depends on the code, not on the data): read once at collection."""
-    import tempfile
-    from pathlib import Path
-
-    from govshare.app import create_app
-    from govshare.config import Settings
-    from govshare.search.index import registry
-
-    folder = Path(tempfile.mkdtemp(prefix="govshare-openapi-"))
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'spec.db'}", data_dir=folder))
-    registry.detach(app.state.db.url)
-    return app.openapi()
-
-
 _TOKENS: dict[tuple, str] = {}
 
 
@@ -91,7 +77,7 @@ def login(node, username: str, case) -> dict[str, str]:
     return {"Authorization": f"Bearer {_TOKENS[key]}"}
 
 
-SPEC = _spec()
+SPEC = openapi_document()
 # Boundaries (schemathesis' coverage phase: each parameter at and beyond its declared limits, missing and
 # wrong-typed values, undocumented methods) once per operation, as the competent authority; random valid and
 # invalid input besides, as the authority and as a requester.

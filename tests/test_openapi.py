@@ -8,30 +8,21 @@ import re
 
 import pytest
 
-from govshare.app import create_app
-from govshare.config import Settings
+from tests.openapi_document import openapi_document, resolve
 
 STATE_CHANGING = {"post", "put", "patch", "delete"}
 REQUIREMENT = re.compile(r"\bR(0[1-9]|1[0-9]|20)\b")
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("openapi")
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'x.db'}", data_dir=folder))
-    return app.openapi()
+def spec():
+    return openapi_document()
 
 
 def operations(spec):
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
             yield f"{method.upper()} {path}", method, operation
-
-
-def resolve(spec, schema: dict) -> dict:
-    while "$ref" in schema:
-        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
 
 
 def integers(spec, schema: dict, where: str, seen: frozenset = frozenset()):
@@ -41,7 +32,7 @@ def integers(spec, schema: dict, where: str, seen: frozenset = frozenset()):
         if ref in seen:
             return
         seen = seen | {ref}
-    schema = resolve(spec, schema)
+    schema = resolve(schema)
     if schema.get("type") == "integer":
         yield where, schema
     for key in ("anyOf", "oneOf", "allOf"):

@@ -83,14 +83,14 @@ def test_unknown_api_path_is_a_json_404(client):
 def test_405_names_every_method_of_the_path_in_allow(client, world):
     response = client.put("/api/v1/sharing/requests", headers=world.headers("civil_requester"))
     assert response.status_code == 405
-    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}  # two routes share the path
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}  # two routes share the path
     assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_405_on_a_page_path_is_a_chinese_page_with_allow(client, world):
     response = client.put("/catalog")
     assert_chinese_page(response, 405, "不支持的请求方式")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 def test_r18_401_says_bearer_in_www_authenticate(client, world):
@@ -203,3 +203,13 @@ def test_superscript_digits_are_not_detected_as_card_numbers():
 
     assert not is_digits("²") and id_from("²") is None and id_from(str(2**31)) is None and id_from("7") == 7
     assert not profiling.is_bank_card("6222" + "²" * 13) and profiling.is_bank_card("4111111111111111")
+
+
+def test_head_is_get_without_the_body(client, world):
+    get = client.get("/api/v1/notifications", headers=world.headers("police_reviewer"))
+    head = client.head("/api/v1/notifications", headers=world.headers("police_reviewer"))
+    assert head.status_code == get.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head("/login").status_code == 200
+    assert client.head("/api/v1/notifications").status_code == 401  # HEAD is checked like GET

@@ -12,6 +12,7 @@ from govshare import __version__, apidoc
 from govshare.config import Settings, get_settings
 from govshare.db import Database
 from govshare.error_handlers import install_error_handlers
+from govshare.head import HeadAsGet
 from govshare.nul_guard import RejectNulCharacters
 
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     search_registry.attach(app.state.db.url, settings.resolved_index_dir)  # catalog commits update this index
     install_error_handlers(app)
     app.add_middleware(RejectNulCharacters)
+    app.add_middleware(HeadAsGet)
     apidoc.install(app)
 
     from govshare.audit.api import router as audit_router

@@ -17,7 +17,7 @@ from govshare.errors import DomainError, NotAuthenticated
 log = logging.getLogger("govshare")
 
 API_PREFIXES = ("/api/", "/openapi.json", "/docs", "/healthz")
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SERVER_ERROR = "服务器内部错误，已记录。请稍后重试；如仍出现，请联系平台管理员。"
 UNPARSEABLE_MESSAGE = "字段 body 无法解析（应为 UTF-8 编码的 JSON、表单或 multipart 上传）"
 HTTP_MESSAGES = {
@@ -115,6 +115,8 @@ def allowed_methods(request: Request) -> str:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             allowed.append(method)
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")  # head.HeadAsGet answers it for every GET route
     return ", ".join(allowed)
 
 

@@ -2,7 +2,7 @@
 a requester and as a competent authority, every operation gets generated valid and invalid input and must
 answer without a server error, with a status, content type, headers and body its OpenAPI document states.
 
-Examples per operation: GOVSHARE_FUZZ_EXAMPLES (default 12); the run is derandomized (the same examples
+Examples per operation: GOVSHARE_FUZZ_EXAMPLES (default 8); the run is derandomized (the same examples
 every run, so CI is stable) unless GOVSHARE_FUZZ_RANDOM=1."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def timestamps_carry_an_offset(ctx, response, case) -> None:
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, timestamps_carry_an_offset]
-EXAMPLES = int(os.environ.get("GOVSHARE_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("GOVSHARE_FUZZ_EXAMPLES", "8"))
 RANDOM = os.environ.get("GOVSHARE_FUZZ_RANDOM") == "1"
 ROLES = {"requester": "civil_requester", "authority": "data_authority"}
 

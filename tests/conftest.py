@@ -1,17 +1,24 @@
 """Test fixtures: every database test runs on SQLite and, when GOVSHARE_TEST_DATABASE_URL is set,
 on PostgreSQL too. Each backend gets a fresh database built by the migrations; tables are emptied
-after every test."""
+after every test.
+
+Nothing is left out silently: the run ends with one line naming what did not run and why, and in CI
+(CI=true) a missing PostgreSQL or Chromium stops the run instead of skipping its tests."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
 import uuid
+from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import argon2
+import chinese_calendar
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -28,6 +35,83 @@ PG_URL = os.environ.get("GOVSHARE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL = SHARED / "data" / "real"
+CHROMIUM = Path("/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# ---------------------------------------------------------------- nothing left out silently
+
+
+def _postgresql_answers() -> bool:
+    try:
+        engine = create_engine(make_url(PG_URL))
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # any reason it cannot be reached is the same answer: no
+        return False
+
+
+def pytest_configure(config):
+    """In CI both databases and the browser are required: what cannot run there is a failure."""
+    if not IN_CI or hasattr(config, "workerinput"):  # checked once, by the controller
+        return
+    missing = []
+    if not PG_URL:
+        missing.append("GOVSHARE_TEST_DATABASE_URL is unset (the suite must also run on PostgreSQL)")
+    elif not _postgresql_answers():
+        missing.append(f"PostgreSQL does not answer at {make_url(PG_URL).render_as_string(hide_password=True)}")
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} is missing (apt-get install -y chromium) for the browser tests")
+    if missing:
+        raise pytest.UsageError("CI=true, and " + "; ".join(missing))
+
+
+SQLITE_INSTANCE = re.compile(r"[\[-]sqlite[\]-]")
+
+
+def _skip_reason(report) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line: what did not run, and why."""
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])
+               if getattr(r, "when", "call") == "call"]
+    not_run = []
+    sqlite_only = 0 if PG_URL else sum(1 for r in reports if SQLITE_INSTANCE.search(r.nodeid))
+    if sqlite_only:
+        not_run.append(f"PostgreSQL: {sqlite_only} database test instances ran on SQLite only "
+                       "(GOVSHARE_TEST_DATABASE_URL is unset)")
+    skipped = Counter(_skip_reason(r) for r in terminalreporter.stats.get("skipped", []))
+    not_run += [f"{count} × {reason}" for reason, count in skipped.most_common()]
+    terminalreporter.write_line("Not run: " + ("; ".join(not_run) if not_run else "nothing (every test ran)"),
+                                yellow=bool(not_run), green=not not_run)
+
+
+# ---------------------------------------------------------------- the calendar years the suite assumes
+
+PACKAGE_CALENDAR_THROUGH = 2026
+REAL_IS_WORKDAY = chinese_calendar.is_workday
+
+
+def _is_workday_known_through(last_year: int):
+    def is_workday(day: date) -> bool:
+        if day.year > last_year:
+            raise NotImplementedError(f"no holiday data for {day.year}")
+        return REAL_IS_WORKDAY(day)
+
+    return is_workday
+
+
+@pytest.fixture(autouse=True)
+def calendar_known_through_2026(monkeypatch):
+    """The suite's dates are written for a chinese-calendar that knows the years up to 2026 (1.11). A release
+    that adds 2027 must not change their answers, so every test sees exactly that; tests/test_workdays.py
+    checks the installed release's own last year + 1 separately."""
+    monkeypatch.setattr(chinese_calendar, "is_workday", _is_workday_known_through(PACKAGE_CALENDAR_THROUGH))
 
 
 def _create_pg_database() -> tuple[str, str]:

@@ -13,6 +13,7 @@ from govshare.errors import Forbidden, ValidationFailed
 from govshare.workdays import notice, service
 from govshare.workdays.models import CalendarDay
 from govshare.workdays.service import ESTIMATE_WARNING, Deadline, deadline
+from tests.conftest import REAL_IS_WORKDAY
 
 SYSTEM = Actor.system()
 
@@ -143,6 +144,21 @@ def test_r07_deadline_spanning_2026_into_2027(session):
     assert deadline(session, date(2026, 12, 24), 6) == Deadline(date(2027, 1, 1), estimated=True)
     service.import_days(session, SYSTEM, notice.parse_notice(NOTICE_2027), "2027年通知")
     assert deadline(session, date(2026, 12, 24), 6) == Deadline(date(2027, 1, 4), estimated=False)
+
+
+def test_r07_the_installed_calendars_own_last_year_plus_one_is_estimated(session, monkeypatch):
+    """The other tests see a chinese-calendar that knows the years up to 2026 (conftest), so that a release
+    adding 2027 does not change their answers. Here the installed release itself: whatever year it knows
+    last is known, and the year after is estimated until the admin enters it."""
+    monkeypatch.setattr(chinese_calendar, "is_workday", REAL_IS_WORKDAY)
+    last = max(day.year for day in chinese_calendar.holidays)
+    unknown = last + 1
+    assert service.year_status(session, last).known_by == "package"
+    assert service.year_status(session, unknown).known_by == "none"
+    assert not deadline(session, date(last, 6, 1), 1).estimated
+    assert deadline(session, date(unknown, 6, 1), 1).estimated
+    service.set_day(session, SYSTEM, date(unknown, 6, 2), False, "测试")
+    assert service.year_status(session, unknown).known_by == "admin"
 
 
 def test_r07_a_december_day_of_next_years_notice_does_not_make_a_year_known(session):

@@ -264,7 +264,7 @@ def test_r09_sql_source_in_a_postgresql_schema(db, world):
     """A provider table in its own schema of a PostgreSQL database (the test database), named as the
     provider typed it: PostgreSQL folds unquoted names to lower case."""
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("needs GOVSHARE_TEST_DATABASE_URL (PostgreSQL)")
+        pytest.skip("PostgreSQL schemas only (its PostgreSQL instance runs when GOVSHARE_TEST_DATABASE_URL is set)")
     schema = f"provider_{uuid.uuid4().hex[:8]}"
     rows = people(25)
     with db.engine.begin() as conn:

@@ -33,7 +33,17 @@ orgs_service.use_password_profile(argon2.profiles.CHEAPEST)
 
 PG_URL = os.environ.get("GOVSHARE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _shared_folder() -> Path:
+    """The project's shared data folder, `shared/` beside the repository. mutmut runs the tests from a copy in
+    `mutants/`, one folder deeper, so it is the nearest `shared/` beside the repository or one of its ancestors."""
+    root = Path(__file__).resolve().parents[1]
+    return next((folder.parent / "shared" for folder in (root, *root.parents) if (folder.parent / "shared").is_dir()),
+                root.parent / "shared")
+
+
+SHARED = _shared_folder()
 REAL = SHARED / "data" / "real"
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -81,9 +81,11 @@ SPEC = openapi_document()
 # Boundaries (schemathesis' coverage phase: each parameter at and beyond its declared limits, missing and
 # wrong-typed values, undocumented methods) once per operation, as the competent authority; random valid and
 # invalid input besides, as the authority and as a requester.
-at_boundaries = schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_dict({}))
+# a generous timeout: the calls are in-process, and a busy machine must not turn a slow answer into a failure
+TIMEOUT = {"request-timeout": 120}
+at_boundaries = schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_dict(TIMEOUT))
 at_random = schemathesis.openapi.from_dict(
-    SPEC, config=schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}}))
+    SPEC, config=schemathesis.Config.from_dict({**TIMEOUT, "phases": {"coverage": {"enabled": False}}}))
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
                          suppress_health_check=list(HealthCheck))
 

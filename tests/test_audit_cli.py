@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -117,4 +118,8 @@ def test_r12_cli_archive_verify_archive_and_prune_keep_the_chain_green(cli, db, 
         assert s.scalars(select(Checkpoint.kind).order_by(Checkpoint.id.desc())).first() == "prune"
     after = cli("audit", "verify")
     assert after.exit_code == 0 and "序号 5 至 6" in after.output, after.output
-    assert "没有" in cli("audit", "prune", "--archive", archive).output  # nothing left past retention
+    again = cli("audit", "prune", "--archive", archive)  # nothing left past retention
+    assert again.exit_code == 0, again.output
+    assert re.search(r"没有 \d{4}-\d{2}-\d{2} 之前的使用记录需要清理", again.output), again.output
+    with db.session() as s:
+        assert s.scalar(select(func.min(UsageRecord.seq))) == 5

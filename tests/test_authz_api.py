@@ -374,10 +374,14 @@ def test_r02_city_authority_cannot_publish_province_entry_but_province_covers_ci
     other_province = client.post(f"/api/v1/catalog/entries/{city_entry}/publish",
                                  headers=world.headers("other_reviewer"))
     _assert_error_shape(other_province, 403)
+    with db.session() as s:
+        assert [catalog.get_entry(s, SYSTEM, e).status for e in (province_entry, city_entry)] == ["submitted"] * 2
     assert client.post(f"/api/v1/catalog/entries/{city_entry}/publish",
-                       headers=world.headers("reviewer")).status_code == 200
+                       headers=world.headers("reviewer")).json()["status"] == "published"
     assert client.post(f"/api/v1/catalog/entries/{province_entry}/publish",
-                       headers=world.headers("reviewer")).status_code == 200
+                       headers=world.headers("reviewer")).json()["status"] == "published"
+    with db.session() as s:
+        assert [catalog.get_entry(s, SYSTEM, e).status for e in (province_entry, city_entry)] == ["published"] * 2
 
 
 def test_r18_requester_cannot_create_departments_or_users(client, db, world):
@@ -397,8 +401,10 @@ def test_r18_requester_cannot_create_departments_or_users(client, db, world):
 
 
 def test_r18_login_is_public_and_refuses_bad_passwords(client, world):
-    assert client.post("/api/v1/auth/login", json={"username": "auditor", "password": "correct-horse-9"}
-                       ).status_code == 200
+    login = client.post("/api/v1/auth/login", json={"username": "auditor", "password": "correct-horse-9"})
+    assert login.status_code == 200, login.text
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['token']}"})
+    assert me.json()["username"] == "auditor"  # the token it answers is a working login of that user
     bad = client.post("/api/v1/auth/login", json={"username": "auditor", "password": "wrong-password"})
     _assert_error_shape(bad, 401)
     assert bad.json()["error"]["field"] == "password"
@@ -478,7 +484,7 @@ def test_r18_forged_expired_revoked_and_deactivated_tokens_are_401(client, db, w
         s.flush()
         revoked_row = s.scalars(select(ApiToken).order_by(ApiToken.id.desc())).first()
         orgs.revoke_token(s, world.actors["civil_requester"], revoked_row.id)
-        s.get(User, world.ids["user:civil_manager"])  # still active
+        assert s.get(User, world.ids["user:civil_manager"]).is_active  # refused below for the expiry only
         s.get(User, world.ids["user:city_civil_manager"]).is_active = False
     for token in (expired, revoked, world.tokens["city_civil_manager"]):
         response = client.get(url, headers={"Authorization": f"Bearer {token}"})
@@ -616,6 +622,7 @@ def test_r18_deactivation_stops_every_token_of_the_user_at_once(client, db, worl
     response = client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/deactivate",
                            headers=world.headers("admin"))
     assert response.status_code == 200 and response.json()["is_active"] is False
+    assert _user_and_tokens(db, "civil_manager") == (False, [True, True])  # the login and the program token
     for headers in (program, session_token):
         for method, url in (("GET", "/api/v1/catalog/entries"), ("POST", "/api/v1/auth/tokens"),
                             ("POST", "/api/v1/auth/logout")):
@@ -632,17 +639,32 @@ def test_r18_deactivation_stops_every_token_of_the_user_at_once(client, db, worl
     for headers in (program, session_token):
         _assert_error_shape(client.get("/api/v1/auth/me", headers=headers), 401)
     assert _revoked(db, token_id)
+    assert _user_and_tokens(db, "civil_manager") == (True, [True, True, False])  # only the new login works
+
+
+def _user_and_tokens(db, username: str) -> tuple[bool, list[bool]]:
+    """Whether the stored user is active, and for each of their tokens whether it is revoked."""
+    with db.session() as s:
+        user = s.scalars(select(User).where(User.username == username)).one()
+        tokens = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)).all()
+        return user.is_active, [t.revoked_at is not None for t in tokens]
 
 
 def test_r18_deactivating_another_user_leaves_other_users_working(client, db, world):
-    client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/deactivate", headers=world.headers("admin"))
+    deactivated = client.post(f"/api/v1/users/{world.ids['user:civil_manager']}/deactivate",
+                              headers=world.headers("admin"))
+    assert deactivated.status_code == 200 and deactivated.json()["username"] == "civil_manager", deactivated.text
+    assert _user_and_tokens(db, "civil_manager") == (False, [True])  # stored: inactive, its login revoked
+    _assert_error_shape(client.get("/api/v1/auth/me", headers=world.headers("civil_manager")), 401)
     for who in ("civil_requester", "police_manager", "auditor", "admin"):
-        assert client.get("/api/v1/auth/me", headers=world.headers(who)).status_code == 200, who
+        assert client.get("/api/v1/auth/me", headers=world.headers(who)).json()["username"] == who, who
+        assert _user_and_tokens(db, who) == (True, [False]), who
 
 
 def test_r18_admin_cannot_deactivate_themself_and_unknown_user_is_404(client, db, world):
     response = client.post(f"/api/v1/users/{world.ids['user:admin']}/deactivate", headers=world.headers("admin"))
     _assert_error_shape(response, 409)
+    assert _user_and_tokens(db, "admin") == (True, [False])
     assert client.get("/api/v1/auth/me", headers=world.headers("admin")).status_code == 200
     _assert_error_shape(client.post("/api/v1/users/999999/deactivate", headers=world.headers("admin")), 404)
 

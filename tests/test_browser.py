@@ -143,3 +143,49 @@ def test_r03_manager_compiles_an_entry_in_the_form_in_a_real_browser(db, world, 
         [entry] = catalog.list_entries(s, SYSTEM, limit=10)
         assert entry.status == "draft" and [i.chinese_name for i in entry.items] == ["调查对象名称", "统一社会信用代码"]
     page.close()
+
+
+def test_r12_usage_chart_renders_the_visitors_daily_calls_in_a_real_browser(db, world, live_server, browser):
+    """The 使用记录 page draws its chart with ECharts (vendored script, inline setup): a canvas of real size appears
+    in the chart's box, the chart holds the day totals the page states, and no script fails."""
+    from datetime import timedelta
+
+    from govshare.audit import chain
+    from govshare.db import utcnow
+
+    now = utcnow()
+    with db.session() as s:
+        for n, (days_ago, result) in enumerate([(3, "ok"), (3, "refused"), (1, "ok"), (0, "ok"), (0, "refused"),
+                                                (0, "ok")]):
+            chain.append(s, at=now - timedelta(days=days_ago, minutes=n), department_id=world.ids["civil"],
+                         provider_id=world.ids["police"], mode="lookup", result=result,
+                         reason="" if result == "ok" else "item_not_granted", request_hash=f"{n:064x}",
+                         row_count=1 if result == "ok" else 0, resource_code="34000011/00001")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", "civil_requester")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.goto(f"{live_server}/audit")
+    assert page.locator("h1").inner_text().startswith("使用记录"), page.url
+    canvas = page.locator("#audit-chart canvas").first
+    canvas.wait_for(state="visible", timeout=10_000)
+    size = canvas.bounding_box()
+    assert size["width"] > 600 and size["height"] > 200, size  # the box is the page's width and 280 px high
+    drawn = page.evaluate("""() => {
+        const chart = window.echarts.getInstanceByDom(document.getElementById('audit-chart'));
+        const option = chart.getOption();
+        return {days: option.xAxis[0].data, calls: option.series[0].data, refused: option.series[1].data,
+                page: JSON.parse(document.getElementById('audit-chart-data').textContent)};
+    }""")
+    assert drawn["page"]["days"], drawn  # the page has days to show
+    assert (drawn["days"], drawn["calls"], drawn["refused"]) == (
+        drawn["page"]["days"], drawn["page"]["calls"], drawn["page"]["refused"])
+    assert (sum(drawn["calls"]), sum(drawn["refused"])) == (6, 2)  # every record of the visitor, on its day
+    assert errors == []
+    page.close()

@@ -1,5 +1,7 @@
 """Catalog life cycle (R02, R05) and entry rules (R01, R03, R04) through the service and the API."""
 
+from datetime import date
+
 import pytest
 
 from govshare.catalog import service as catalog
@@ -47,7 +49,8 @@ def test_r05_published_entry_changes_only_through_a_new_version(db, world):
         with pytest.raises(Conflict):
             catalog.update_entry(s, manager, entry.id, population_entry(name="改名"))
         revision = catalog.propose_revision(s, manager, entry.id, population_entry(name="人口基本信息（2026版）"),
-                                            "新增户籍地址说明", due_to_law_change=True)
+                                            "新增户籍地址说明", due_to_law_change=True,
+                                            law_change_basis="《户口登记条例》", law_effective_date=date(2026, 10, 1))
         assert entry.name == "人口基本信息"  # unchanged until approved
         catalog.approve_revision(s, reviewer, revision.id)
         assert entry.version == 2 and entry.name == "人口基本信息（2026版）"

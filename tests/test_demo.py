@@ -25,7 +25,11 @@ def seeded(db, settings):
 def test_demo_organ_uscc_is_valid_and_carries_the_region():
     code = demo.organ_uscc("340100", 7)
     assert uscc.is_valid(code) and code.startswith("11340100")
-    assert demo.organization_code("00340007")[-1] in "0123456789X"
+    assert code[8:17] == demo.organization_code("00340007")  # the organization code inside the USCC
+    # GB 11714 check characters worked by hand: weights 3 7 9 10 5 8 4 2, 11 − sum mod 11, 10 → X, 11 → 0
+    assert demo.organization_code("12345678") == "123456788"  # sum 201, 201 mod 11 = 3
+    assert demo.organization_code("00000006") == "00000006X"  # sum 12, 12 mod 11 = 1
+    assert demo.organization_code("00000000") == "000000000"  # sum 0
 
 
 def test_demo_departments_at_three_levels_with_valid_codes(db, seeded):
@@ -47,7 +51,9 @@ def test_demo_users_of_every_role_can_log_in(db, seeded):
     with db.session() as s:
         roles = set(s.scalars(select(User.role)))
         assert roles == {r.value for r in Role}
-        assert orgs.login(s, "police_manager", demo.DEMO_PASSWORD, session_hours=1)
+        token = orgs.login(s, "police_manager", demo.DEMO_PASSWORD, session_hours=1)
+        manager = s.scalars(select(User).where(User.username == "police_manager")).one()
+        assert orgs.authenticate(s, token).user_id == manager.id  # the demo password gives a working login
     assert ("data_authority", "主管部门审核员", "安徽省数据资源管理局") in seeded.users
 
 
@@ -99,10 +105,49 @@ def test_r06_demo_has_one_source_clusters_with_a_lead(db, seeded):
         assert "身份证号" in onesource.lead_terms_by_entry(s, [population.id])[population.id]
 
 
-def test_demo_search_index_is_rebuilt(seeded):
-    if seeded.search_note:
-        pytest.skip(seeded.search_note)
+def test_demo_search_index_is_rebuilt(seeded, settings):
+    from govshare.search import service as search
+
+    assert seeded.search_note == ""
     assert seeded.search_indexed == seeded.entries_by_status["published"]
+    found = search.search(settings.resolved_index_dir, "人口基本信息")
+    assert found["notice"] is None and found["hits"][0]["name"] == "人口基本信息"
+    assert search.index_status(settings.resolved_index_dir)["documents"] == seeded.search_indexed
+
+
+def _index_dir_blocked_by_a_file(settings):
+    """The index folder's path is taken by a file: a real reason the index cannot be built."""
+    settings.resolved_index_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.resolved_index_dir.write_text("不是索引目录")
+
+
+def test_demo_with_a_broken_search_index_fails_naming_the_cause_and_does_not_serve(db, db_url, tmp_path,
+                                                                                 monkeypatch):
+    """The seed raises SearchIndexFailed (a domain error) once the data is stored; `govshare demo` prints it."""
+    from typer.testing import CliRunner
+
+    from govshare import cli
+    from govshare.config import get_settings
+
+    data_dir = tmp_path / "var"
+    monkeypatch.setenv("GOVSHARE_DATABASE_URL", db_url)
+    monkeypatch.setenv("GOVSHARE_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(cli.err_console, "width", 400)
+    served = []
+    monkeypatch.setattr(cli, "run_server", lambda *args: served.append(args))
+    get_settings.cache_clear()
+    try:
+        _index_dir_blocked_by_a_file(get_settings())
+        result = CliRunner().invoke(cli.app, ["demo"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # the command said it, no traceback
+    assert "错误：演示数据已写入，但搜索索引重建失败" in result.output and "govshare index rebuild" in result.output
+    assert str(data_dir / "index") in result.output  # where the index could not be written
+    assert served == [] and demo.DEMO_PASSWORD not in result.output  # nothing served, no users offered
+    with db.session() as s:  # the data itself is stored: a rebuild is all that is missing
+        assert s.scalar(select(func.count(CatalogEntry.id))) >= 40
 
 
 def test_demo_seeding_twice_does_not_duplicate(db, settings, seeded):
@@ -152,6 +197,7 @@ def test_demo_reset_refuses_a_server_database(monkeypatch, tmp_path):
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2
+    assert "错误：--reset 只能删除 SQLite 演示数据库" in result.output, result.output
 
 
 # ---------------------------------------------------------------- sharing (R07–R11, R20)
@@ -240,7 +286,9 @@ def test_demo_request_histories_run_forward_in_time(db, seeded):
     from govshare.sharing.models import RequestEvent, ShareRequest
 
     with db.session() as s:
-        for request in s.scalars(select(ShareRequest)):
+        requests = s.scalars(select(ShareRequest)).all()
+        assert len(requests) == sum(seeded.sharing["requests"].values()) > 0
+        for request in requests:
             events = s.scalars(select(RequestEvent).where(RequestEvent.request_id == request.id)
                                .order_by(RequestEvent.id)).all()
             assert events[0].action in ("created", "renewal_created")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from govshare.error_handlers import rule_of, validation_message
+from govshare.validation import rule_of, validation_message
 from tests.factories import PASSWORD
 
 ENGLISH = ("Internal Server Error", "Not Found", "Method Not Allowed", "Traceback", '"detail"', "Input should")

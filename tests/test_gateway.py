@@ -9,6 +9,7 @@ the same second (the rate limit) or after a grant's period go through `gateway.s
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from datetime import UTC, date, timedelta
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from govshare.audit import chain
 from govshare.audit.models import UsageRecord
+from govshare.catalog.models import CatalogEntry
 from govshare.db import utcnow
 from govshare.gateway import connect, masking, tokens
 from govshare.gateway import service as gateway
@@ -314,22 +316,27 @@ def test_r09_preview_for_the_requesters_user_and_the_providers_own_data_only(cli
     assert len(rows) == 10 and {r["xzqhdm"] for r in rows} == {"340104"}
     assert {r["gmsfhm"] for r in rows}.isdisjoint(r["GMSFHM"] for r in served.rows)  # masked
     record = _last_record(db)
-    assert (record.mode, record.user_id, record.grant_id, record.department_id, record.consumer_system_id) == (
-        "preview", world.ids["user:civil_requester"], served.grant_id, world.ids["civil"], None)
+    assert (record.mode, record.user_id, record.grant_id, record.department_id, record.consumer_system_id,
+            record.entry_id, record.resource_code) == (
+        "preview", world.ids["user:civil_requester"], served.grant_id, world.ids["civil"], None, served.entry_id,
+        code)
 
     own = client.get(url, headers=world.headers("police_manager"))
     assert own.status_code == 200, own.text
     assert [r["gmsfhm"] for r in own.json()["rows"]] == sorted(r["GMSFHM"] for r in served.rows)[:20]
     record = _last_record(db)
-    assert (record.user_id, record.grant_id, record.department_id) == (
-        world.ids["user:police_manager"], None, world.ids["police"])
+    assert (record.mode, record.user_id, record.grant_id, record.department_id, record.resource_code) == (
+        "preview", world.ids["user:police_manager"], None, world.ids["police"], code)
 
     for who, params in (("city_civil_manager", {"grant": served.grant_id}), ("city_civil_manager", {}),
                         ("police_manager", {"grant": served.grant_id}), ("civil_requester", {})):
         refused = _refused(db, client.get(url, params=params, headers=world.headers(who)), 403, "no_grant")
-        assert refused.user_id == world.ids[f"user:{who}"] and refused.grant_id is None
-    assert client.get(url, params={"grant": served.grant_id}).status_code == 401
-    assert code
+        assert (refused.mode, refused.user_id, refused.grant_id, refused.resource_code) == (
+            "preview", world.ids[f"user:{who}"], None, code)
+    anonymous = client.get(url, params={"grant": served.grant_id})
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
+    with db.session() as s:  # the code every record names is the entry's resource code
+        assert code == s.get(CatalogEntry, served.entry_id).resource_code
 
 
 # ---------------------------------------------------------------- refusals
@@ -439,7 +446,7 @@ def test_r09_rate_limit_counts_the_calls_of_the_clock_second(db, world, tmp_path
     caller, now = Caller(token=token), utcnow().replace(microsecond=50_000)
     call = Call(Mode.LOOKUP, served.resource_code, served.grant_id, key=served.rows[0]["GMSFHM"])
     unknown = Call(Mode.LOOKUP, served.resource_code, served.grant_id, key="110101190001010000")
-    assert gateway.access(db, caller, call, now=now).rows
+    assert len(gateway.access(db, caller, call, now=now).rows) == 1
     assert gateway.access(db, caller, unknown, now=now).rows == []  # a miss is an answer: it counts
     with pytest.raises(RateLimited) as limited:
         gateway.access(db, caller, call, now=now)
@@ -447,7 +454,7 @@ def test_r09_rate_limit_counts_the_calls_of_the_clock_second(db, world, tmp_path
     assert (_last_record(db).result, _last_record(db).reason) == ("refused", "rate_limited")
     with pytest.raises(RateLimited):  # refusals do not count, but they do not reset the window either
         gateway.access(db, caller, call, now=now + timedelta(milliseconds=900))
-    assert gateway.access(db, caller, call, now=now + timedelta(milliseconds=960)).rows  # the next clock second
+    assert len(gateway.access(db, caller, call, now=now + timedelta(milliseconds=960)).rows) == 1  # next second
     assert gateway.access(db, caller, unknown, now=now + timedelta(milliseconds=970)).rows == []
     with pytest.raises(RateLimited):  # ... which fills up like the first
         gateway.access(db, caller, call, now=now + timedelta(milliseconds=980))
@@ -579,7 +586,7 @@ def test_r09_repeated_out_of_grant_attempts_suspend_until_the_provider_reinstate
     url = f"/api/v1/sharing/grants/{served.grant_id}/reinstate"
     for who in ("civil_requester", "reviewer", "police_manager"):
         assert client.post(url, json={"reason": "越权恢复"}, headers=world.headers(who)).status_code == 403
-    assert _refused(db, _lookup(client, served, headers, inside), 403, "grant_suspended")
+    assert _refused(db, _lookup(client, served, headers, inside), 403, "grant_suspended").grant_id == served.grant_id
     reinstated = client.post(url, json={"reason": "已核实为调试错误，已整改"}, headers=world.headers("police_reviewer"))
     assert reinstated.status_code == 200, reinstated.text
     assert _lookup(client, served, headers, inside).status_code == 200
@@ -635,7 +642,7 @@ def test_r12_one_record_per_access_with_who_what_how_many_and_result(client, db,
         assert record.at >= started.replace(microsecond=0) - timedelta(seconds=1)
         assert (record.department_id, record.provider_id, record.grant_id, record.entry_id, record.resource_code) == (
             world.ids["civil"], world.ids["police"], grant, served.entry_id, code)
-        assert len(record.request_hash) == 64 and int(record.request_hash, 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{64}", record.request_hash), record.request_hash
     assert {r.consumer_system_id for r in records[:4]} == {served.system_id}
     assert (records[4].consumer_system_id, records[4].user_id) == (None, world.ids["user:civil_requester"])
     assert records[0].request_hash != records[5].request_hash  # a different question, a different hash

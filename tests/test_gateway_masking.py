@@ -133,9 +133,11 @@ def test_r17_default_rule_by_grade_and_kind(grade, personal, kind, rule):
 
 
 def test_r17_grant_rule_wins_over_the_grade_and_the_kind_comes_from_profile_or_name():
-    core = DataItem(name="bz", chinese_name="备注", grade="core", personal_info="none")
-    assert item_rule(core, {}, {}).text == "null"
-    assert item_rule(core, {"bz": "keep:1:1"}, {}).text == "keep:1:1"  # the grant's own rule wins
+    important = DataItem(name="bz", chinese_name="备注", grade="important", personal_info="pi")
+    assert item_rule(important, {}, {}).text == "hash"
+    assert item_rule(important, {"bz": "keep:1:1"}, {}).text == "keep:1:1"  # the grant's own rule wins
+    core = DataItem(name="hx", chinese_name="核心指标", grade="core", personal_info="none")
+    assert item_rule(core, {"hx": "none"}, {}).text == "null"  # but never over 核心: verified, never read
     phone = DataItem(name="lxdh", chinese_name="联系电话", grade="general_2", personal_info="spi")
     assert item_rule(phone, {}, {}).text == "keep:3:4"  # kind from the Chinese name
     assert item_rule(phone, {}, {"lxdh": {"kind": "bank_card"}}).text == "keep:6:4"  # profiling knows better

@@ -138,6 +138,7 @@ def _r03_defaults_section_says_what_was_derived(real) -> None:
     assert jiangxi["未提供更新周期，按“不定期”登记"] == 279
 
 
+@pytest.mark.slow
 def test_r03_the_seven_real_catalogs(real):
     """R03/R04 on real data. One test per backend, so that parallel workers never import the catalogs twice."""
     _r03_all_seven_real_catalogs_import(real)

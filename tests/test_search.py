@@ -67,9 +67,12 @@ def _ids(result: dict) -> list[int]:
 
 
 def _search(index_dir, q: str = "", **filters) -> dict:
+    """A search of the built index: an answer with no hits is a real "nothing found", never a missing index."""
     facets = filters.pop("facets", True)
     now = filters.pop("now", None)
-    return search.search(index_dir, q, search.parse_filters(**filters), facets=facets, now=now)
+    result = search.search(index_dir, q, search.parse_filters(**filters), facets=facets, now=now)
+    assert result["notice"] is None, result["notice"]
+    return result
 
 
 # ---------------------------------------------------------------- finding
@@ -146,8 +149,10 @@ def test_facet_counts_match_the_filtered_counts(db, world, index_dir):
     facets = result["facets"]
     assert sum(facets["share_type"].values()) == result["total"]
     for field in ("department", "level", "share_type", "format", "grade", "theme"):
+        assert sum(facets[field].values()) == result["total"], field  # every hit is counted under one value
         for value, count in facets[field].items():
-            assert _search(index_dir, "信息", facets=False, **{field: value})["total"] == count, (field, value)
+            assert count > 0 and _search(index_dir, "信息", facets=False, **{field: value})["total"] == count, (
+                field, value)
     assert facets["share_type"] == {"conditional": 2, "unconditional": 1}
     assert facets["level"] == {"provincial": 2, "municipal": 1}
     assert facets["department"][str(world.ids["police"])] == 1
@@ -156,7 +161,7 @@ def test_facet_counts_match_the_filtered_counts(db, world, index_dir):
     assert facets["stale"] == {"true": 0, "false": 3}
     narrowed = _search(index_dir, "信息", level="provincial")
     assert narrowed["total"] == 2 and narrowed["facets"]["level"] == {"provincial": 2}
-    assert ids
+    assert set(_ids(narrowed)) == {ids["population"], ids["social"]}
 
 
 def test_bad_filter_value_names_the_field(index_dir):
@@ -175,12 +180,18 @@ def test_bad_filter_value_names_the_field(index_dir):
 def test_r02_drafts_and_submitted_entries_are_not_searchable(db, world, index_dir):
     ids = _catalog(db, world)
     found = _ids(_search(index_dir, "户籍"))
-    assert found == [ids["population"]]
-    assert ids["draft"] not in found and ids["submitted"] not in found
-    assert ids["draft"] not in _ids(_search(index_dir, "户籍草稿目录"))
+    assert found == [ids["population"]]  # the draft and the submitted entry are about 户籍 too
+    assert _search(index_dir, "户籍草稿目录")["total"] == 0
     with db.session() as s:  # a rebuild from the database indexes published entries only, too
         assert search_index.rebuild(s, index_dir) == 3
-    assert ids["submitted"] not in _ids(_search(index_dir, "户籍待审目录"))
+    assert _search(index_dir, "户籍待审目录")["total"] == 0
+    assert _ids(_search(index_dir, "户籍")) == [ids["population"]]
+    with db.session() as s:  # the very queries find the two entries once they are published
+        catalog.submit_entry(s, world.actors["police_manager"], ids["draft"])
+        for entry_id in (ids["draft"], ids["submitted"]):
+            catalog.publish_entry(s, world.actors["reviewer"], entry_id)
+    assert _ids(_search(index_dir, "户籍草稿目录"))[0] == ids["draft"]
+    assert _ids(_search(index_dir, "户籍待审目录"))[0] == ids["submitted"]
 
 
 def test_r02_publishing_and_committing_makes_an_entry_searchable_without_rebuild(db, world, index_dir):
@@ -226,7 +237,8 @@ def test_r05_revision_approval_updates_the_indexed_name(db, world, index_dir):
         catalog.approve_revision(s, world.actors["reviewer"], revision.id)
     assert _ids(_search(index_dir, "全员"))[0] == ids["population"]
     assert _search(index_dir, "全员")["hits"][0]["name"] == "全员人口信息"
-    assert all(hit["name"] != "人口基本信息" for hit in _search(index_dir, "人口")["hits"])
+    people = {hit["id"]: hit["name"] for hit in _search(index_dir, "人口")["hits"]}
+    assert people == {ids["population"]: "全员人口信息"}  # found under its new name only, once
 
 
 def test_r05_stale_filter_and_time_passing_without_rebuild(db, world, index_dir):
@@ -323,9 +335,11 @@ def test_cli_search_json(db, world, settings, monkeypatch):
     from typer.testing import CliRunner
 
     from govshare.cli import app
+    from govshare.cli_support import console
     from govshare.config import get_settings
 
     ids = _catalog(db, world)
+    monkeypatch.setattr(console, "width", 240)  # one line per message
     monkeypatch.setenv("GOVSHARE_DATABASE_URL", settings.resolved_database_url)
     monkeypatch.setenv("GOVSHARE_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
@@ -335,15 +349,15 @@ def test_cli_search_json(db, world, settings, monkeypatch):
         assert result.exit_code == 0, result.output
         assert "重建" in json.loads(result.output)["notice"]  # no index yet
         rebuilt = runner.invoke(app, ["index", "rebuild"])
-        assert rebuilt.exit_code == 0 and "3" in rebuilt.output, rebuilt.output
+        assert rebuilt.exit_code == 0 and "搜索索引已重建：3 条已发布目录" in rebuilt.output, rebuilt.output
         result = runner.invoke(app, ["search", "户籍", "--json"])
         assert result.exit_code == 0, result.output
         body = json.loads(result.output)
         assert [h["id"] for h in body["hits"]] == [ids["population"]]
         table = runner.invoke(app, ["search", "税", "--share-type", "有条件共享"])
-        assert table.exit_code == 0 and "共 1 条" in table.output, table.output
+        assert table.exit_code == 0 and "共 1 条" in table.output and "企业纳税信息" in table.output, table.output
         bad = runner.invoke(app, ["search", "税", "--grade", "绝密"])
-        assert bad.exit_code == 2 and "grade" in bad.output
+        assert bad.exit_code == 2 and "错误：" in bad.output and "（字段：grade）" in bad.output, bad.output
         # the CLI's own commits reach the index of the node's settings (after_commit, no rebuild)
         with db.session() as s:
             catalog.publish_entry(s, world.actors["reviewer"], ids["submitted"])

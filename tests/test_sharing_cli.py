@@ -84,10 +84,16 @@ def test_r09_system_secret_is_printed_once_and_never_listed(cli, db, world):
             systems.authenticate_system(s, client_id, secret)
 
     # the node operator belongs to no department: it cannot register a system for one
-    assert cli("system", "register", "运维系统").exit_code == 2
+    operator = cli("system", "register", "运维系统")
+    assert operator.exit_code == 2 and "错误：应用系统必须属于一个部门（字段：department_id）" in operator.output
     # another department cannot revoke it; its own can, at once
-    assert cli("system", "revoke", _system_id(db, client_id), "--user", "police_reviewer").exit_code == 2
-    assert cli("system", "revoke", _system_id(db, client_id), "--user", "civil_requester").exit_code == 0
+    other = cli("system", "revoke", _system_id(db, client_id), "--user", "police_reviewer")
+    assert other.exit_code == 2 and "错误：不能管理其他部门的数据" in other.output
+    with db.session() as s:
+        assert s.get(ConsumerSystem, _system_id(db, client_id)).revoked_at is None
+        assert systems.authenticate_system(s, client_id, new_secret)
+    revoked = cli("system", "revoke", _system_id(db, client_id), "--user", "civil_requester")
+    assert revoked.exit_code == 0 and f"已吊销应用系统 {_system_id(db, client_id)}：低保审核系统" in revoked.output
     with db.session() as s, pytest.raises(Exception, match="凭据无效"):
         systems.authenticate_system(s, client_id, new_secret)
 
@@ -128,7 +134,9 @@ def test_r07_r10_request_reply_list_show_revoke(cli, db, world, entry):
     outgoing = cli("request", "list", "--box", "outgoing", "--status", "部分同意", "--user", "civil_requester")
     assert outgoing.exit_code == 0 and "部分同意" in outgoing.output and "共 1 条" in outgoing.output
     assert "共 0 条" in cli("request", "list", "--status", "refused", "--user", "civil_requester").output
-    assert cli("request", "list", "--status", "nonsense", "--user", "civil_requester").exit_code == 2
+    nonsense = cli("request", "list", "--status", "nonsense", "--user", "civil_requester")
+    assert nonsense.exit_code == 2 and "错误：状态取值无效：nonsense" in nonsense.output
+    assert "（字段：status）" in nonsense.output
 
     shown = cli("request", "show", request_id, "--user", "civil_requester")
     assert shown.exit_code == 0, shown.output
@@ -158,12 +166,14 @@ def test_r07_replying_as_the_requester_exits_2_and_changes_nothing(cli, db, worl
         events = s.scalar(select(func.count(RequestEvent.id)).where(RequestEvent.request_id == request_id))
 
     refused = cli("request", "reply", request_id, "--decision", "approve", "--user", "civil_requester")
-    assert refused.exit_code == 2 and "错误" in refused.output
+    assert refused.exit_code == 2 and "错误：当前角色无权答复共享申请" in refused.output
     # another department's reviewer may not reply either, nor may the provider reply without reasons to refuse
-    assert cli("request", "reply", request_id, "--decision", "approve", "--user", "city_reviewer").exit_code == 2
+    city = cli("request", "reply", request_id, "--decision", "approve", "--user", "city_reviewer")
+    assert city.exit_code == 2 and "错误：当前角色无权答复共享申请" in city.output
     no_reason = cli("request", "reply", request_id, "--decision", "refuse", "--user", "police_reviewer")
-    assert no_reason.exit_code == 2 and "理由" in no_reason.output
-    assert cli("request", "reply", request_id, "--decision", "maybe", "--user", "police_reviewer").exit_code == 2
+    assert no_reason.exit_code == 2 and "理由" in no_reason.output and "（字段：reason）" in no_reason.output
+    maybe = cli("request", "reply", request_id, "--decision", "maybe", "--user", "police_reviewer")
+    assert maybe.exit_code == 2 and "（字段：decision）" in maybe.output
     with db.session() as s:
         request = s.get(ShareRequest, request_id)
         assert request.status == "submitted" and request.decision is None
@@ -180,14 +190,18 @@ def test_drafts_are_private_and_commands_need_a_department(cli, db, world, entry
     assert hidden.exit_code == 2 and "不存在或无权查看" in hidden.output
     assert "共 0 条" in cli("request", "list", "--user", "police_reviewer").output
     # the node operator is no requester department; an unknown user is refused
-    assert cli("request", "create", entry_id, "--purpose", "核对户籍", "--scenario", "低保审核", "--items", "gmsfhm",
-               "--period-end", (date.today() + timedelta(days=30)).isoformat()).exit_code == 2
-    assert cli("request", "list", "--user", "nobody").exit_code == 2
+    operator = cli("request", "create", entry_id, "--purpose", "核对户籍", "--scenario", "低保审核",
+                   "--items", "gmsfhm", "--period-end", (date.today() + timedelta(days=30)).isoformat())
+    assert operator.exit_code == 2 and "错误：申请必须以一个部门的名义提出" in operator.output
+    nobody = cli("request", "list", "--user", "nobody")
+    assert nobody.exit_code == 2 and "错误：用户不存在：nobody" in nobody.output
     # a submitted draft then shows to the provider; withdrawing it is kept in the history
     assert cli("request", "submit", draft, "--user", "civil_requester").exit_code == 0
     assert "共 1 条" in cli("request", "list", "--user", "police_reviewer").output
     withdrawn = cli("request", "withdraw", draft, "--reason", "重复申请", "--user", "civil_requester")
     assert withdrawn.exit_code == 0 and "已撤回" in withdrawn.output
+    with db.session() as s:
+        assert s.get(ShareRequest, draft).status == "withdrawn"
 
 
 def test_r08_escalate_and_decide_a_dispute_from_the_command_line(cli, db, world, entry):
@@ -204,8 +218,11 @@ def test_r08_escalate_and_decide_a_dispute_from_the_command_line(cli, db, world,
     todo = cli("request", "disputes", "--user", "police_reviewer")
     assert todo.exit_code == 0 and "低保审核为法定职责" in todo.output
     # only the handler decides
-    assert cli("request", "decide-dispute", step.id, "--decision", "approve", "--reason", "同意",
-               "--user", "civil_requester").exit_code == 2
+    requester = cli("request", "decide-dispute", step.id, "--decision", "approve", "--reason", "同意",
+                    "--user", "civil_requester")
+    assert requester.exit_code == 2 and "错误：当前角色无权办理争议协商" in requester.output
+    with db.session() as s:
+        assert s.get(DisputeStep, step.id).status == "open"
     decided = cli("request", "decide-dispute", step.id, "--decision", "approve", "--reason", "协商一致，同意共享",
                   "--user", "police_reviewer")
     assert decided.exit_code == 0 and "已决定" in decided.output, decided.output
@@ -225,7 +242,7 @@ def test_r11_service_change_propose_list_decide(cli, db, world, entry):
         effective = changes.earliest_effective_date(s, local_today(s))
     too_soon = cli("service-change", "propose", entry_id, "--kind", "stop", "--description", "系统下线",
                    "--effective-date", date.today().isoformat(), "--user", "police_manager")
-    assert too_soon.exit_code == 2 and "生效日期" in too_soon.output
+    assert too_soon.exit_code == 2 and f"错误：生效日期不得早于 {effective}" in too_soon.output
     proposed = cli("service-change", "propose", entry_id, "--kind", "change", "--description", "接口迁移至新版网关",
                    "--effective-date", effective.isoformat(), "--user", "police_manager")
     assert proposed.exit_code == 0 and "待主管部门审批" in proposed.output, proposed.output
@@ -233,6 +250,24 @@ def test_r11_service_change_propose_list_decide(cli, db, world, entry):
     assert listed.exit_code == 0 and "接口迁移至新版网关" in listed.output
     with db.session() as s:
         change_id = s.scalars(select(ServiceChange.id)).one()
-    assert cli("service-change", "decide", change_id, "--approve", "--user", "police_manager").exit_code == 2
+    provider = cli("service-change", "decide", change_id, "--approve", "--user", "police_manager")
+    assert provider.exit_code == 2 and "错误：当前角色无权审批共享服务变更" in provider.output
+    with db.session() as s:
+        assert s.get(ServiceChange, change_id).status == "submitted"
     approved = cli("service-change", "decide", change_id, "--approve", "--reason", "同意", "--user", "reviewer")
     assert approved.exit_code == 0 and "已批准" in approved.output
+    with db.session() as s:
+        change = s.get(ServiceChange, change_id)
+        assert (change.status, change.decision_reason) == ("approved", "同意")
+
+
+def test_r07_a_reply_with_an_unknown_decision_names_the_field_and_its_choices_in_chinese(cli, db, world, entry):
+    client_id, _secret = _register(cli)
+    request_id = _create(cli, entry[0], _system_id(db, client_id), "--submit")
+    result = cli("request", "reply", request_id, "--decision", "maybe", "--user", "police_reviewer")
+    assert result.exit_code == 2
+    text = "".join(result.output.split())
+    assert "字段decision应为以下之一：" in text and "（字段：decision）" in text
+    assert "Input should" not in result.output  # pydantic's English never reaches the user
+    with db.session() as s:
+        assert s.get(ShareRequest, request_id).status == "submitted"

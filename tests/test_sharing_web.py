@@ -8,10 +8,13 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from govshare.demands.models import Demand
 from govshare.notify.models import Notification
+from govshare.orgs import systems
 from govshare.orgs.models import ConsumerSystem
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant, ShareRequest
+from govshare.workdays import service as workdays
 from tests.factories import SYSTEM, consumer_system, published_entry, request_in, submitted_request
 from tests.web_helpers import token, visible_text
 
@@ -152,6 +155,8 @@ def test_r18_sharing_posts_without_the_csrf_token_are_refused(db, world, as_user
         request_id = submitted_request(s, world).id
         entry_id = s.get(ShareRequest, request_id).entry_id
         systems_before = len(s.scalars(select(ConsumerSystem)).all())
+        unread_before = len(s.scalars(select(Notification).where(Notification.read_at.is_(None))).all())
+    assert unread_before  # the submission told the provider's reviewer
     client = as_user("police_reviewer")
     for data in ({"decision": "approve"}, {"decision": "approve", "csrf_token": "0" * 64}):
         response = client.post(f"/sharing/requests/{request_id}/reply", data=data)
@@ -169,7 +174,7 @@ def test_r18_sharing_posts_without_the_csrf_token_are_refused(db, world, as_user
         assert len(s.scalars(select(ShareRequest)).all()) == 1
         assert len(s.scalars(select(ConsumerSystem)).all()) == systems_before
         unread = s.scalars(select(Notification).where(Notification.read_at.is_(None))).all()
-        assert unread  # read-all without the token marked nothing
+        assert len(unread) == unread_before  # read-all without the token marked nothing
 
 
 def test_r07_another_department_cannot_open_a_draft_request(db, world, as_user):
@@ -208,11 +213,14 @@ def test_r09_system_page_shows_the_secret_once_and_never_again(db, world, as_use
     duplicate = client.post("/sharing/systems", data={"csrf_token": token(client), "name": "低保审核系统"})
     assert duplicate.status_code == 409 and "同名应用系统" in duplicate.text and secret not in duplicate.text
     rotated = client.post(f"/sharing/systems/{system_id}/rotate", data={"csrf_token": token(client)})
+    assert rotated.status_code == 200, rotated.text
     new_secret = re.search(r'id="client-secret">([^<]+)<', rotated.text).group(1)
     assert new_secret != secret and new_secret not in client.get("/sharing/systems").text
     police = as_user("police_reviewer")
     assert client_id not in police.get("/sharing/systems").text
     assert police.post(f"/sharing/systems/{system_id}/rotate", data={"csrf_token": token(police)}).status_code == 403
+    with db.session() as s:  # the refused rotation left the secret shown last in force
+        assert systems.authenticate_system(s, client_id, new_secret).id == system_id
 
 
 def test_r07_not_shared_entry_shows_the_legal_basis_and_no_request_button(db, world, as_user):
@@ -286,16 +294,22 @@ def test_r10_requester_declares_purpose_achieved_and_confirms_deletion(db, world
     client = as_user("civil_requester")
     page = client.get("/sharing/grants")
     assert "共享目的已实现" in page.text and f"/sharing/grants/{grant_id}/revoke" not in page.text
-    client.post(f"/sharing/grants/{grant_id}/purpose-achieved", data={"csrf_token": token(client)})
+    ended = client.post(f"/sharing/grants/{grant_id}/purpose-achieved", data={"csrf_token": token(client)})
+    assert ended.status_code == 200 and "共享目的已实现" in ended.text, ended.text
     page = client.get("/sharing/grants")
     assert "待确认删除数据" in page.text
-    client.post(f"/sharing/grants/{grant_id}/confirm-deletion", data={"csrf_token": token(client), "reason": "已删除"})
     with db.session() as s:
         grant = s.get(Grant, grant_id)
-        assert grant.status == "ended" and grant.deletion_confirmed_at is not None
-    reviewer = as_user("police_reviewer")  # the provider cannot end the requester's grant for it
+        assert (grant.status, grant.end_reason, grant.deletion_confirmed_at) == ("ended", "purpose_achieved", None)
+    reviewer = as_user("police_reviewer")  # the provider cannot confirm the deletion for the requester
     refused = reviewer.post(f"/sharing/grants/{grant_id}/confirm-deletion", data={"csrf_token": token(reviewer)})
     assert refused.status_code == 403
+    with db.session() as s:
+        assert s.get(Grant, grant_id).deletion_confirmed_at is None
+    client = as_user("civil_requester")
+    client.post(f"/sharing/grants/{grant_id}/confirm-deletion", data={"csrf_token": token(client), "reason": "已删除"})
+    with db.session() as s:
+        assert s.get(Grant, grant_id).deletion_confirmed_at is not None
 
 
 def test_r20_demand_posted_on_the_page_is_routed_and_answered(db, world, as_user):
@@ -316,9 +330,15 @@ def test_r20_demand_posted_on_the_page_is_routed_and_answered(db, world, as_user
     refused = manager.post(f"{demand_path}/answer", data={"csrf_token": token(manager), "accept": "yes",
                                                           "planned_date": late})
     assert refused.status_code == 422 and "超出期限" in refused.text and f'value="{late}"' in refused.text
+    with db.session() as s:  # the refused answer stored nothing
+        demand = s.scalars(select(Demand)).one()
+        assert (demand.status, demand.planned_date) == ("routed", None)
     answered = manager.post(f"{demand_path}/answer", follow_redirects=False, data={
         "csrf_token": token(manager), "accept": "no", "reason": "本部门不掌握婚姻登记数据"})
     assert answered.status_code == 303
+    with db.session() as s:
+        demand = s.scalars(select(Demand)).one()
+        assert (demand.status, demand.accepted, demand.answer) == ("declined", False, "本部门不掌握婚姻登记数据")
     assert "本部门不掌握婚姻登记数据" in client.get(demand_path).text
 
 
@@ -328,6 +348,8 @@ def test_calendar_page_is_for_the_admin_and_imports_a_notice(db, world, as_user)
     refused = client.post("/admin/calendar/days", data={"csrf_token": token(client), "day": "2031-10-01",
                                                         "is_workday": "0", "name": "国庆节"})
     assert refused.status_code == 403
+    with db.session() as s:
+        assert workdays.list_days(s, 2031) == []  # the requester's day was not stored
     admin = as_user("admin")
     page = admin.get("/admin/calendar?year=2031")
     assert page.status_code == 200 and "按周一至周五估算" in page.text
@@ -339,8 +361,6 @@ def test_calendar_page_is_for_the_admin_and_imports_a_notice(db, world, as_user)
     assert done.status_code == 303
     assert "国庆节" in admin.get("/admin/calendar?year=2031").text
     with db.session() as s:
-        from govshare.workdays import service as workdays
-
         assert [d.name for d in workdays.list_days(s, 2031)] == ["国庆节"]
     garbled = admin.post("/admin/calendar/import", data={"csrf_token": token(admin), "text": "2032-99-01,放假",
                                                          "format": "csv"})
@@ -385,7 +405,6 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
     from govshare.sharing.schemas import ReplyIn
     from govshare.sharing.vocab import ServiceChangeKind
     from govshare.web.sharing_pages import router
-    from govshare.workdays import service as workdays
 
     found = {(m, r.path) for r in router.routes for m in r.methods & {"POST", "PUT", "PATCH", "DELETE"}}
     assert found == SHARING_PAGE_WRITE_ROUTES

@@ -86,6 +86,7 @@ def _printed_users(output: str) -> list[tuple[str, str]]:
     return re.findall(r"^│ (\S+)\s+│ (\S+)\s+│", output, re.M)
 
 
+@pytest.mark.slow
 def test_readme_first_command_serves_the_demo_and_a_person_logs_in(tmp_path):
     command = Path(sys.executable).with_name("govshare")  # the console script `make demo` runs
     assert command.is_file(), f"{command} is missing: the package is not installed in this environment"
@@ -132,6 +133,7 @@ def page_routes(app) -> set[str]:
             and route.path not in ("/login", "/favicon.ico") and not route.path.startswith("/static/")}
 
 
+@pytest.mark.slow
 def test_every_demo_user_walks_every_page_they_are_shown_without_an_error(demo_site):
     backend, node = demo_site
     report, app = node.report, node.app
@@ -151,6 +153,7 @@ def test_every_demo_user_walks_every_page_they_are_shown_without_an_error(demo_s
     assert not unreached, f"pages no demo user reaches by a link: {sorted(unreached)}"
 
 
+@pytest.mark.slow
 def test_every_stored_time_of_the_demo_reads_back_as_a_time(demo_site):
     """The demo once backdated notifications with SQL `created_at - delta`, which SQLite stores as a number:
     reading them back failed and 消息通知 answered 500 for 12 of 20 users. Every date and time column of every

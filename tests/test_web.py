@@ -798,7 +798,8 @@ def test_r05_revision_through_the_form_is_approved_from_the_review_queue(db, wor
     assert missing.status_code == 422 and "修订必须说明原因" in missing.text
     assert "仅限社会救助审核使用，按行政区划核验</textarea>" in missing.text  # what was typed is kept
     done = manager.post(f"/my/catalog/{entry_id}/revise",
-                        data={**form, "reason": "依据新职责调整共享条件", "due_to_law_change": "1"})
+                        data={**form, "reason": "依据新职责调整共享条件", "due_to_law_change": "1",
+                              "law_change_basis": "省政府机构职能调整", "law_effective_date": "2026-10-09"})
     assert done.status_code == 200 and "修订已提交" in done.text
     with db.session() as s:
         [revision] = catalog.list_revisions(s, SYSTEM, entry_id)

@@ -390,10 +390,8 @@ def demo(
                       f"一数一源 {report.clusters} 项（已认定牵头部门 {report.leads} 项）")
     else:
         console.print("演示数据已存在，未重复写入（使用 --reset 重新生成）")
-    if report.search_indexed is not None:
+    if report.search_indexed is not None:  # a failed rebuild raised SearchIndexFailed above
         console.print(f"搜索索引已重建：{report.search_indexed} 条已发布目录")
-    elif report.search_note:
-        console.print(f"[yellow]{report.search_note}[/yellow]")
     if report.sharing_summary:
         console.print(report.sharing_summary)
     table = Table("用户名", "角色", "部门", title=f"演示用户（统一密码：{report.password}）")

@@ -13,13 +13,14 @@ from govshare.db import Database, utcnow
 def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, int]]:
     """Runs each domain's jobs once; returns {domain: {what: count}}."""
     from govshare.audit import jobs as audit_jobs
+    from govshare.catalog import jobs as catalog_jobs
     from govshare.demands import jobs as demand_jobs
     from govshare.notify import jobs as notify_jobs
     from govshare.sharing import jobs as sharing_jobs
 
     now = now or utcnow()
     results = {}
-    for name, module in (("sharing", sharing_jobs), ("demands", demand_jobs), ("notify", notify_jobs),
-                         ("audit", audit_jobs)):
+    for name, module in (("catalog", catalog_jobs), ("sharing", sharing_jobs), ("demands", demand_jobs),
+                         ("notify", notify_jobs), ("audit", audit_jobs)):
         results[name] = module.run(db, now)
     return results

@@ -113,24 +113,31 @@ def entry_version(entry_id: IdPath, version: Version, actor: Actor = Depends(cur
     return service.published_version(session, actor, entry_id, version)
 
 
-@router.get("/entries/{entry_id}/revisions", response_model=list[RevisionOut], summary="目录修订列表")
+@router.get("/entries/{entry_id}/revisions", response_model=list[RevisionOut], summary="目录修订列表",
+            description="目录的每个修订；因法律法规或职责变化的修订带有发布期限、剩余工作日和逾期标记（R05）。")
 def list_revisions(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return service.list_revisions(session, actor, entry_id)
+    return [service.revision_out(session, r) for r in service.list_revisions(session, actor, entry_id)]
 
 
 @router.post("/entries/{entry_id}/revisions", response_model=RevisionOut, status_code=201, summary="提出目录修订",
              responses=errors(409),
              description="已发布目录的变更以修订提出，须说明原因，经主管部门批准成为下一版本（R05）；"
+                         "因法律法规或职责变化的修订须写明变化的法律法规或职责及其生效日期，"
+                         "须在生效日期后规定的工作日内（GOVSHARE_LAW_CHANGE_WORKING_DAYS）发布（R05）。"
                          "目录未发布或已有未完成的修订答 409。")
 def propose_revision(entry_id: IdPath, body: RevisionIn, actor: Actor = Depends(current_actor),
                      session: Session = SESSION):
-    return service.propose_revision(session, actor, entry_id, body.entry, body.reason,
-                                    due_to_law_change=body.due_to_law_change)
+    revision = service.propose_revision(session, actor, entry_id, body.entry, body.reason,
+                                        due_to_law_change=body.due_to_law_change,
+                                        law_change_basis=body.law_change_basis,
+                                        law_effective_date=body.law_effective_date)
+    return service.revision_out(session, revision)
 
 
 @router.post("/revisions/{revision_id}/approve", response_model=EntryOut, summary="批准目录修订",
              responses=errors(409),
              description="主管部门批准修订：成为目录的下一个已发布版本，旧版本保留（R05）；"
+                         "因法律法规或职责变化的修订同时记录是否在期限内发布（R05）。"
                          "修订不是待审核状态或目录已有更新的版本答 409。")
 def approve_revision(revision_id: IdPath, actor: Actor = Depends(current_actor),
                      session: Session = SESSION):
@@ -142,7 +149,7 @@ def approve_revision(revision_id: IdPath, actor: Actor = Depends(current_actor),
              description="主管部门退回修订，须说明理由（R05）；已发布的版本不变。")
 def return_revision(revision_id: IdPath, body: ReasonIn, actor: Actor = Depends(current_actor),
                     session: Session = SESSION):
-    return service.return_revision(session, actor, revision_id, body.reason)
+    return service.revision_out(session, service.return_revision(session, actor, revision_id, body.reason))
 
 
 @router.post("/import", response_model=ImportReportOut, response_model_exclude_none=True, summary="导入目录文件",

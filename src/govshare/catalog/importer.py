@@ -29,8 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor, require_role
+from govshare.catalog import grades, service
 from govshare.catalog import mapping as m
-from govshare.catalog import service
 from govshare.catalog.exporter import ITEM_SHEET, items_csv_path
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.schemas import EntryIn
@@ -51,6 +51,9 @@ from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role
 
 ENTRY_SHEET = "目录"
 OPEN_SHARE_CONDITION = "{label}数据：经提供单位审核同意后按申请用途共享"
+GRADED_SHARE_CONDITION = "含{grade}数据：经提供单位审核同意后按申请用途共享"
+GRADED_SHARE_NOTE = ("无条件开放但含重要或核心数据（分级）的目录不得无条件共享，按“有条件共享”登记，"
+                     "共享条件：“含重要（或核心）数据：经提供单位审核同意后按申请用途共享”")
 KEY_QUERY_CHUNK = 500
 BATCH_SIZE = 1000  # rows created per SAVEPOINT; a failing batch is retried row by row
 # What a catalog file may be: the real portal catalogs are < 1 MB with < 40 columns and 4 levels of JSON.
@@ -360,6 +363,9 @@ class _RowBuilder:
             p[target] = m.text(self.value(row, target))
         self._theme_and_classification(row)
         formats = self._data_format(row)
+        embedded = self.value(row, "items")
+        if isinstance(embedded, list):
+            row.items = [(n, i) for n, i in enumerate(embedded, start=1) if isinstance(i, dict)]
         self._open_and_share(row, formats)
         self._update_cycle(row)
         p["publish_date"] = self._date(row, "publish_date")
@@ -372,9 +378,6 @@ class _RowBuilder:
             p["grade"] = m.text(self.value(row, "grade"))
         else:
             self.note(row, "grade", f"未提供分级，按“{Grade.GENERAL_1.label}”登记")
-        embedded = self.value(row, "items")
-        if isinstance(embedded, list):
-            row.items = [(n, i) for n, i in enumerate(embedded, start=1) if isinstance(i, dict)]
 
     def _parsed(self, row: _Row, target: str, parse):
         """`parse` applied to the row's value for `target`; an unreadable value rejects the row, naming it."""
@@ -438,6 +441,10 @@ class _RowBuilder:
             p["share_type"] = ShareType.parse(m.text(raw))
             if p["share_type"] is None:
                 raise RowRejected("share_type", "共享类型应为 无条件共享/有条件共享/不予共享", raw)
+        elif p["open_attribute"] == OpenAttribute.OPEN and (graded := self._grade_needing_reply(row)):
+            p["share_type"] = ShareType.CONDITIONAL
+            p["share_condition"] = GRADED_SHARE_CONDITION.format(grade=graded.label)
+            self.note(row, "share_type", GRADED_SHARE_NOTE)
         elif p["open_attribute"] == OpenAttribute.OPEN:
             p["share_type"] = ShareType.UNCONDITIONAL
             self.note(row, "share_type", "无条件开放的数据按“无条件共享”登记")
@@ -460,6 +467,14 @@ class _RowBuilder:
             else:
                 p["share_method"] = ShareMethod.FILE
             self.note(row, "share_method", "共享方式由数据格式推定（服务接口→接口，数据库→库表，其他→文件）")
+
+    def _grade_needing_reply(self, row: _Row) -> Grade | None:
+        """The most sensitive grade the row gives, for the entry or one of its items, if it is one that is
+        never shared unconditionally (重要, 核心; catalog.grades); unreadable grades are the validation's."""
+        given = [self.value(row, "grade"), *(item.get("grade") for _n, item in row.items)]
+        parsed = [grade for value in given if (grade := Grade.parse(m.text(value))) is not None]
+        top = grades.highest(parsed)
+        return top if top is not None and grades.needs_reply(top) else None
 
     def _update_cycle(self, row: _Row) -> None:
         if not self.present(row, "update_cycle"):

@@ -98,7 +98,12 @@ class EntryEvent(Base):
 
 
 class EntryRevision(Base):
-    """A proposed change to a published entry; it becomes the next version when the authority approves."""
+    """A proposed change to a published entry; it becomes the next version when the authority approves.
+
+    A revision caused by a change of law or of duties (R05) states what changed and when it took effect;
+    it must be published within `law_change_working_days` working days of that date (`due_date`, counted
+    once and `due_estimated` when a year's holidays were unknown). The worker reminds before the due date
+    and marks an unpublished revision overdue once; approval records whether the deadline was met."""
 
     __tablename__ = "entry_revisions"
 
@@ -108,6 +113,13 @@ class EntryRevision(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(Text)
     due_to_law_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    law_change_basis: Mapped[str] = mapped_column(Text, default="")  # the law, policy or duty that changed
+    law_effective_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deadline_met: Mapped[bool | None] = mapped_column(Boolean)  # set when published: by the due date or not
     status: Mapped[str] = mapped_column(String(20), index=True)
     return_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

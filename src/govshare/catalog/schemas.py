@@ -115,9 +115,17 @@ class ReasonIn(BaseModel):
 
 
 class RevisionIn(BaseModel):
+    """A change to a published entry (R05). When it is caused by a change of law or of duties, say what changed
+    and when it took effect: the revision must be published within `GOVSHARE_LAW_CHANGE_WORKING_DAYS` working
+    days of that date."""
+
     entry: EntryIn
     reason: str = Field(min_length=1)
-    due_to_law_change: bool = False
+    due_to_law_change: bool = Field(False, description="因法律法规或职责变化（R05：须在生效后规定的工作日内发布）")
+    law_change_basis: str = Field("", max_length=500,
+                                  description="变化的法律法规、政策或职责（due_to_law_change 时必填）")
+    law_effective_date: date | None = Field(
+        None, description="变化的生效日期（due_to_law_change 时必填，最晚为今天起一年内）；修订期限由此按工作日计算")
 
 
 class RevisionOut(BaseModel):
@@ -131,6 +139,17 @@ class RevisionOut(BaseModel):
     status: str
     return_reason: str
     created_at: UtcDateTime
+    law_change_basis: str = Field(description="变化的法律法规、政策或职责")
+    law_effective_date: date | None = Field(description="变化的生效日期")
+    due_date: date | None = Field(
+        description="修订发布期限：生效日期后规定的工作日（R05）；非因法律或职责变化的修订为空")
+    due_estimated: bool = Field(description="期限所在年份尚无官方节假日安排，按周一至周五估算")
+    deadline_warning: str = Field(description="估算期限的提示（非估算时为空）")
+    remaining_working_days: int | None = Field(
+        description="距期限的剩余工作日（尚未发布且未逾期时；否则为空）")
+    overdue: bool = Field(description="已过期限仍未发布")
+    overdue_at: UtcDateTime | None = Field(description="标记逾期的时间")
+    deadline_met: bool | None = Field(description="发布时是否在期限内（尚未发布或无期限时为空）")
 
 
 class EventOut(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -19,12 +20,14 @@ from govshare.authz import (
     require_own_department,
     require_role,
 )
+from govshare.catalog import grades, law_change
 from govshare.catalog.models import CatalogEntry, CodeSequence, DataItem, EntryEvent, EntryRevision
 from govshare.catalog.schemas import EntryIn
 from govshare.catalog.vocab import (
     GRADE_RANK,
     STALE_AFTER_DAYS,
     EntryStatus,
+    Grade,
     RevisionStatus,
     ShareType,
     UpdateCycle,
@@ -32,6 +35,7 @@ from govshare.catalog.vocab import (
 from govshare.db import utcnow
 from govshare.errors import Conflict, NotFound, ValidationFailed, found
 from govshare.orgs.models import Department, Role
+from govshare.workdays import service as workdays
 
 CLASSIFICATION_CODE = re.compile(r"^[123](\d{2}(\d{3}(\d{3})?)?)?$")
 RESOURCE_CODE = re.compile(r"^[123]\d{0,8}/\d{6}$")
@@ -68,6 +72,7 @@ def validate_entry(data: EntryIn) -> None:
         if not RESOURCE_CODE.match(code):
             raise ValidationFailed(f"关联资源代码格式应为 分类代码/6位顺序码：{code}", field="related_codes")
     _validate_grades(data)
+    require_condition_for_grade(data.share_type, data.grade, data.items)
     names = [item.name for item in data.items]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -85,6 +90,26 @@ def _validate_grades(data: EntryIn) -> None:
             f"目录分级（{data.grade.label}）不得低于其信息项的最高分级（{highest.chinese_name}：{highest.grade.label}）",
             field="grade",
         )
+
+
+def require_condition_for_grade(share_type: str, grade: str, items: Iterable) -> None:
+    """R17: data graded 重要 or 核心 is never shared unconditionally (catalog.grades). `items` are the entry's
+    items (ItemIn or DataItem); the message names the most sensitive one, else the entry's own grade."""
+    if share_type != ShareType.UNCONDITIONAL:
+        return
+    graded = [item for item in items if grades.needs_reply(item.grade)]
+    if graded:
+        item = max(graded, key=lambda i: GRADE_RANK[Grade(i.grade)])
+        held = f"含{Grade(item.grade).label}数据（信息项“{item.chinese_name}”分级为{Grade(item.grade).label}）"
+    elif grades.needs_reply(grade):
+        held = f"目录分级为{Grade(grade).label}"
+    else:
+        return
+    raise ValidationFailed(
+        f"{held}，不得无条件共享：重要和核心数据须经提供部门审核同意后共享，"
+        "请将共享类型改为有条件共享并写明共享条件（分级分类管理，GB/T 43697）",
+        field="share_type", code="grade_requires_condition",
+    )
 
 
 def _validate_share_type(data: EntryIn) -> None:
@@ -485,9 +510,32 @@ def mark_data_updated(session: Session, actor: Actor, entry_id: int, note: str =
 
 
 def propose_revision(
-    session: Session, actor: Actor, entry_id: int, data: EntryIn, reason: str, *, due_to_law_change: bool = False
+    session: Session, actor: Actor, entry_id: int, data: EntryIn, reason: str, *, due_to_law_change: bool = False,
+    law_change_basis: str = "", law_effective_date: date | None = None,
 ) -> EntryRevision:
+    """A change to a published entry, proposed for the authority's approval (R05). One caused by a change of
+    law or of duties states what changed and when it took effect, and is due `law_change_working_days`
+    working days after that date (catalog.law_change)."""
     entry = _writable(session, actor, entry_id)
+    _check_revision(entry, data, reason)
+    change = law_change.checked(session, due_to_law_change, law_change_basis, law_effective_date)
+    _refuse_second_open_revision(session, entry_id)
+    revision = EntryRevision(
+        entry_id=entry_id,
+        base_version=entry.version,
+        payload=data.model_dump(mode="json"),
+        reason=reason,
+        status=RevisionStatus.SUBMITTED.value,
+        created_by_id=actor.user_id,
+    )
+    law_change.apply(session, revision, change, law_change.owed(session, entry_id))
+    session.add(revision)
+    session.flush()
+    _record(session, entry, actor, "revision_submitted", reason)
+    return revision
+
+
+def _check_revision(entry: CatalogEntry, data: EntryIn, reason: str) -> None:
     if entry.status != EntryStatus.PUBLISHED:
         raise Conflict("只有已发布的目录需要通过修订变更；草稿可直接修改", field="status")
     if not (reason or "").strip():
@@ -495,6 +543,9 @@ def propose_revision(
     if data.classification_code != entry.classification_code:
         raise ValidationFailed("修订不能改变分类代码", field="classification_code")
     validate_entry(data)
+
+
+def _refuse_second_open_revision(session: Session, entry_id: int) -> None:
     open_revision = session.scalars(
         select(EntryRevision).where(
             EntryRevision.entry_id == entry_id,
@@ -503,19 +554,6 @@ def propose_revision(
     ).first()
     if open_revision:
         raise Conflict(f"该目录已有未完成的修订：{open_revision.id}", field="revision")
-    revision = EntryRevision(
-        entry_id=entry_id,
-        base_version=entry.version,
-        payload=data.model_dump(mode="json"),
-        reason=reason,
-        due_to_law_change=due_to_law_change,
-        status=RevisionStatus.SUBMITTED.value,
-        created_by_id=actor.user_id,
-    )
-    session.add(revision)
-    session.flush()
-    _record(session, entry, actor, "revision_submitted", reason)
-    return revision
 
 
 def _revision(session: Session, revision_id: int) -> EntryRevision:
@@ -544,6 +582,7 @@ def approve_revision(session: Session, actor: Actor, revision_id: int, reason: s
     entry.version += 1
     revision.status = RevisionStatus.APPROVED.value
     revision.decided_by_id, revision.decided_at = actor.user_id, utcnow()
+    law_change.settle(session, revision)
     session.flush()
     _record(session, entry, actor, "published", reason or revision.reason, with_snapshot=True)
     _changed(session, entry)
@@ -562,6 +601,17 @@ def return_revision(session: Session, actor: Actor, revision_id: int, reason: st
     revision.decided_by_id, revision.decided_at = actor.user_id, utcnow()
     _record(session, entry, actor, "revision_returned", reason)
     return revision
+
+
+def revision_out(session: Session, revision: EntryRevision, today: date | None = None) -> dict:
+    """The API view of a revision (RevisionOut), with the deadline of a law change as of `today` (R05)."""
+    today = today or workdays.local_today(session)
+    return {
+        "id": revision.id, "entry_id": revision.entry_id, "base_version": revision.base_version,
+        "reason": revision.reason, "due_to_law_change": revision.due_to_law_change, "status": revision.status,
+        "return_reason": revision.return_reason, "created_at": revision.created_at,
+        **law_change.deadline_view(session, revision, today),
+    }
 
 
 def snapshot(entry: CatalogEntry) -> dict:

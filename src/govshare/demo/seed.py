@@ -5,7 +5,10 @@ one-source clusters with named lead source departments, and the search index.
 Every entry goes through the catalog service as a department would: the catalog manager creates and
 submits it, the competent authority of the area publishes or returns it. Only one thing is set
 directly, because the demo cannot wait for time to pass: `data_updated_at` of the entries meant to be
-stale. Seeding is idempotent: when the demo's competent authority exists, nothing is added."""
+stale. Seeding is idempotent: when the demo's competent authority exists, nothing is added.
+
+A demo whose search index cannot be built is broken (目录检索 would show nothing): the seed raises
+`SearchIndexFailed`, a domain error that `govshare demo` prints, after the data itself is committed."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from govshare.config import Settings
 from govshare.db import Database, utcnow
 from govshare.demo import gateway_seed, sharing_seed
 from govshare.demo.data import DEPARTMENTS, ENTRIES, LEADS, PROVINCE, DemoDepartment, DemoEntry
+from govshare.errors import DomainError
 from govshare.orgs import service as orgs
 from govshare.orgs.models import ROLE_LABELS, Department, Role, User
 
@@ -92,8 +96,8 @@ class SeedReport:
     entries_by_status: dict[str, int] = field(default_factory=dict)
     clusters: int = 0
     leads: int = 0
-    search_indexed: int | None = None
-    search_note: str = ""
+    search_indexed: int | None = None  # published entries in the rebuilt index (None: not rebuilt, demo existed)
+    search_note: str = ""  # why the index could not be built (set on the report of SearchIndexFailed)
     users: list[tuple[str, str, str]] = field(default_factory=list)  # username, 角色, 部门
     password: str = DEMO_PASSWORD
     sharing: dict = field(default_factory=dict)  # sharing_seed.describe: requests by status, grants, ...
@@ -101,6 +105,18 @@ class SeedReport:
     @property
     def sharing_summary(self) -> str:
         return sharing_seed.summary(self.sharing)
+
+
+class SearchIndexFailed(DomainError):
+    """The demo's data is stored, but its search index could not be built: the demo must not be served as if
+    it worked. `report` says what was stored; its `search_note` names the failure."""
+
+    status_code = 500
+    code = "search_index_failed"
+
+    def __init__(self, report: SeedReport) -> None:
+        super().__init__(report.search_note)
+        self.report = report
 
 
 def _authority_department() -> DemoDepartment:
@@ -122,7 +138,8 @@ def seed_demo(
     progress: Callable[[str], None] | None = None,
 ) -> SeedReport:
     """Seeds the demo into `database` (already migrated) unless it is there, then rebuilds the search
-    index in `settings.resolved_index_dir`. Returns what exists afterwards."""
+    index in `settings.resolved_index_dir`. Returns what exists afterwards; raises SearchIndexFailed when the
+    data was stored but the index could not be built."""
     step = progress or (lambda _description: None)
     with database.session() as session:
         if is_seeded(session):
@@ -205,7 +222,8 @@ def _catalog(session: Session, spec: DemoEntry, department: Department, actors: 
         payload["items"] = [*payload["items"], *extra_items]
         payload["publish_date"] = entry.publish_date  # a revision carries the whole entry, publish date included
         revision = catalog.propose_revision(
-            session, manager, entry.id, EntryIn.model_validate(payload), reason, due_to_law_change=True
+            session, manager, entry.id, EntryIn.model_validate(payload), reason, due_to_law_change=True,
+            law_change_basis=reason, law_effective_date=utcnow().date() - timedelta(days=7),  # took effect last week
         )
         catalog.approve_revision(session, reviewer, revision.id, reason)
     if spec.stale_days:
@@ -229,16 +247,13 @@ def _describe(session: Session, report: SeedReport) -> None:
 
 
 def _rebuild_search_index(database: Database, settings: Settings, report: SeedReport) -> None:
-    try:
-        from govshare.search import index as search_index
+    from govshare.search import index as search_index
 
-        rebuild = search_index.rebuild
-    except (ImportError, AttributeError) as exc:  # the search package is optional for the demo
-        report.search_note = f"搜索索引未重建：{exc}"
-        return
     try:
         with database.session() as session:
-            report.search_indexed = rebuild(session, settings.resolved_index_dir, workers=1)
-    except Exception as exc:  # the demo data is committed; the index can be rebuilt later
+            report.search_indexed = search_index.rebuild(session, settings.resolved_index_dir, workers=1)
+    except Exception as exc:  # the demo data is committed; say so, and what to run once the cause is fixed
         log.exception("search index rebuild failed")
-        report.search_note = f"搜索索引重建失败：{exc}（可运行 govshare index rebuild 重建）"
+        report.search_note = (f"演示数据已写入，但搜索索引重建失败：{type(exc).__name__}: {exc}"
+                              f"（索引目录 {settings.resolved_index_dir}；排除原因后运行 govshare index rebuild）")
+        raise SearchIndexFailed(report) from exc

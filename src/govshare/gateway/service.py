@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, lazyload
 from govshare.audit import chain
 from govshare.audit.models import UsageRecord
 from govshare.authz import Actor, require_own_department, require_role
+from govshare.catalog import grades
 from govshare.catalog.models import CatalogEntry, DataItem
 from govshare.catalog.vocab import EntryStatus
 from govshare.config import Settings, get_settings, settings_of
@@ -338,14 +339,12 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
     entry = _published_with_source(facts, call.resource_code)
     plan = _plan(db, entry)
     grant = _grant_for(caller, call, facts, today)
-    if grant is None:  # the provider previewing its own data
-        allowed = list(plan.items)
-        department_id, rules = entry.provider_id, {name: masking.Rule("none") for name in plan.items}
+    if grant is None:  # the provider previewing its own data, as stored
+        granted, department_id = plan.own, entry.provider_id
     else:
         _check_mode(grant, call)
-        allowed, rules = plan.granted(grant)
-        department_id = grant.requester_id
-    served = _requested_items(call, allowed)
+        granted, department_id = plan.granted(grant), grant.requester_id
+    served = _requested_items(call, granted)
     columns = plan.columns
     missing = [name for name in served if name not in columns]
     if missing:
@@ -354,7 +353,7 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
         entry_id=entry.id, resource_code=entry.resource_code, provider_id=entry.provider_id,
         department_id=department_id, grant_id=grant.id if grant else None, system_id=caller.system_id,
         source=plan.source, key_column=plan.key_column, order_column=plan.order_column,
-        items=served, columns=columns, rules={n: rules[n] for n in served},
+        items=served, columns=columns, rules={n: granted.rules[n] for n in served},
         salt=masking.requester_salt(node_secret(settings), department_id or 0),
     )
     scope = grant.row_scope if grant else {}
@@ -363,7 +362,7 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
             raise ValidationFailed(f"数据源未映射限定范围的信息项：{scope['item']}", field="column_map")
         decision.scope_item = scope["item"]
         decision.scope = (columns[scope["item"]], tuple(str(p) for p in scope["prefixes"]))
-    _check_filters(call, decision, allowed)
+    _check_filters(call, decision, granted)
     if grant is not None:
         _check_rate(grant, facts, now)
     return decision
@@ -371,7 +370,10 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
 
 def item_rule(item: DataItem, overrides: dict, profiled: dict) -> masking.Rule:
     """The grant's rule for the item if it names one, else the default of the item's grade and kind (the
-    kind detected when the source was profiled, or guessed from the item's Chinese name)."""
+    kind detected when the source was profiled, or guessed from the item's Chinese name). 核心 items are
+    withheld whatever the grant says: they are verified, never read (R17, catalog.grades)."""
+    if grades.verify_only(item.grade):
+        return masking.Rule("null")
     if item.name in overrides:
         return masking.parse_rule(overrides[item.name], field=f"masking.{item.name}")
     kind = profiled.get(item.name, {}).get("kind") or masking.kind_from_name(item.chinese_name)
@@ -419,6 +421,17 @@ def _published_with_source(row, resource_code: str):
 
 
 @dataclass(frozen=True)
+class Granted:
+    """What a call may touch of an entry: the items covered, in order; those of them that may be read (核心
+    items are for verification only, R17); those that may only be verified; the masking rule of each."""
+
+    items: list[str]
+    readable: list[str]
+    verify_only: frozenset[str]
+    rules: dict[str, masking.Rule]
+
+
+@dataclass(frozen=True)
 class Plan:
     """What does not change between two calls on one version of an entry and its source: the items, the
     column map, the detected kinds and the opened source. Cached by (entry, version, source update)."""
@@ -431,17 +444,27 @@ class Plan:
     order_column: str
     _granted: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def granted(self, grant) -> tuple[list[str], dict[str, masking.Rule]]:
-        """The items a grant covers, in order, and their masking rules; worked out once per grant version."""
+    @property
+    def own(self) -> Granted:
+        """The provider previewing its own data: every item, as stored."""
+        names = list(self.items)
+        return Granted(names, names, frozenset(), {name: masking.Rule("none") for name in names})
+
+    def granted(self, grant) -> Granted:
+        """The items a grant covers and their masking rules; worked out once per grant version."""
         key = (grant.id, grant.updated_at, tuple(grant.item_ids), repr(grant.masking))  # repr: exact and cheap
         known = self._granted.get(key)
         if known is None:
             granted_ids = set(grant.item_ids)
-            allowed = [name for name, item in self.items.items() if item.id in granted_ids]
-            rules = {name: item_rule(self.items[name], grant.masking or {}, self.kinds) for name in allowed}
+            covered = [item for item in self.items.values() if item.id in granted_ids]
+            verify_only = frozenset(item.name for item in covered if grades.verify_only(item.grade))
+            known = Granted(
+                items=[item.name for item in covered],
+                readable=[item.name for item in covered if item.name not in verify_only], verify_only=verify_only,
+                rules={item.name: item_rule(item, grant.masking or {}, self.kinds) for item in covered})
             if len(self._granted) > 256:
                 self._granted.clear()
-            known = self._granted[key] = (allowed, rules)
+            self._granted[key] = known
         return known
 
 
@@ -542,23 +565,39 @@ def epoch_second(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
 
-def _requested_items(call: Call, allowed: list[str]) -> list[str]:
+def _requested_items(call: Call, granted: Granted) -> list[str]:
+    """The items the call asks for (a read without a list: every item it may read), all within the grant;
+    核心 items only in a verification (R17)."""
     if call.mode == Mode.VERIFY:
         asked = [name for name, _ in call.fields]
         if not asked:
             raise ValidationFailed("核验必须给出要比对的信息项（fields）", field="fields")
     else:
-        asked = list(dict.fromkeys(call.items)) if call.items else list(allowed)
-    outside = [name for name in asked if name not in allowed]
+        asked = list(dict.fromkeys(call.items)) if call.items else list(granted.readable)
+    outside = [name for name in asked if name not in granted.rules]
     if outside:
         raise Refused(f"请求的信息项不在授权范围内：{'、'.join(outside)}", field="items", code="item_not_granted")
+    if call.mode != Mode.VERIFY and granted.verify_only:
+        core = granted.verify_only.intersection(asked) if asked else granted.verify_only  # nothing readable
+        _refuse_verify_only(call, core, "items")
     return asked
 
 
-def _check_filters(call: Call, decision: Decision, allowed: list[str]) -> None:
-    outside = [name for name, _ in call.filters if name not in allowed]
+def _refuse_verify_only(call: Call, names, field_name: str) -> None:
+    """核心 items leave only as verification answers (R17, R09): reading them, or selecting rows by them, is
+    refused with `core_verify_only`."""
+    if names:
+        listed = "、".join(sorted(names))
+        raise Refused(f"核心数据仅提供核验（返回一致/不一致），不能{MODE_LABELS[call.mode]}：{listed}",
+                      field=field_name, code="core_verify_only")
+
+
+def _check_filters(call: Call, decision: Decision, granted: Granted) -> None:
+    outside = [name for name, _ in call.filters if name not in granted.rules]
     if outside:
         raise Refused(f"筛选条件的信息项不在授权范围内：{'、'.join(outside)}", field="filter", code="item_not_granted")
+    if granted.verify_only and call.filters:
+        _refuse_verify_only(call, granted.verify_only.intersection(name for name, _ in call.filters), "filter")
     if decision.scope:
         for name, value in call.filters:
             if name == decision.scope_item and not str(value).startswith(decision.scope[1]):
@@ -1004,7 +1043,8 @@ def grant_masking(session: Session, actor: Actor, grant_id: int) -> tuple[Grant,
 def set_masking(session: Session, actor: Actor, grant_id: int, rules: dict[str, str]) -> Grant:
     """The provider's reviewer sets the grant's own masking rules (one per item name; the items not named
     fall back to their grade's default). Replaces the earlier rules; every rule and item is checked first,
-    so a bad one changes nothing. The requester is told: the shape of the data it receives changes."""
+    so a bad one changes nothing. 核心 items take no rule: they are verified, never read (R17). The requester
+    is told: the shape of the data it receives changes."""
     grant = session.scalars(select(Grant).where(Grant.id == grant_id).with_for_update(of=Grant)
                             .execution_options(populate_existing=True)).first()
     if grant is None:
@@ -1013,11 +1053,15 @@ def set_masking(session: Session, actor: Actor, grant_id: int, rules: dict[str, 
     require_own_department(actor, grant.provider_id, action="设置")
     if grant.status == GrantStatus.ENDED:
         raise Conflict("共享授权已终止，不能再设置脱敏规则", field="status", extra={"current_status": grant.status})
-    granted = {item.name for item in _items(session, grant.entry_id) if item.id in set(grant.item_ids)}
+    granted = {item.name: item for item in _items(session, grant.entry_id) if item.id in set(grant.item_ids)}
     parsed = {}
     for name, text in rules.items():
         if name not in granted:
             raise ValidationFailed(f"信息项 {name} 不在该授权的范围内，不能为它设置脱敏规则", field=f"masking.{name}")
+        if grades.verify_only(granted[name].grade):
+            raise ValidationFailed(f"信息项 {granted[name].chinese_name}（{name}）为核心数据，仅提供核验，"
+                                   "不能设置脱敏规则（核心数据不提供原始值）", field=f"masking.{name}",
+                                   code="core_verify_only")
         parsed[name] = masking.parse_rule(text, field=f"masking.{name}").text
     before = dict(grant.masking or {})
     grant.masking = parsed

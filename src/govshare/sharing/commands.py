@@ -44,17 +44,15 @@ _actor = actor_named  # the user of --user, or the node operator
 
 
 def _model(cls, **data):
-    """Builds a pydantic input; its validation errors become a domain error (exit 2) naming the field."""
+    """Builds a pydantic input; its validation errors become a domain error (exit 2) naming field and rule."""
     from pydantic import ValidationError
 
-    from govshare.errors import ValidationFailed
+    from govshare.validation import validation_failed
 
     try:
         return cls(**data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or None
-        raise ValidationFailed(f"输入不合法：{first.get('msg', exc)}", field=field) from exc
+        raise validation_failed(exc) from exc
 
 
 def _date(text: str | None, field: str) -> date | None:

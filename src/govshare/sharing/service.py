@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor, region_prefix, require_own_department, require_role
+from govshare.catalog import grades
 from govshare.catalog.models import CatalogEntry
 from govshare.catalog.vocab import EntryStatus, ShareMethod, ShareType
 from govshare.config import settings_of
@@ -206,6 +207,29 @@ def _validate_system(session: Session, actor_department: int, system_id: int | N
         raise ValidationFailed(f"应用系统已吊销：{system.name}", field="consumer_system_id")
 
 
+# A stated purpose, scenario or duty basis holds at least this many letters, digits or Chinese characters:
+# blanks and punctuation state nothing (R07: the requester states them, even for unconditional data).
+STATED_MIN_CHARS = 2
+
+
+def stated(text: str, field: str, rule: str) -> str:
+    """`text` stripped, or a 422 naming `field` when it states nothing (blank, or punctuation only)."""
+    text = (text or "").strip()
+    if sum(character.isalnum() for character in text) < STATED_MIN_CHARS:
+        raise ValidationFailed(f"{rule}（至少 {STATED_MIN_CHARS} 个文字，不能只有空格或标点）", field=field)
+    return text
+
+
+def _stated_reasons(entry: CatalogEntry, data: RequestIn) -> tuple[str, str, str]:
+    """Purpose and scenario of every request, and the duty basis of a conditional one (R07), stripped."""
+    purpose = stated(data.purpose, "purpose", "共享申请必须写明共享目的")
+    scenario = stated(data.scenario, "scenario", "共享申请必须写明使用场景")
+    duty_basis = data.duty_basis.strip()
+    if entry.share_type == ShareType.CONDITIONAL:
+        duty_basis = stated(duty_basis, "duty_basis", "有条件共享的申请必须写明履职依据（法律法规或“三定”职责）")
+    return purpose, scenario, duty_basis
+
+
 def create_request(session: Session, actor: Actor, data: RequestIn, *, submit: bool = False,
                    renews: ShareRequest | None = None) -> ShareRequest:
     """A requester department asks for a published entry (R07); `submit` sends it at once."""
@@ -218,8 +242,7 @@ def create_request(session: Session, actor: Actor, data: RequestIn, *, submit: b
     today = workdays.local_today(session)
     if stopped_service(session, entry.id, today):
         raise ValidationFailed(f"“{entry.name}”的共享服务已经主管部门批准停止", field="entry_id")
-    if entry.share_type == ShareType.CONDITIONAL and len(data.duty_basis.strip()) < 2:
-        raise ValidationFailed("有条件共享的申请必须写明履职依据（法律法规或“三定”职责）", field="duty_basis")
+    purpose, scenario, duty_basis = _stated_reasons(entry, data)
     method = data.share_method or ShareMethod(entry.share_method)
     if method != entry.share_method:
         raise ValidationFailed(f"该目录的共享方式为“{ShareMethod(entry.share_method).label}”", field="share_method")
@@ -228,8 +251,8 @@ def create_request(session: Session, actor: Actor, data: RequestIn, *, submit: b
     _validate_system(session, actor.department_id, data.consumer_system_id, method)
     request = ShareRequest(
         entry_id=entry.id, entry_version=entry.version, requester_id=actor.department_id,
-        provider_id=entry.provider_id, consumer_system_id=data.consumer_system_id, purpose=data.purpose.strip(),
-        scenario=data.scenario.strip(), duty_basis=data.duty_basis.strip(),
+        provider_id=entry.provider_id, consumer_system_id=data.consumer_system_id, purpose=purpose,
+        scenario=scenario, duty_basis=duty_basis,
         item_ids=_validate_items(entry, data.item_ids), row_scope=_validate_scope(entry, data.row_scope),
         share_method=method.value, verify_only=data.verify_only, period_start=start, period_end=data.period_end,
         status=S.DRAFT.value, renews_id=renews.id if renews else None, created_by_id=actor.user_id,
@@ -251,13 +274,16 @@ def _own_request(session: Session, actor: Actor, request_id: int) -> ShareReques
 
 
 def submit_request(session: Session, actor: Actor, request_id: int) -> ShareRequest:
-    """Sends a draft. 无条件 entries are granted at once (R07), still with purpose and scenario kept;
-    有条件 ones wait for the provider's reply, due in `reply_working_days` working days."""
+    """Sends a draft. 无条件 entries are granted at once (R07), still with purpose and scenario kept, unless
+    what is asked is graded 重要 or 核心 (R17); everything else waits for the provider's reply, due in
+    `reply_working_days` working days."""
     request = _own_request(session, actor, request_id)
     now = utcnow()
-    move(session, request, S.SUBMITTED, actor, "submitted")
+    at_once = granted_on_request(request)
+    graded = request.entry.share_type == ShareType.UNCONDITIONAL and not at_once
+    move(session, request, S.SUBMITTED, actor, "submitted", reason=GRADED_REPLY_NOTE if graded else "")
     request.submitted_at = now
-    if request.entry.share_type == ShareType.UNCONDITIONAL:
+    if at_once:
         _decide(session, request, Actor.system(), Decision.APPROVE, "无条件共享，依申请直接获取（条例第四章）",
                 Terms.of(request), settings_of(session).default_rate_limit, action="auto_approved")
         return request
@@ -266,6 +292,19 @@ def submit_request(session: Session, actor: Actor, request_id: int) -> ShareRequ
     tell(session, request, "request.submitted", f"收到共享申请：{request.entry.name}",
          [provider_audience(request)], body=f"{request.requester.name}申请使用，请于 {due.due} 前答复。{due.warning}")
     return request
+
+
+GRADED_REPLY_NOTE = "申请的数据含重要或核心分级，无条件共享目录也须经提供部门答复（分级分类管理）"
+
+
+def granted_on_request(request: ShareRequest) -> bool:
+    """Whether the request is granted on submission (R07): an unconditional entry, and nothing asked of it
+    graded 重要 or 核心, which always waits for the provider's reply (R17, catalog.grades)."""
+    entry = request.entry
+    if entry.share_type != ShareType.UNCONDITIONAL or grades.needs_reply(entry.grade):
+        return False
+    asked = set(request.item_ids)
+    return not any(grades.needs_reply(item.grade) for item in entry.items if item.id in asked)
 
 
 def withdraw_request(session: Session, actor: Actor, request_id: int, reason: str = "") -> ShareRequest:

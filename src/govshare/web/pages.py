@@ -7,7 +7,7 @@ import html
 import math
 import mimetypes
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ from govshare.catalog.vocab import (
     ShareType,
     UpdateCycle,
 )
-from govshare.config import get_settings
+from govshare.config import get_settings, settings_of
 from govshare.db import utcnow
 from govshare.deps import (
     CSRF_FIELD,
@@ -57,7 +57,9 @@ from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
+from govshare.validation import rule_of
 from govshare.web.errors import title_of
+from govshare.workdays import service as workdays
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -614,8 +616,10 @@ def entry_detail(request: Request, entry_id: IdPath, session: Session = SESSION,
                     "lead": cluster.lead_department.name if cluster.lead_department else None,
                     "own_lead": cluster.lead_department_id == entry.provider_id,
                 }
+    today = workdays.local_today(session)
+    revisions = [catalog.revision_out(session, r, today) for r in catalog.list_revisions(session, actor, entry_id)]
     return render(request, session, actor, "entry_detail.html", entry=entry, events=events,
-                  stale=catalog.is_stale(entry), one_source=one_source)
+                  stale=catalog.is_stale(entry), one_source=one_source, revisions=revisions)
 
 
 # ---------------------------------------------------------------- my catalog (catalog managers)
@@ -810,12 +814,6 @@ FIELD_TITLES = {
 }
 ITEM_TITLES = {"name": "字段名", "chinese_name": "信息项名称", "data_type": "数据类型", "length": "长度",
                "grade": "分级", "personal_info": "个人信息", "description": "说明"}
-PYDANTIC_MESSAGES = {
-    "missing": "必须填写", "string_too_short": "不能为空", "string_too_long": "过长", "enum": "取值无效",
-    "int_parsing": "应为整数", "int_from_float": "应为整数", "greater_than_equal": "应不小于 1",
-    "less_than_equal": "过大", "date_from_datetime_parsing": "日期格式应为 年-月-日（如 2025-01-31）",
-    "date_parsing": "日期格式应为 年-月-日（如 2025-01-31）",
-}
 NOTICES.update({"created": "目录草稿已保存。", "updated": "目录草稿已修改。",
                 "revision_submitted": "修订已提交，等待主管部门审核。",
                 "revision_approved": "修订已发布，目录版本已更新。", "revision_returned": "修订已退回。"})
@@ -850,7 +848,7 @@ def _typed(form: dict[str, str]) -> dict:
 def _pydantic_failure(exc: ValidationError) -> ValidationFailed:
     first = exc.errors()[0]
     loc = [str(p) for p in first.get("loc", ())]
-    problem = PYDANTIC_MESSAGES.get(first.get("type", ""), "格式不正确")
+    problem = rule_of(first)
     if loc and loc[0] == "items" and len(loc) >= 3:
         row = int(loc[1]) if loc[1].isdigit() else 0
         return ValidationFailed(f"信息项第 {row + 1} 行：{ITEM_TITLES.get(loc[2], loc[2])}{problem}",
@@ -1022,7 +1020,7 @@ def entry_revise_form(request: Request, entry_id: IdPath, session: Session = SES
     if refused:
         return refused
     return _entry_form(request, session, actor, mode="revise", typed=_typed_from_entry(entry), entry=entry,
-                       extra={"reason": "", "due_to_law_change": False})
+                       extra=_revision_extra(session, {}))
 
 
 @router.post("/my/catalog/{entry_id}/revise", response_class=HTMLResponse)
@@ -1035,7 +1033,7 @@ def entry_revise_submit(request: Request, entry_id: IdPath, form: dict = Depends
         return refused
     typed = _typed(form)
     typed["classification_code"] = entry.classification_code
-    extra = {"reason": form.get("reason", "").strip(), "due_to_law_change": bool(form.get("due_to_law_change"))}
+    extra = _revision_extra(session, form)
     if form.get("add_rows"):
         return _entry_form(request, session, actor, mode="revise", typed=typed, entry=entry, extra=extra,
                            add_rows=True)
@@ -1043,7 +1041,9 @@ def entry_revise_submit(request: Request, entry_id: IdPath, form: dict = Depends
         if not extra["reason"]:
             raise ValidationFailed("修订必须说明原因", field="reason")
         catalog.propose_revision(session, actor, entry_id, entry_in(typed), extra["reason"],
-                                 due_to_law_change=extra["due_to_law_change"])
+                                 due_to_law_change=extra["due_to_law_change"],
+                                 law_change_basis=extra["law_change_basis"],
+                                 law_effective_date=_effective_date(extra["law_effective_date"]))
     except DomainError as exc:
         _fail(session)
         if isinstance(exc, Forbidden | NotFound):
@@ -1054,20 +1054,41 @@ def entry_revise_submit(request: Request, entry_id: IdPath, form: dict = Depends
     return RedirectResponse("/my/catalog?notice=revision_submitted", status_code=303)
 
 
+def _revision_extra(session: Session, form: dict) -> dict:
+    """The revision's own fields of the form, as typed: its reason and, for a change of law or of duties (R05),
+    what changed and the date it took effect (and the working days the setting allows, for the hint)."""
+    extra = {name: form.get(name, "").strip() for name in ("reason", "law_change_basis", "law_effective_date")}
+    extra["due_to_law_change"] = bool(form.get("due_to_law_change"))
+    extra["law_change_working_days"] = settings_of(session).law_change_working_days
+    return extra
+
+
+def _effective_date(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed("生效日期的格式应为 年-月-日（如 2026-10-01）", field="law_effective_date") from None
+
+
 # ---------------------------------------------------------------- revisions in the review queue
 
 
 def pending_revisions(session: Session, actor: Actor) -> list[dict]:
-    """Submitted revisions of published entries in the reviewer's area, through the catalog service."""
+    """Submitted revisions of published entries in the reviewer's area, through the catalog service; those
+    with a deadline (a change of law or of duties, R05) first, the earliest due first."""
     pending = []
+    today = workdays.local_today(session)
     for entry in catalog.list_entries(session, actor, status=EntryStatus.PUBLISHED.value, limit=5000):
         if not actor.covers_region(entry.provider.region_code):
             continue
         for revision in catalog.list_revisions(session, actor, entry.id):
             if revision.status == RevisionStatus.SUBMITTED:
                 pending.append({"revision": revision, "entry": entry, "changed": _changed_fields(entry, revision),
-                                "new_name": revision.payload.get("name", entry.name)})
-    return pending
+                                "new_name": revision.payload.get("name", entry.name),
+                                "out": catalog.revision_out(session, revision, today)})
+    return sorted(pending, key=lambda r: (r["out"]["due_date"] is None, r["out"]["due_date"] or today))
 
 
 def _changed_fields(entry, revision) -> list[str]:

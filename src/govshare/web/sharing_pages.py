@@ -40,8 +40,8 @@ from govshare.sharing.vocab import (
     ServiceChangeKind,
     ServiceChangeStatus,
 )
+from govshare.validation import rule_of
 from govshare.web.pages import (
-    PYDANTIC_MESSAGES,
     PageRoute,
     _fail,
     _login_redirect,
@@ -158,9 +158,7 @@ def _pydantic_failure(exc: ValidationError) -> ValidationFailed:
     first = exc.errors()[0]
     loc = [str(p) for p in first.get("loc", ())]
     field = ".".join(loc[:2]) if loc[:1] == ["row_scope"] else (loc[0] if loc else "form")
-    problem = PYDANTIC_MESSAGES.get(first.get("type", ""), "格式不正确")
-    if first.get("type") == "string_too_short":
-        problem = "太短，请写清楚"
+    problem = rule_of(first)
     return ValidationFailed(f"{REQUEST_TITLES.get(field, field)}{problem}", field=field)
 
 

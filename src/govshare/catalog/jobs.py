@@ -1,0 +1,25 @@
+"""Scheduled work of the catalog (run by govshare.jobs): the deadline of revisions caused by a change of law
+or of duties (R05): due dates counted again once a year's holidays are known, reminders before the due date,
+overdue marks. Each kind runs in its own unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from govshare.catalog import law_change
+from govshare.db import Database
+from govshare.workdays import service as workdays
+
+JOBS = {
+    "law_change_deadlines_recounted": law_change.recount_estimated,
+    "law_change_reminded": law_change.remind_due,
+    "law_change_overdue": law_change.mark_overdue,
+}
+
+
+def run(db: Database, now: datetime) -> dict[str, int]:
+    results = {}
+    for name, job in JOBS.items():
+        with db.session() as session:
+            results[name] = job(session, workdays.local_date(session, now))
+    return {name: count for name, count in results.items() if count}

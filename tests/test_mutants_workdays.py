@@ -6,11 +6,15 @@ reports is what it did."""
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 
 from govshare.authz import Actor
+from govshare.config import settings_of
 from govshare.errors import Forbidden, NotFound, ValidationFailed
 from govshare.workdays import notice, service
 from govshare.workdays.models import CalendarDay
@@ -146,3 +150,45 @@ def test_r07_the_calendar_page_lists_each_admin_year_with_its_days(session):
     service.set_day(session, SYSTEM, date(2027, 1, 1), False, "元旦")
     service.set_day(session, SYSTEM, date(2027, 1, 2), False, "元旦")
     assert service.admin_years(session) == [(2027, 2), (2028, 1)]
+
+
+def test_r07_the_table_is_listed_in_date_order_and_accepts_2000_to_2100(session):
+    """Kills x_list_days__mutmut_2 (rows in the order they were written) and x__check_day__mutmut_4/5 (the
+    first day of 2000 or the last of 2100 refused)."""
+    for day in (date(2100, 12, 31), date(2027, 5, 1), date(2000, 1, 1)):
+        service.set_day(session, SYSTEM, day, False, "假日")
+    assert [row.day for row in service.list_days(session)] == [date(2000, 1, 1), date(2027, 5, 1), date(2100, 12, 31)]
+
+
+def test_r07_a_walk_over_the_calendar_reads_the_admin_table_once(session):
+    """A deadline walks day by day; the admin table is read once for a window around the start, not once a day.
+    Kills xǁWorkCalendarǁ_load__mutmut_2 and 25 (the window forgotten, so every day reads the table again)."""
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert service.deadline(session, date(2026, 3, 2), 20).due == date(2026, 3, 30)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sum("calendar_days" in statement for statement in statements) == 1
+
+
+def test_r07_the_days_of_stored_moments_and_of_today_are_the_nodes_not_the_servers(session, monkeypatch):
+    """Stored moments are UTC and deadlines count the node's calendar days (GOVSHARE_TIMEZONE), whatever zone the
+    server's clock is set to. Kills x_day_in_zone__mutmut_2 (a stored moment read as the server's local time) and
+    x_local_today__mutmut_1 (today taken in the server's zone): the server here runs 26 hours behind the node."""
+    monkeypatch.setenv("TZ", "Etc/GMT+12")  # UTC−12
+    time.tzset()
+    try:
+        moment = datetime(2026, 3, 1, 15, 0)  # 23:00 in Shanghai; read as 15:00 at UTC−12 it would be 2 March there
+        assert service.day_in_zone("Asia/Shanghai", moment) == date(2026, 3, 1)
+        node = settings_of(session).model_copy(update={"timezone": "Etc/GMT-14"})  # UTC+14
+        monkeypatch.setitem(session.info, "settings", node)
+        assert service.local_today(session) == datetime.now(ZoneInfo("Etc/GMT-14")).date()
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -346,3 +346,30 @@ def test_r17_a_plain_unconditional_request_is_still_granted_at_once(db, world):
                                          submit=True)
         assert request.status == "approved" and sharing.grant_of(s, request.id) is not None
         assert s.scalar(select(func.count()).select_from(ShareRequest)) == 1
+
+
+def test_r17_pages_mark_core_items_verification_only(as_user, db, world, core_grant):
+    """The requester's pages say which granted items are 核心 and only verified (仅核验)."""
+    with db.session() as s:
+        request_id = s.get(Grant, core_grant["grant_id"]).request_id
+    client = as_user("civil_requester")
+    marked = '户籍地址<span class="muted small">（仅核验）</span>'
+    grants = client.get("/sharing/grants").text
+    assert marked in grants and grants.count("（仅核验）") == 1
+    assert f'href="/data/preview?grant={core_grant["grant_id"]}"' in grants  # its other items can still be read
+    assert marked in client.get(f"/sharing/requests/{request_id}").text
+
+
+def test_r17_a_grant_of_core_items_only_is_not_offered_a_preview(as_user, db, world, core_source):
+    with db.session() as s:
+        entry = s.get(CatalogEntry, core_source["entry_id"])
+        core_only = [i.id for i in entry.items if i.name == CORE_ITEM]
+        system = consumer_system(s, world)[0]
+        request = sharing.create_request(s, world.actors["civil_requester"],
+                                         request_in(entry, consumer_system_id=system.id, item_ids=core_only),
+                                         submit=True)
+        sharing.reply(s, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve", reason=""))
+        grant_id = sharing.grant_of(s, request.id).id
+    grants = as_user("civil_requester").get("/sharing/grants").text
+    assert f'href="/data/preview?grant={grant_id}"' not in grants
+    assert "核心数据仅限核验，不提供预览" in grants

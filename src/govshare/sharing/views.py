@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govshare.catalog import grades
 from govshare.catalog.models import DataItem
 from govshare.sharing.models import DisputeStep, Grant, RequestEvent, ServiceChange, ShareRequest
 from govshare.sharing.vocab import (
@@ -23,7 +24,8 @@ def items_of(session: Session, item_ids: list[int]) -> list[dict]:
     if not item_ids:
         return []
     rows = {i.id: i for i in session.scalars(select(DataItem).where(DataItem.id.in_(item_ids)))}
-    return [{"id": i, "name": rows[i].name, "chinese_name": rows[i].chinese_name} for i in item_ids if i in rows]
+    return [{"id": i, "name": rows[i].name, "chinese_name": rows[i].chinese_name, "grade": rows[i].grade,
+             "verify_only": grades.verify_only(rows[i].grade)} for i in item_ids if i in rows]
 
 
 def request_out(session: Session, request: ShareRequest, today: date) -> dict:

@@ -507,12 +507,21 @@ def _previews(session: Session, actor: Actor, grants: list) -> dict[int, str]:
     own = [g for g in grants if g.requester_id == actor.department_id]
     connected = set(session.scalars(select(DataSource.entry_id).where(
         DataSource.entry_id.in_([g.entry_id for g in own]), DataSource.status == "connected")))
+    core = _core_items([i for g in own for i in g.item_ids], session)
     previews = {}
     for grant in own:
         if grant.verify_only or service.grant_refusal(grant, None, today) is not None:
             continue
-        previews[grant.id] = "" if grant.entry_id in connected else "提供部门尚未接入数据源，暂不能预览"
+        if set(grant.item_ids) <= core:
+            previews[grant.id] = "核心数据仅限核验，不提供预览（R17）"
+        else:
+            previews[grant.id] = "" if grant.entry_id in connected else "提供部门尚未接入数据源，暂不能预览"
     return previews
+
+
+def _core_items(item_ids: list[int], session: Session) -> set[int]:
+    """The ids among `item_ids` of items the gateway serves for verification only (核心, R17)."""
+    return {item["id"] for item in views.items_of(session, sorted(set(item_ids))) if item["verify_only"]}
 
 
 @router.get("/sharing/grants", response_class=HTMLResponse)

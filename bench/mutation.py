@@ -13,14 +13,20 @@ and mutmut's version. Modules not run keep their last entry.
     python -m bench.mutation --modules authz --survivors   # test again only what was not killed
     python -m bench.mutation --report                # only read the results of earlier runs
 
-Mutation runs stay on SQLite: GOVSHARE_TEST_DATABASE_URL is removed from mutmut's environment. See
-docs/testing.md for the scores and the survivors that are equivalent."""
+Mutation runs stay on SQLite: GOVSHARE_TEST_DATABASE_URL is removed from mutmut's environment, unless
+`--database-url` names a PostgreSQL server for code that only PostgreSQL runs (every test then runs on both):
+
+    python -m bench.mutation --modules audit.chain --survivors --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+See docs/testing.md for the scores and the survivors that are equivalent."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,22 +79,47 @@ def diff_of(name: str, path: Path) -> str:
     return "\n".join(line for line in lines if line.startswith(("-", "+")) and not line.startswith(("---", "+++")))
 
 
-def score(name: str, path: Path) -> dict:
-    meta = load_meta(path)
-    codes = meta["exit_code_by_key"]
+def source_hash(path: Path) -> str:
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+
+
+def last_codes(path: Path, entry: dict | None) -> dict[str, int | None]:
+    """Each mutant's exit code: this run's, else what the last complete record of the same source says.
+
+    mutmut forgets the results of every module it was not asked to test (and of the mutants not named by a
+    `--survivors` run), so a mutant not checked now keeps its recorded verdict: a recorded survivor its status,
+    any other mutant of a complete record was killed. A changed source makes the record void."""
+    codes = dict(load_meta(path)["exit_code_by_key"])
+    if not entry or not entry.get("complete") or entry.get("source_sha256") != source_hash(path):
+        return codes
+    recorded = {survivor["mutant"]: survivor["status"] for survivor in entry["survivors"]}
+    code_of = {name: code for code, name in reversed(STATUS.items())} | {"suspicious": -1}  # one code per status
+    for key, code in codes.items():
+        if code is None:
+            codes[key] = code_of[recorded[key]] if key in recorded else code_of["killed"]
+    return codes
+
+
+def score(path: Path, entry: dict | None) -> dict:
+    codes = last_codes(path, entry)
     counts = dict.fromkeys(COUNTED, 0)
     for code in codes.values():
         key = status(code)
         counts[key] = counts.get(key, 0) + 1
     total = len(codes)
-    not_killed = sorted((key for key, code in codes.items() if status(code) != "killed"), key=_natural)
+    complete = bool(total) and not counts["not_checked"]
+    not_killed = sorted((key for key, code in codes.items() if status(code) not in ("killed", "not_checked")),
+                        key=_natural)
     return {
         "path": str(path),
+        "source_sha256": source_hash(path),
         "total": total,
         **counts,
+        # an interrupted run leaves mutants not checked: its score counts them as not killed, and it is no verdict
+        "complete": complete,
         "score": round(counts["killed"] / total, 4) if total else None,
-        "meets_target": bool(total) and counts["killed"] / total >= TARGET,
-        "mutant_seconds": round(sum(meta.get("durations_by_key", {}).values()), 1),
+        "meets_target": complete and counts["killed"] / total >= TARGET,
+        "mutant_seconds": round(sum(load_meta(path).get("durations_by_key", {}).values()), 1),
         "survivors": [{"mutant": key, "status": status(codes[key]), "diff": diff_of(key, path)} for key in not_killed],
     }
 
@@ -98,22 +129,39 @@ def _natural(name: str) -> tuple[str, int]:
     return stem, int(number) if number.isdigit() else 0
 
 
-def run_mutmut(names: list[str], max_children: int) -> float:
+def sync_data_files() -> None:
+    """mutmut copies the package's other files (templates, migrations, data) into mutants/ only once, and copies
+    the .py files and tests on every run: refresh the copies that changed, so the tests never meet old templates."""
+    for source in (ROOT / "src").rglob("*"):
+        copy = ROOT / "mutants" / source.relative_to(ROOT)
+        if source.is_file() and source.suffix != ".py" and "__pycache__" not in source.parts and copy.exists() \
+                and source.read_bytes() != copy.read_bytes():
+            shutil.copy2(source, copy)
+
+
+def run_mutmut(names: list[str], max_children: int, database_url: str) -> float:
     env = {key: value for key, value in os.environ.items() if key != "GOVSHARE_TEST_DATABASE_URL"}
+    if database_url:
+        env["GOVSHARE_TEST_DATABASE_URL"] = database_url
     command = [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(max_children), *names]
+    sync_data_files()
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return time.monotonic() - started
 
 
-def not_killed(path: Path) -> list[str]:
-    return [key for key, code in load_meta(path)["exit_code_by_key"].items() if status(code) != "killed"]
+def recorded() -> dict:
+    return json.loads(RESULTS.read_text(encoding="utf-8")).get("modules", {}) if RESULTS.exists() else {}
+
+
+def not_killed(path: Path, entry: dict | None) -> list[str]:
+    return [key for key, code in last_codes(path, entry).items() if status(code) != "killed"]
 
 
 def write(results: dict, chosen: list[str], run_seconds: float | None, max_children: int | None) -> dict:
     """Updates the chosen modules' entries; a report (no run) keeps the date and version of the run it reads."""
     previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
-    entries = previous.get("modules", {})
+    entries = recorded()
     today = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
     ran = {"date": today, "mutmut_version": version("mutmut"), "max_children": max_children}
     for name in chosen:
@@ -122,7 +170,8 @@ def write(results: dict, chosen: list[str], run_seconds: float | None, max_child
     document = {
         "tool": "mutmut",
         "target": TARGET,
-        "score": "killed / total of each module; survivors lists every mutant not killed (survived, timeout, …)",
+        "score": "killed / total of each module; survivors lists every mutant checked and not killed (survived, "
+             "timeout, …); a module not complete was interrupted and has mutants not checked",
         "cpus": os.cpu_count(),
         "last_run": ({"date": today, "modules": chosen, "seconds": round(run_seconds, 1)} if run_seconds is not None
                      else previous.get("last_run")),
@@ -138,7 +187,8 @@ def print_table(document: dict) -> None:
           f"{'seconds':>8}  date")
     for name, entry in document["modules"].items():
         other = entry["total"] - entry["killed"] - entry["survived"] - entry["timeout"]
-        mark = "" if entry["meets_target"] else "  < target"
+        mark = "" if entry["meets_target"] else "  < target" if entry.get("complete", True) else \
+            f"  incomplete: {entry['not_checked']} not checked"
         shown = f"{entry['score']:.1%}" if entry["score"] is not None else "-"
         print(f"{name:<18} {entry['killed']:>7} {entry['total']:>6} {shown:>7} {entry['survived']:>9} "
               f"{entry['timeout']:>8} {other:>6} {entry['mutant_seconds']:>8.0f}  {entry['date'][:10]}{mark}")
@@ -154,6 +204,8 @@ def main() -> None:
     parser.add_argument("--survivors", action="store_true",
                         help="test again only the mutants of the chosen modules that were not killed last time")
     parser.add_argument("--report", action="store_true", help="do not run mutmut; only read its last results")
+    parser.add_argument("--database-url", default="",
+                        help="also run every test on this PostgreSQL server (for code only PostgreSQL runs)")
     args = parser.parse_args()
     chosen = [name for name in args.modules.replace(",", " ").split() if name] or list(known)
     unknown = [name for name in chosen if name not in known]
@@ -163,14 +215,14 @@ def main() -> None:
     run_seconds = None
     if not args.report:
         if args.survivors:
-            names = [key for name in chosen for key in not_killed(known[name])]
+            names = [key for name in chosen for key in not_killed(known[name], recorded().get(name))]
             if not names:
                 print("no surviving mutants to test again")
         else:
             names = [prefix(known[name]) + "*" for name in chosen]
         if names:
-            run_seconds = run_mutmut(names, args.max_children)
-    results = {name: score(name, known[name]) for name in chosen}
+            run_seconds = run_mutmut(names, args.max_children, args.database_url)
+    results = {name: score(known[name], recorded().get(name)) for name in chosen}
     print_table(write(results, chosen, run_seconds, None if args.report else args.max_children))
 
 

@@ -155,6 +155,7 @@ def seeded(request, tmp_path_factory):
         yield request.param, node
 
 
+@pytest.mark.slow  # the whole app on the demo province: left out of mutation runs, which it would dominate
 def test_every_command_runs_on_a_seeded_node_with_its_effect(seeded, tmp_path, monkeypatch):
     backend, node = seeded
     smoke = Smoke(node, backend, tmp_path, monkeypatch)

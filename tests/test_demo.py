@@ -14,6 +14,8 @@ from govshare.demo import seed as demo
 from govshare.orgs import service as orgs
 from govshare.orgs.models import Department, Role, User
 
+pytestmark = pytest.mark.slow  # the demo seed is the whole app: left out of mutation runs, which it would dominate
+
 AUDITOR = Actor.system()
 
 

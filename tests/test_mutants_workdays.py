@@ -7,7 +7,8 @@ reports is what it did."""
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -192,3 +193,43 @@ def test_r07_the_days_of_stored_moments_and_of_today_are_the_nodes_not_the_serve
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def _calendar_reads(session, call) -> int:
+    """How many times `call` reads the admin table."""
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    return sum("calendar_days" in statement for statement in statements)
+
+
+def test_r07_the_calendar_window_is_31_days_back_and_400_ahead_edges_included(session):
+    """The window read once covers [day − 31, day + 400]; its edges are answered from it, a day beyond reads the
+    table again. Kills xǁWorkCalendarǁ_load__mutmut_3 and 4 (an edge left out) and 9 and 12 (a wider window)."""
+    start = date(2027, 3, 1)
+    calendar = service.WorkCalendar(session)
+    calendar.status(start)
+    edges = (start - timedelta(days=31), start + timedelta(days=400))
+    assert _calendar_reads(session, lambda: [calendar.status(day) for day in edges]) == 0
+    for beyond in (start - timedelta(days=32), start + timedelta(days=401)):
+        fresh = service.WorkCalendar(session)
+        fresh.status(start)
+        assert _calendar_reads(session, partial(fresh.status, beyond)) == 1, beyond
+
+
+def test_r07_an_import_of_more_than_a_thousand_days_finds_every_stored_one(session):
+    """The stored days are looked up in chunks of 500: a second import of 1,100 days finds all of them (none is
+    written twice). Kills x__rows_of__mutmut_6 (only the first 500 chunk starts, so days after the 999th are
+    missed and inserted again) and 9 (chunks 501 apart, so every 501st day is missed)."""
+    days = [notice.ParsedDay(date(2030, 1, 1) + timedelta(days=n), n % 2 == 0, "调整") for n in range(1100)]
+    assert service.import_days(session, SYSTEM, days, "通知").created == 1100
+    again = service.import_days(session, SYSTEM, days, "通知")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1100)

@@ -1,0 +1,290 @@
+"""Disputes (R08): what mutation testing of `govshare.sharing.disputes` found untested (docs/testing.md).
+
+Each test names the mutants it kills (`mutmut show NAME` prints one). Every refusal names the field and the
+rule in Chinese (R18's contract of every error); every step of a dispute is on the request's record under its
+own name, with its reason and level, and is told to the parties that must act on it (and to no one else) with
+a title and body that say what happened."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from govshare.config import settings_of
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from govshare.notify.models import Notification
+from govshare.orgs.models import Role, User
+from govshare.sharing import changes, disputes
+from govshare.sharing import service as sharing
+from govshare.sharing.schemas import ReplyIn
+from govshare.sharing.vocab import DisputeStatus, GrantStatus, RequestStatus
+from govshare.workdays import service as workdays
+from tests.factories import consumer_system, published_entry, submitted_request
+from tests.test_disputes import _city_entry, _decide, _partly_approved, _refused, _user
+from tests.test_service_changes import _propose, _travel
+
+S = RequestStatus
+DELETE_PLEASE = "请需求部门删除已获取的数据并在平台确认删除。"
+
+
+def _raised(error_type, call, *args, **kwargs):
+    with pytest.raises(error_type) as raised:
+        call(*args, **kwargs)
+    return raised.value.field, raised.value.message
+
+
+def _told(session, world, event: str) -> dict[str, list[tuple[str, str]]]:
+    """The (title, body) of each notification of `event`, by the username it was sent to."""
+    told: dict[str, list[tuple[str, str]]] = {}
+    for note in session.scalars(select(Notification).where(Notification.event == event).order_by(Notification.id)):
+        told.setdefault(session.get(User, note.user_id).username, []).append((note.title, note.body))
+    return told
+
+
+def _events(session, world, request) -> list[tuple]:
+    """The request's record: action, from and to status, reason, detail and who acted."""
+    return [(e.action, e.from_status, e.to_status, e.reason, e.detail, e.actor.username if e.actor else "system")
+            for e in sharing.history(session, world.actors["civil_requester"], request.id)]
+
+
+def _deadline(session, level_days: int):
+    return workdays.deadline(session, workdays.local_today(session), level_days)
+
+
+# ---------------------------------------------------------------- escalating
+
+
+def test_r08_an_escalation_is_refused_naming_the_field_and_the_rule(session, world):
+    """Kills x_escalate__mutmut_7/10/11 (the action left out of the role refusal), 14/17/18 (of the department
+    refusal), 21 (an empty reason accepted) and 22/24/26 (the message of the missing reason)."""
+    request = _refused(session, world)
+    other = _user(session, world, "city_civil_requester", "city_civil", Role.REQUESTER)
+    reason = "低保审核为法定职责"
+    assert _raised(Forbidden, disputes.escalate, session, world.actors["police_reviewer"], request.id, reason) == \
+        ("role", "当前角色无权提起争议（需要角色：requester）")
+    assert _raised(Forbidden, disputes.escalate, session, other, request.id, reason) == \
+        ("department_id", "不能提起争议其他部门的数据")
+    for blank in ("", " ", None):
+        assert _raised(ValidationFailed, disputes.escalate, session, world.actors["civil_requester"], request.id,
+                       blank) == ("reason", "提起争议必须说明理由")
+    assert request.status == S.REFUSED and disputes.steps(session, world.actors["civil_requester"], request.id) == []
+
+
+def test_r08_only_a_refused_partly_approved_or_overdue_request_can_be_escalated(session, world):
+    """An approved request that the job had once marked overdue is not overdue any more. Kills
+    x__next_level__mutmut_8 (a request ever marked overdue taken as overdue whatever its state) and 21/22/23/25
+    (the refusal's message)."""
+    pending = submitted_request(session, world)
+    requester = world.actors["civil_requester"]
+    with pytest.raises(Conflict) as refused:
+        disputes.escalate(session, requester, pending.id, "迟迟未答复")
+    assert (refused.value.field, refused.value.message, refused.value.extra["current_status"]) == \
+        ("status", "只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：待答复", "submitted")
+
+    assert sharing.mark_overdue(session, pending.reply_due + timedelta(days=1)) == 1
+    sharing.reply(session, world.actors["police_reviewer"], pending.id, ReplyIn(decision="approve"))
+    assert pending.overdue_at is not None
+    assert _raised(Conflict, disputes.escalate, session, requester, pending.id, "答复太迟") == \
+        ("status", "只有不予同意、部分同意或逾期未答复的申请可以提起争议，当前状态：已同意")
+    assert pending.status == S.APPROVED and disputes.steps(session, requester, pending.id) == []
+
+
+def test_r08_an_escalation_is_recorded_and_told_to_the_provider_and_the_requester(session, world):
+    """The negotiation is opened on the request's record with its reason and level, and the provider's
+    reviewers and the requesters are told its deadline. Kills x_escalate__mutmut_51/58/61/62 (the event
+    renamed), 52/59 (its reason), 53/60/63/64 (its level), 82/91 (the step's reason), 84 (the deadline's
+    estimate), 85 (who opened it), 115/121/125/126 (the notification renamed), 116/122 (its title) and
+    117/118/123/124 (its body)."""
+    request = _refused(session, world)
+    reason = "低保审核为法定职责，所需信息项均为必要"
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, reason)
+    due = _deadline(session, settings_of(session).negotiation_working_days)
+    assert (step.reason, step.due, step.due_estimated, step.opened_by_id) == \
+        (reason, due.due, due.estimated, world.ids["user:civil_requester"])
+    assert _events(session, world, request)[-1] == \
+        ("escalated", "refused", "escalated", reason, {"level": "negotiation"}, "civil_requester")
+    told = (f"共享争议（双方协商）：{request.entry.name}", f"{reason}。办理期限：{due.due}。{due.warning}")
+    assert _told(session, world, "dispute.opened") == {"police_reviewer": [told], "civil_requester": [told]}
+
+
+def test_r08_a_step_in_its_time_cannot_be_skipped_and_a_lapsed_one_is_replaced_on_the_record(session, world):
+    """Up to and including its due day a step stands; after it the requester goes up a level, the lapsed step
+    is marked so, and the new step is on the record and told to the authority. Kills x__next_level__mutmut_34
+    (the due day itself let go), 35–40 (the refusal's message or field), x_escalate__mutmut_46 (the replaced
+    step left open) and 100/101/102/106/107/108/109/110/111/112 (the event of the new step: its name, reason
+    or level)."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    first = disputes.escalate(session, requester, request.id, "申请协商")
+    first.due = workdays.local_today(session)
+    assert _raised(Conflict, disputes.escalate, session, requester, request.id, "直接提请主管部门") == \
+        ("status", f"“双方协商”尚在办理期限内（{first.due}），期满未决方可上提")
+
+    first.due = workdays.local_today(session) - timedelta(days=1)
+    second = disputes.escalate(session, requester, request.id, "协商逾期未决")
+    assert (first.status, second.status, second.prior_status) == (DisputeStatus.LAPSED, DisputeStatus.OPEN, "refused")
+    assert _events(session, world, request)[-2:] == [
+        ("escalated", "refused", "escalated", "申请协商", {"level": "negotiation"}, "civil_requester"),
+        ("escalated", None, "escalated", "协商逾期未决", {"level": "authority"}, "civil_requester")]
+    due = _deadline(session, settings_of(session).authority_working_days)
+    assert _told(session, world, "dispute.opened")["reviewer"] == [
+        (f"共享争议（本级主管部门协调）：{request.entry.name}", f"协商逾期未决。办理期限：{due.due}。{due.warning}")]
+
+
+def test_r08_no_higher_authority_and_the_final_decision_are_refused_naming_the_level(session, world):
+    """A provincial provider has no higher-level authority on this node; the higher level's decision is final.
+    Kills x__handler__mutmut_14/16 (the message of the missing authority) and x__next_level__mutmut_58/60/62
+    (the message of the final decision)."""
+    requester = world.actors["civil_requester"]
+    provincial = _refused(session, world)
+    _decide(session, world.actors["police_reviewer"], disputes.escalate(session, requester, provincial.id, "协商"))
+    _decide(session, world.actors["reviewer"], disputes.escalate(session, requester, provincial.id, "协调"))
+    assert _raised(ValidationFailed, disputes.escalate, session, requester, provincial.id, "提请上级裁决") == \
+        ("level", "没有可受理“上级主管部门裁决”的主管部门")
+
+    entry, city_provider = _city_entry(session, world)
+    city = _refused(session, world, entry=entry, reviewer=city_provider,
+                    system=consumer_system(session, world, name="救助核对系统")[0])
+    _decide(session, city_provider, disputes.escalate(session, requester, city.id, "协商"))
+    _decide(session, world.actors["city_reviewer"], disputes.escalate(session, requester, city.id, "协调"))
+    _decide(session, world.actors["reviewer"], disputes.escalate(session, requester, city.id, "裁决"))
+    assert _raised(Conflict, disputes.escalate, session, requester, city.id, "仍不服") == \
+        ("level", "上级主管部门的裁决为最终决定，不能再上提")
+
+
+# ---------------------------------------------------------------- deciding
+
+
+def test_r08_a_decision_is_refused_naming_the_field_and_the_rule(session, world):
+    """Kills x_decide__mutmut_3/4/7/12/13 (the missing step's message or field), x__require_handler__mutmut_1–6,
+    9 and 12 (the action named in the role refusal, at each level), 15–20 (the refusal of another authority:
+    its message or field), x_decide__mutmut_41/43/45 (the missing reason's message) and 29/31/33 (the message
+    of a step already decided)."""
+    reviewer = world.actors["police_reviewer"]
+    assert _raised(NotFound, disputes.decide, session, reviewer, 987654, ReplyIn(decision="approve", reason="同意")) \
+        == ("step_id", "争议不存在：987654")
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    step = disputes.escalate(session, requester, request.id, "申请协商")
+    assert _raised(Forbidden, _decide, session, world.actors["police_manager"], step) == \
+        ("role", "当前角色无权办理争议协商（需要角色：dept_reviewer）")
+    assert _raised(ValidationFailed, _decide, session, reviewer, step, reason=" ") == ("reason", "争议决定必须说明理由")
+    _decide(session, reviewer, step)
+    with pytest.raises(Conflict) as refused:
+        _decide(session, reviewer, step, decision="approve", reason="改判")
+    assert (refused.value.field, refused.value.message, refused.value.extra["current_status"]) == \
+        ("status", "争议状态为“已决定”，不能再作决定", "decided")
+
+    upper = disputes.escalate(session, requester, request.id, "提请协调")
+    assert _raised(Forbidden, _decide, session, reviewer, upper) == \
+        ("role", "当前角色无权协调裁决共享争议（需要角色：authority_reviewer）")
+    assert _raised(Forbidden, _decide, session, world.actors["other_reviewer"], upper) == \
+        ("step_id", "该争议由省数据局办理")
+    assert upper.status == DisputeStatus.OPEN and request.status == S.ESCALATED
+
+
+def test_r08_a_decision_is_recorded_and_told_to_both_parties(session, world):
+    """Kills x_decide__mutmut_91/98/101/102 (the event renamed), 92/99 (its reason), 93/100/103/104 (its level
+    and terms), 121/127/131/132 (the notification renamed), 122/128 (its title) and 124/129/130 (its body)."""
+    request = _refused(session, world)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    _decide(session, world.actors["police_reviewer"], step, decision="approve", reason="协商一致，同意提供")
+    terms = {"decision": "approve", "item_ids": request.item_ids, "row_scope": request.row_scope,
+             "period_end": request.period_end.isoformat()}
+    assert step.decision_terms == terms
+    assert _events(session, world, request)[-1] == ("dispute_decided", "escalated", "approved", "协商一致，同意提供",
+                                                    {"level": "negotiation", **terms}, "police_reviewer")
+    told = [(f"争议已决定（已同意）：{request.entry.name}", "协商一致，同意提供")]
+    assert _told(session, world, "dispute.decided") == {"civil_requester": told, "police_reviewer": told}
+
+
+def test_r08_a_dispute_does_not_grant_a_stopped_service_and_says_so(session, world, monkeypatch):
+    """Kills x_decide__mutmut_74/76 (the message of the refusal)."""
+    entry = published_entry(session, world)
+    request = _refused(session, world, entry=entry)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    change = _propose(session, world, entry)
+    changes.decide(session, world.actors["reviewer"], change.id, True)
+    _travel(monkeypatch, change.effective_date)
+    changes.apply_due(session, change.effective_date)
+    assert _raised(ValidationFailed, _decide, session, world.actors["police_reviewer"], step, decision="approve",
+                   reason="同意") == ("entry_id", f"“{entry.name}”的共享服务已经主管部门批准停止，不能再予同意")
+
+
+def test_r08_a_refusal_in_the_dispute_ends_the_grant_on_the_record_and_tells_both_parties(session, world):
+    """Kills x__bind__mutmut_27/28/29/33/34/35/36/37/38/39/40 (the ending of the grant: its event's name,
+    reason or grant) and 43/44/45/46/49/50/51/52/53/54/57 (its notification: event, title or body)."""
+    request = _partly_approved(session, world)
+    grant = sharing.grant_of(session, request.id)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "要求全部信息项")
+    _decide(session, world.actors["police_reviewer"], step, reason="复核后认为该用途不应共享")
+    assert (grant.status, grant.end_reason) == (GrantStatus.ENDED, "revoked")
+    assert _events(session, world, request)[-1] == ("grant_revoked", None, "refused", "争议决定不予同意",
+                                                    {"grant_id": grant.id}, "police_reviewer")
+    told = [(f"共享授权已终止（争议决定不予同意）：{request.entry.name}", DELETE_PLEASE)]
+    assert _told(session, world, "grant.ended") == {"civil_requester": told, "police_reviewer": told}
+
+
+def test_r08_a_grant_won_in_a_dispute_gets_the_nodes_default_rate(session, world):
+    """Kills x__bind__mutmut_8 (no rate given: the grant made without one)."""
+    request = _refused(session, world)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    _decide(session, world.actors["police_reviewer"], step, decision="approve", reason="同意提供")
+    assert sharing.grant_of(session, request.id).rate_limit == settings_of(session).default_rate_limit
+
+
+# ---------------------------------------------------------------- overdue steps
+
+
+def test_r08_an_overdue_step_is_recorded_and_told_to_its_handler_and_the_requester(session, world):
+    """Kills x_mark_overdue_steps__mutmut_20/25/27/28 (the event renamed), 21/26/29/30 (its level),
+    33/39/43/44 (the notification renamed), 34/40 (its title) and 35/36/41/42 (its body)."""
+    request = _refused(session, world)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    assert disputes.mark_overdue_steps(session, step.due + timedelta(days=1)) == 1
+    assert _events(session, world, request)[-1] == \
+        ("dispute_overdue", None, "escalated", "", {"level": "negotiation"}, "system")
+    told = [(f"共享争议逾期未决（双方协商）：{request.entry.name}",
+             f"办理期限为 {step.due}，需求部门可以提请上一级处理。")]
+    assert _told(session, world, "dispute.overdue") == {"police_reviewer": told, "civil_requester": told}
+
+
+# ---------------------------------------------------------------- reading and withdrawing
+
+
+def test_r08_a_missing_step_is_refused_naming_the_step(session, world):
+    """Kills x_get_step__mutmut_3 (the message dropped) and 4/12/13 (the field `step_id` dropped or renamed)."""
+    assert _raised(NotFound, disputes.get_step, session, world.actors["police_reviewer"], 987654) == \
+        ("step_id", "争议不存在：987654")
+
+
+def test_r08_a_withdrawn_dispute_is_recorded_with_its_reason_and_told_to_the_provider(session, world):
+    """Kills x_withdraw__mutmut_23 and 29 (the reason dropped from the event), 30/31 (the event renamed),
+    37/43 (the reason dropped from the notification) and 44/45 (the notification's event renamed)."""
+    request = _refused(session, world)
+    disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    sharing.withdraw_request(session, world.actors["civil_requester"], request.id, "已通过其他途径解决")
+    assert request.status == S.WITHDRAWN
+    assert _events(session, world, request)[-1] == \
+        ("dispute_withdrawn", "escalated", "withdrawn", "已通过其他途径解决", {}, "civil_requester")
+    assert _told(session, world, "dispute.withdrawn") == {
+        "police_reviewer": [(f"共享争议已撤回：{request.entry.name}", "已通过其他途径解决")]}
+
+
+def test_r08_a_dispute_withdrawn_at_the_authority_is_told_to_its_handler_and_reviewers_only(session, world):
+    """The step's handler (here 省数据局's authority reviewer) is told, not only the provider, and only the
+    reviewers of each department, not its other users; the partly approved request falls back to what was
+    granted. Kills x__handler_audience__mutmut_1/6/8 (every user of the handler's department told)."""
+    request = _partly_approved(session, world)
+    requester = world.actors["civil_requester"]
+    first = disputes.escalate(session, requester, request.id, "要求全部信息项")
+    first.due = workdays.local_today(session) - timedelta(days=1)
+    second = disputes.escalate(session, requester, request.id, "协商逾期未决")
+    sharing.withdraw_request(session, requester, request.id, "接受部分同意")
+    assert (request.status, second.status) == (S.PARTLY_APPROVED, DisputeStatus.WITHDRAWN)
+    assert _events(session, world, request)[-1] == \
+        ("dispute_withdrawn", "escalated", "partly_approved", "接受部分同意", {}, "civil_requester")
+    told = [(f"共享争议已撤回：{request.entry.name}", "接受部分同意")]
+    assert _told(session, world, "dispute.withdrawn") == {"police_reviewer": told, "reviewer": told}

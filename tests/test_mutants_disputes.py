@@ -7,7 +7,7 @@ a title and body that say what happened."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -107,6 +107,50 @@ def test_r08_an_escalation_is_recorded_and_told_to_the_provider_and_the_requeste
         ("escalated", "refused", "escalated", reason, {"level": "negotiation"}, "civil_requester")
     told = (f"共享争议（双方协商）：{request.entry.name}", f"{reason}。办理期限：{due.due}。{due.warning}")
     assert _told(session, world, "dispute.opened") == {"police_reviewer": [told], "civil_requester": [told]}
+
+
+def test_r08_a_deadline_in_a_year_without_a_holiday_notice_is_marked_estimated(session, world, monkeypatch):
+    """A negotiation opened on 28 December 2026 ends in 2027, a year whose holidays the node does not know: the
+    step keeps the mark and the notice carries the warning. Kills x_escalate__mutmut_84 and 93 (the mark
+    dropped)."""
+    request = _refused(session, world)
+    _travel(monkeypatch, date(2026, 12, 28))
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
+    assert step.due.year == 2027 and step.due_estimated is True
+    assert _told(session, world, "dispute.opened")["police_reviewer"][0][1] == \
+        f"申请协商。办理期限：{step.due}。{workdays.ESTIMATE_WARNING}"
+
+
+def test_r08_a_withdrawn_dispute_over_a_partly_approved_request_cannot_be_taken_up_again(session, world):
+    """The requester accepted the part granted: the request is partly approved again, but its dispute is over.
+    Kills x__next_level__mutmut_42 (a withdrawn step taken as decided, so the dispute reopens a level up) and
+    47/48 (the refusal's message or current state)."""
+    request = _partly_approved(session, world)
+    requester = world.actors["civil_requester"]
+    disputes.escalate(session, requester, request.id, "要求全部信息项")
+    sharing.withdraw_request(session, requester, request.id, "接受部分同意")
+    with pytest.raises(Conflict) as refused:
+        disputes.escalate(session, requester, request.id, "重新提起")
+    assert (refused.value.field, refused.value.message, refused.value.extra["current_status"]) == \
+        ("status", "申请当前状态为“部分同意”，不能再提起争议", "partly_approved")
+    assert request.status == S.PARTLY_APPROVED and len(disputes.steps(session, requester, request.id)) == 1
+
+
+def test_r08_the_next_level_falls_back_to_what_the_last_decision_granted(session, world):
+    """A refusal negotiated into a partial approval and then taken to the authority: withdrawing there keeps the
+    part the negotiation granted (the step's prior state is the request's state when it was opened, not the
+    first step's). Kills x__next_level__mutmut_68."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    first = disputes.escalate(session, requester, request.id, "申请协商")
+    _decide(session, world.actors["police_reviewer"], first, decision="approve_in_part",
+            item_ids=request.item_ids[:2], reason="协商同意提供部分信息项")
+    second = disputes.escalate(session, requester, request.id, "要求全部信息项")
+    assert (first.prior_status, second.prior_status) == ("refused", "partly_approved")
+    sharing.withdraw_request(session, requester, request.id, "接受部分同意")
+    grant = sharing.grant_of(session, request.id)
+    assert request.status == S.PARTLY_APPROVED and grant.status == GrantStatus.ACTIVE
+    assert grant.item_ids == request.item_ids[:2]
 
 
 def test_r08_a_step_in_its_time_cannot_be_skipped_and_a_lapsed_one_is_replaced_on_the_record(session, world):

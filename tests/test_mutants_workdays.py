@@ -164,18 +164,9 @@ def test_r07_the_table_is_listed_in_date_order_and_accepts_2000_to_2100(session)
 def test_r07_a_walk_over_the_calendar_reads_the_admin_table_once(session):
     """A deadline walks day by day; the admin table is read once for a window around the start, not once a day.
     Kills xǁWorkCalendarǁ_load__mutmut_2 and 25 (the window forgotten, so every day reads the table again)."""
-    statements: list[str] = []
-
-    def seen(_connection, _cursor, statement, *_args):
-        statements.append(statement)
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        assert service.deadline(session, date(2026, 3, 2), 20).due == date(2026, 3, 30)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert sum("calendar_days" in statement for statement in statements) == 1
+    dues: list[date] = []
+    assert _calendar_reads(session, lambda: dues.append(service.deadline(session, date(2026, 3, 2), 20).due)) == 1
+    assert dues == [date(2026, 3, 30)]
 
 
 def test_r07_the_days_of_stored_moments_and_of_today_are_the_nodes_not_the_servers(session, monkeypatch):

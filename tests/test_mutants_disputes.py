@@ -204,8 +204,9 @@ def test_r08_no_higher_authority_and_the_final_decision_are_refused_naming_the_l
 def test_r08_a_decision_is_refused_naming_the_field_and_the_rule(session, world):
     """Kills x_decide__mutmut_3/4/7/12/13 (the missing step's message or field), x__require_handler__mutmut_1–6,
     9 and 12 (the action named in the role refusal, at each level), 15–20 (the refusal of another authority:
-    its message or field), x_decide__mutmut_41/43/45 (the missing reason's message) and 29/31/33 (the message
-    of a step already decided)."""
+    its message or field), x_decide__mutmut_41/43/45 (the missing reason's message), 55 (the decision's kind
+    not checked against its terms: an approval that narrows them, a partial one that does not) and 29/31/33
+    (the message of a step already decided)."""
     reviewer = world.actors["police_reviewer"]
     assert _raised(NotFound, disputes.decide, session, reviewer, 987654, ReplyIn(decision="approve", reason="同意")) \
         == ("step_id", "争议不存在：987654")
@@ -215,6 +216,11 @@ def test_r08_a_decision_is_refused_naming_the_field_and_the_rule(session, world)
     assert _raised(Forbidden, _decide, session, world.actors["police_manager"], step) == \
         ("role", "当前角色无权办理争议协商（需要角色：dept_reviewer）")
     assert _raised(ValidationFailed, _decide, session, reviewer, step, reason=" ") == ("reason", "争议决定必须说明理由")
+    fewer = request.item_ids[:2]
+    assert _raised(ValidationFailed, _decide, session, reviewer, step, decision="approve", item_ids=fewer) == \
+        ("decision", "减少信息项、缩小范围或缩短期限属于“部分同意”，须选择部分同意并说明理由")
+    assert _raised(ValidationFailed, _decide, session, reviewer, step, decision="approve_in_part") == \
+        ("decision", "部分同意须减少信息项、缩小数据范围或缩短期限")
     _decide(session, reviewer, step)
     with pytest.raises(Conflict) as refused:
         _decide(session, reviewer, step, decision="approve", reason="改判")

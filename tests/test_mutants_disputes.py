@@ -290,15 +290,19 @@ def test_r08_a_grant_won_in_a_dispute_gets_the_nodes_default_rate(session, world
 
 def test_r08_an_overdue_step_is_recorded_and_told_to_its_handler_and_the_requester(session, world):
     """Kills x_mark_overdue_steps__mutmut_20/25/27/28 (the event renamed), 21/26/29/30 (its level),
-    33/39/43/44 (the notification renamed), 34/40 (its title) and 35/36/41/42 (its body)."""
+    33/39/43/44 (the notification renamed), 34/40 (its title), 35/36/41/42 (its body) and 48 (two steps
+    counted as one)."""
     request = _refused(session, world)
     step = disputes.escalate(session, world.actors["civil_requester"], request.id, "申请协商")
-    assert disputes.mark_overdue_steps(session, step.due + timedelta(days=1)) == 1
+    other = _refused(session, world, system=consumer_system(session, world, name="救助核对系统")[0])
+    disputes.escalate(session, world.actors["civil_requester"], other.id, "申请协商")
+    assert disputes.mark_overdue_steps(session, step.due + timedelta(days=1)) == 2
     assert _events(session, world, request)[-1] == \
         ("dispute_overdue", None, "escalated", "", {"level": "negotiation"}, "system")
     told = [(f"共享争议逾期未决（双方协商）：{request.entry.name}",
              f"办理期限为 {step.due}，需求部门可以提请上一级处理。")]
-    assert _told(session, world, "dispute.overdue") == {"police_reviewer": told, "civil_requester": told}
+    assert other.entry.name == request.entry.name  # two requests for the same data: told twice alike
+    assert _told(session, world, "dispute.overdue") == {"police_reviewer": told * 2, "civil_requester": told * 2}
 
 
 # ---------------------------------------------------------------- reading and withdrawing

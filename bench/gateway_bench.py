@@ -104,7 +104,7 @@ def new_node(folder: Path, url: str | None = None):
 
 def unbounded(session, grant_id: int) -> None:
     """Lifts the grant's rate limit and daily quota: the benchmark measures the gateway, not the limiter
-    refusing it (the rate check itself still runs on every call)."""
+    refusing it (every call still takes its slot of the rate and the quota: a write to the grant's counters)."""
     from govshare.sharing.models import Grant
 
     grant = session.get(Grant, grant_id)

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from govshare.catalog.models import DataItem
 from govshare.config import settings_of
 from govshare.gateway import connect
-from govshare.gateway.models import DataSource
+from govshare.gateway.models import DataConnection, DataSource
 from tests.authz_case import Case
 from tests.authz_cases_issue3 import more_users
 from tests.factories import published_entry
-from tests.gateway_factories import COLUMN_MAP, people, population_items, source_table
+from tests.gateway_factories import COLUMN_MAP, people, population_items, source_table, sql_connection
 
 INTRUDERS = ("civil_manager", "city_civil_manager", "civil_requester", "police_requester", "reviewer",
              "other_reviewer", "admin")
@@ -35,13 +35,15 @@ def _entry(session, world) -> dict:
     entry = published_entry(session, world, items=population_items())
     folder = settings_of(session).data_dir / "provider_databases"
     folder.mkdir(parents=True, exist_ok=True)
-    return {"entry_id": entry.id, "url": source_table(folder / f"police-{uuid.uuid4().hex[:8]}.db", people(6))}
+    url = source_table(folder / f"police-{uuid.uuid4().hex[:8]}.db", people(6))
+    return {"entry_id": entry.id, "url": url, "connection": sql_connection(session, world, url),
+            "api": sql_connection(session, world, "http://127.0.0.1:9/", kind="http", internal=True)}
 
 
 def _connected(session, world) -> dict:
     params = _entry(session, world)
-    connect.connect_sql(session, world.actors["police_manager"], params["entry_id"], params["url"], "RK_JBXX",
-                        "gmsfhm", COLUMN_MAP)
+    connect.connect_sql(session, world.actors["police_manager"], params["entry_id"], params["connection"],
+                        "RK_JBXX", "gmsfhm", COLUMN_MAP)
     session.flush()
     return params
 
@@ -57,8 +59,8 @@ def _source_state(session, params) -> tuple | None:
 
 
 def _sql_body(params: dict) -> dict:
-    return {"entry_id": params["entry_id"], "url": params["url"], "table": "RK_JBXX", "key_item": "gmsfhm",
-            "column_map": COLUMN_MAP}
+    return {"entry_id": params["entry_id"], "connection": params["connection"], "table": "RK_JBXX",
+            "key_item": "gmsfhm", "column_map": COLUMN_MAP}
 
 
 def _file_body(params: dict) -> dict:
@@ -74,8 +76,32 @@ def _file_body(params: dict) -> dict:
 
 def _http_body(params: dict) -> dict:
     # no probe key: the upstream is not called when connecting, so it need not exist for this case
-    return {"entry_id": params["entry_id"], "url": "http://127.0.0.1:9/person", "key_item": "gmsfhm",
+    return {"entry_id": params["entry_id"], "connection": params["api"], "path": "person", "key_item": "gmsfhm",
             "key_param": "sfzh", "column_map": COLUMN_MAP}
+
+
+# Data connections (issue 12): only the platform administrator registers or retires them, for any department.
+CONNECTION_INTRUDERS = ("police_manager", "police_reviewer", "civil_manager", "civil_requester", "reviewer",
+                        "other_reviewer", "city_civil_manager")
+
+
+def _connection_target(session, world) -> dict:
+    more_users(session, world)
+    folder = settings_of(session).data_dir / "provider_databases"
+    folder.mkdir(parents=True, exist_ok=True)
+    url = source_table(folder / f"police-{uuid.uuid4().hex[:8]}.db", people(3))
+    name = sql_connection(session, world, url)
+    existing = session.scalar(select(DataConnection.id).where(DataConnection.name == name))
+    return {"department_id": world.ids["police"], "url": url, "connection_id": existing}
+
+
+def _connection_body(params: dict) -> dict:
+    return {"department_id": params["department_id"], "name": "新登记的数据库", "kind": "sql", "url": params["url"],
+            "allowed": ["RK_JBXX"]}
+
+
+def _connections_state(session, params) -> list:
+    return [(c.id, c.name, c.retired_at) for c in session.scalars(select(DataConnection).order_by(DataConnection.id))]
 
 
 ISSUE4_SOURCE_CASES = [
@@ -87,4 +113,8 @@ ISSUE4_SOURCE_CASES = [
          "police_reviewer", _source_state),
     Case("DELETE", "/api/v1/sources/{entry_id}", _connected, lambda _p: None, INTRUDERS, "police_manager",
          _source_state),
+    Case("POST", "/api/v1/connections", _connection_target, _connection_body, CONNECTION_INTRUDERS, "admin",
+         _connections_state, owner_status=201),
+    Case("DELETE", "/api/v1/connections/{connection_id}", _connection_target, lambda _p: None, CONNECTION_INTRUDERS,
+         "admin", _connections_state),
 ]

@@ -3,12 +3,16 @@ published entry, and an approved grant for 省民政厅's 低保审核系统."""
 
 from __future__ import annotations
 
+import hashlib
 import random
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from stdnum.cn import ric
 
 from govshare.gateway.models import DataSource
@@ -56,6 +60,7 @@ def population_items():
 
 def source_table(path: Path, rows: list[dict]) -> str:
     """A provider's own database (a separate SQLite file) holding table RK_JBXX; returns its URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     return sql_table(f"sqlite:///{path}", rows)
 
 
@@ -151,3 +156,46 @@ def token_headers(client, client_id: str, secret: str) -> dict:
     response = client.post("/api/v1/gateway/token", json={"client_id": client_id, "client_secret": secret})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def sql_connection(session, world, url: str, *, department: str = "police", allowed: list[str] | None = None,
+                   kind: str = "sql", internal: bool = False) -> str:
+    """Registers `url` as one of the department's data connections, as the platform admin does (issue 12),
+    and returns its name (the same name for the same department and URL, so a test may ask twice)."""
+    from sqlalchemy import select as select_
+
+    from govshare.authz import Actor
+    from govshare.gateway import connections
+    from govshare.gateway.models import DataConnection
+
+    name = f"{kind}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
+    department_id = world.ids[department]
+    if session.scalar(select_(DataConnection.id).where(DataConnection.department_id == department_id,
+                                                       DataConnection.name == name)) is None:
+        connections.register(session, Actor.system(), department_id, name, kind, url, allowed or [], internal)
+    return name
+
+
+@contextmanager
+def provider_database(db):
+    """An empty database of the node's engine that is not the node's own (issue 12: the node's database is never
+    a source): a SQLite file in the managed store, or a database of its own on the test PostgreSQL server,
+    dropped afterwards."""
+    if db.engine.dialect.name == "sqlite":
+        db.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{db.settings.data_dir / f'provider_{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from govshare.gateway import sources
+
+    name = f"provider_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(db.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(db.url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        sources.engine_for(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

@@ -203,9 +203,10 @@ BODY_IDS = [
     ("/api/v1/webhooks", {"url": "https://hooks.example/x", "department_id": TOO_BIG}, "department_id"),
     ("/api/v1/data/34000011/00001/verify", {"grant": TOO_BIG, "fields": {"xm": "张某"}}, "grant"),
     ("/api/v1/data/34000011/00001/export", {"grant": 0}, "grant"),
-    ("/api/v1/sources/sql", {"entry_id": TOO_BIG, "url": "sqlite://", "table": "t", "key_item": "k"}, "entry_id"),
-    ("/api/v1/sources/http", {"entry_id": 0, "url": "https://api.example/", "key_item": "k", "column_map": {}},
-     "entry_id"),
+    ("/api/v1/sources/sql", {"entry_id": TOO_BIG, "connection": "库", "table": "t", "key_item": "k"}, "entry_id"),
+    ("/api/v1/sources/http", {"entry_id": 0, "connection": "接口", "key_item": "k", "column_map": {}}, "entry_id"),
+    ("/api/v1/connections", {"department_id": TOO_BIG, "name": "库", "kind": "sql", "url": "sqlite:///x.db"},
+     "department_id"),
 ]
 
 

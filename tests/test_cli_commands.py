@@ -37,7 +37,7 @@ from govshare.demands.models import Demand
 from govshare.demo import seed as demo
 from govshare.demo.sharing_seed import backdate
 from govshare.errors import NotAuthenticated
-from govshare.gateway.models import DataSource
+from govshare.gateway.models import DataConnection, DataSource
 from govshare.notify.models import Notification, OutboxMessage, Webhook
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
@@ -1004,18 +1004,42 @@ def _source(c: Smoke, key: str) -> DataSource:
         return source
 
 
+@step("connection", "add")
+def _connection_add(c: Smoke) -> None:
+    """The platform admin (the node operator) registers 省公安厅's database and an upstream API for it."""
+    rows = people(12)
+    folder = c.node.settings.data_dir / "provider_databases"
+    folder.mkdir(parents=True, exist_ok=True)
+    url = source_table(folder / "smoke_police.db", rows)
+    c.ids["police_rows"] = len(rows)
+    out = c.run("connection", "add", "--department", c.ids["police"], "--name", "烟测公安库", "--kind", "sql",
+                "--url", url, "--allow", "RK_JBXX")
+    assert "烟测公安库" in out and "RK_JBXX" in out and "smoke_police.db" in out
+    out = c.run("connection", "add", "--department", "安徽省公安厅", "--name", "烟测户籍接口", "--kind", "http",
+                "--url", "https://upstream.example/api/", "--internal")
+    assert "烟测户籍接口" in out and "内部地址" in out
+    refused = c.run("connection", "add", "--department", c.ids["police"], "--name", "平台库", "--kind", "sql",
+                    "--url", c.node.settings.resolved_database_url, code=2)
+    assert "平台自身的数据库" in refused
+
+
+@step("connection", "list")
+def _connection_list(c: Smoke) -> None:
+    out = c.run("connection", "list", "--user", "police_manager")
+    assert "烟测公安库" in out and "烟测户籍接口" in out
+    assert "烟测公安库" not in c.run("connection", "list", "--user", "civil_manager")
+
+
 @step("source", "connect-sql")
 def _source_connect_sql(c: Smoke) -> None:
-    rows = people(12)
-    url = source_table(c.tmp / "police.db", rows)
     maps = [f"--map={item}={column}" for item, column in COLUMN_MAP.items()]
-    out = c.run("source", "connect-sql", c.ids["entry_sql"], "--url", url, "--table", "RK_JBXX", "--key", "gmsfhm",
-                *maps, "--user", "police_manager")
+    out = c.run("source", "connect-sql", c.ids["entry_sql"], "--connection", "烟测公安库", "--table", "RK_JBXX",
+                "--key", "gmsfhm", *maps, "--user", "police_manager")
     source = _source(c, "sql")
     assert (source.kind, source.status, source.table_name, source.row_count) == ("sql", "connected", "RK_JBXX",
-                                                                                 len(rows))
-    assert str(c.tmp) not in source.location  # the URL is stored sealed
-    assert "数据源：烟测人口库表信息" in out and f"数据量：{len(rows)} 行" in out
+                                                                                 c.ids["police_rows"])
+    assert "smoke_police" not in source.location  # the URL is stored sealed
+    assert "数据源：烟测人口库表信息" in out and f"数据量：{c.ids['police_rows']} 行" in out
 
 
 @step("source", "connect-file")
@@ -1032,12 +1056,21 @@ def _source_connect_file(c: Smoke) -> None:
 @step("source", "connect-http")
 def _source_connect_http(c: Smoke) -> None:
     maps = [f"--map={item}={column}" for item, column in COLUMN_MAP.items()]
-    out = c.run("source", "connect-http", c.ids["entry_http"], "--url", "https://upstream.example/api/hukou",
+    out = c.run("source", "connect-http", c.ids["entry_http"], "--connection", "烟测户籍接口", "--path", "hukou",
                 "--key", "gmsfhm", "--key-param", "sfzh", *maps, "--user", "police_manager")
     source = _source(c, "http")
     assert (source.kind, source.status, source.table_name) == ("http", "connected", "sfzh")
     assert {item: source.column_map[item] for item in COLUMN_MAP} == COLUMN_MAP
     assert "upstream.example" in out and "主键参数：sfzh" in out
+
+
+@step("connection", "retire")
+def _connection_retire(c: Smoke) -> None:
+    with c.session() as s:
+        api = s.scalars(select(DataConnection).where(DataConnection.name == "烟测户籍接口")).one()
+    out = c.run("connection", "retire", api.id)
+    assert "已停用" in out
+    assert _source(c, "http").status == "connected"  # what was connected through it keeps serving
 
 
 @step("source", "show")

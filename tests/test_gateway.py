@@ -39,6 +39,7 @@ from tests.gateway_factories import (
     COLUMN_MAP,
     drop_table,
     grant_for,
+    provider_database,
     served_population,
     sql_table,
     token_headers,
@@ -171,13 +172,15 @@ def test_r09_pages_walk_every_scoped_row_once_with_filters_and_projection(client
     records = [r for r in _records(db) if r.mode == "page"]
     assert [r.row_count for r in records] == [len(page) for page in pages]
 
-    # a filter on a granted item and a projection of two items
+    # filters on granted items served as stored (a masked item is no filter: tests/security/test_masked_filters.py)
+    # and a projection of two items
     person = _inside(served)[3]
     filtered = client.get(f"/api/v1/data/{served.resource_code}/rows", headers=headers, params={
-        "grant": served.grant_id, "filter": [f"csrq:{person['CSRQ']}", "xzqhdm:340104"], "items": "gmsfhm,csrq"})
+        "grant": served.grant_id, "filter": [f"gmsfhm:{person['GMSFHM']}", "xzqhdm:340104"],
+        "items": "gmsfhm,csrq"})
     assert filtered.status_code == 200, filtered.text
     expected_rows = [{"gmsfhm": r["GMSFHM"], "csrq": r["CSRQ"][:4]} for r in _inside(served)
-                     if r["CSRQ"] == person["CSRQ"]]
+                     if r["GMSFHM"] == person["GMSFHM"]]
     assert filtered.json()["rows"] == expected_rows and filtered.json()["next_cursor"] is None
 
     bad = client.get(f"/api/v1/data/{served.resource_code}/rows", headers=headers,
@@ -186,13 +189,18 @@ def test_r09_pages_walk_every_scoped_row_once_with_filters_and_projection(client
 
 
 def test_r09_pages_of_a_non_unique_integer_key_neither_skip_nor_repeat(client, db, world, tmp_path):
-    """The key column is an INTEGER that repeats (runs longer than a page too), in the platform's own
-    database engine: the cursor keeps the integer type (10 comes after 9) and runs are never split."""
+    """The key column is an INTEGER that repeats (runs longer than a page too), in a database of the
+    platform's own engine: the cursor keeps the integer type (10 comes after 9) and runs are never split."""
     keys = [1, 2, 2, 3, 4, 4, 4, 4, 4, 5, 6, 7, 7, 8, 9, 10, 10, 11, 12, 12, 12, 13, 20, 100]
     rows = [{"GMSFHM": key, "XM": f"人{n:02d}", "CSRQ": "1990-01-01", "HJDZ": "某地", "XZQH": "340104"}
             for n, key in enumerate(keys)]
     table = f"rk_int_{uuid.uuid4().hex[:8]}"
-    url = sql_table(db.url, rows, table=table, key_type="INTEGER")
+    with provider_database(db) as database:
+        url = sql_table(database, rows, table=table, key_type="INTEGER")
+        _walk_integer_keys(client, db, world, tmp_path, rows, keys, url, table)
+
+
+def _walk_integer_keys(client, db, world, tmp_path, rows, keys, url, table) -> None:
     try:
         served = _served(db, world, tmp_path, rows=rows, source_url=url, table=table, rate_limit=1000)
         _set_masking(db, world, served.grant_id, {"xm": "none", "gmsfhm": "none"})

@@ -1,14 +1,14 @@
 """The usage-record writer of the gateway (R12, R09): `gateway.service.RecordWriter` commits the records of
 concurrent calls in groups, led by the callers themselves. Whatever the batching, every caller gets the seq
-of its own record, the chain has no gaps and verifies, and the grants' day and second counters (the rate
-limit and the quota read them) add up to exactly what was written. A record the database refuses fails
-its own caller only, and the writer goes on (on a new connection). Runs on SQLite and PostgreSQL.
+of its own record, the chain has no gaps and verifies, and the grants' day counters of rows and refusals
+add up to exactly what was written (the calls, which the rate limit and the quota count, are slots taken
+before a call is served: tests/security/test_rate_limit.py). A record the database refuses fails its own
+caller only, and the writer goes on (on a new connection). Runs on SQLite and PostgreSQL.
 
 Records are shaped by `gateway.service.record_values`, as the gateway writes them."""
 
 from __future__ import annotations
 
-import calendar
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 
 from govshare.audit import chain
 from govshare.audit.models import ChainHead, UsageRecord
-from govshare.gateway import service
+from govshare.gateway import limits, service
 from govshare.gateway.models import GrantUsageDay
 from govshare.gateway.service import (
     Call,
@@ -61,23 +61,17 @@ def _stored(db) -> dict[str, int]:
 
 def _expected_days(records: list[dict], timezone: str) -> dict[tuple, tuple]:
     """(grant, local day) -> (calls, rows, refusals, second, second_calls), worked out from the records
-    alone: calls are the answered ones (ok, not_found), `second` the latest clock second of the day and
-    `second_calls` the answered calls in it."""
-    days: dict[tuple, list] = {}
+    alone: the rows served and the records not answered (neither ok nor not_found); the calls and the
+    clock second are left at 0, as the records' counting never touches them (the slots do)."""
+    days: dict[tuple, list[int]] = {}
     for record in records:
         if record["grant_id"] is None:
             continue
-        at = record["at"]
-        day = at.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
-        days.setdefault((record["grant_id"], day), []).append(
-            (calendar.timegm(at.timetuple()), record["result"] in ("ok", "not_found"), record["row_count"]))
-    expected = {}
-    for key, calls in days.items():
-        last = max(second for second, _, _ in calls)
-        expected[key] = (sum(answered for _, answered, _ in calls), sum(rows for _, _, rows in calls),
-                         sum(not answered for _, answered, _ in calls), last,
-                         sum(answered for second, answered, _ in calls if second == last))
-    return expected
+        day = record["at"].replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+        total = days.setdefault((record["grant_id"], day), [0, 0])
+        total[0] += record["row_count"]
+        total[1] += record["result"] not in ("ok", "not_found")
+    return {key: (0, rows, refusals, 0, 0) for key, (rows, refusals) in days.items() if rows or refusals}
 
 
 def _days(db) -> dict[tuple, tuple]:
@@ -177,9 +171,8 @@ def _closed(raw) -> bool:
 
 def test_r12_concurrent_callers_get_their_own_gapless_seqs_and_counters_add_up(db):
     """8 threads × 25 records through one writer: every caller gets the seq of its own record, the seqs
-    are exactly 1..200, the chain verifies, and each grant's counters per local day (answered calls, rows,
-    refusals, the latest clock second and its answered calls: R09's rate and quota) equal what the records
-    say, although batches commit records of different seconds and days in any order."""
+    are exactly 1..200, the chain verifies, and each grant's counters per local day (rows, refusals) equal
+    what the records say, although batches commit records of different seconds and days in any order."""
     threads, each = 8, 25
     load = [[_record(t * each + n, grant_id=None if t == 7 else 1 + t % 3, result=RESULTS[(t + n) % 5],
                      row_count=n % 4, at=BASE + timedelta(milliseconds=15 * (t * each + n)))
@@ -334,34 +327,64 @@ def test_r12_writer_reopens_after_the_database_is_disposed(db):
 # ---------------------------------------------------------------- the counters (R09)
 
 
-def test_r09_day_counters_move_to_the_latest_second_only(db):
-    """`count_days` adds answered calls, rows and refusals to the grant's day; the second's counter
-    follows the latest clock second: a batch from a second already past adds to the day only, a refusal
-    in a new second starts it at 0 answered calls, records of another grant or without one leave the
-    grant's counters alone."""
+def test_r09_day_counters_add_rows_and_refusals_and_leave_the_slots_alone(db):
+    """`count_days` adds the rows served and the refusals (records neither ok nor not_found) to the
+    grant's day, whatever the records' clock seconds; the day's calls and the second's (the slots the
+    calls took before they were served, `gateway.limits`) are left as they are, so no call counts twice.
+    A grant's first record of the day inserts its row (calls 0); records without a grant count nowhere,
+    answers without rows add nothing."""
     timezone = db.settings.timezone
     second = BASE.replace(microsecond=0) - timedelta(seconds=30)  # 23:59:28 local: one day
     day = second.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
-    later = second + timedelta(seconds=1, milliseconds=999)
-    assert epoch_second(later) == calendar.timegm(second.timetuple()) + 1
+    now = epoch_second(second)
+    assert [limits.reserve(db, 44, day, now, 5, None) for _ in range(2)] == [None, None]
+    assert _days(db)[(44, day)] == (2, 0, 0, now, 2)
     steps = [
-        ([_record(1, at=second + timedelta(seconds=1)), _record(2, at=later, result="not_found", row_count=0)],
-         (2, 1, 0, 1, 2)),
-        ([_record(3, at=second, row_count=5), _record(4, at=second, result="refused", row_count=0)],
-         (3, 6, 1, 1, 2)),  # a second already past: the day only
-        ([_record(5, at=later, row_count=2), _record(6, grant_id=45, at=later), _record(7, grant_id=None, at=later)],
-         (4, 8, 1, 1, 3)),
-        ([_record(8, at=second + timedelta(seconds=2), result="refused", row_count=0)],
-         (4, 8, 2, 2, 0)),  # a new second with only a refusal: 0 answered in it
-        ([_record(9, at=second + timedelta(seconds=2, microseconds=1))], (5, 9, 2, 2, 1)),
+        ([_record(1, at=second), _record(2, at=second, result="not_found", row_count=0)], (2, 1, 0, now, 2)),
+        ([_record(3, at=second - timedelta(seconds=1), row_count=5), _record(4, at=second, result="refused",
+                                                                             row_count=0)], (2, 6, 1, now, 2)),
+        ([_record(5, at=second + timedelta(seconds=1), row_count=2), _record(6, grant_id=45, at=second),
+          _record(7, grant_id=None, at=second), _record(8, result="error", row_count=0, at=second)],
+         (2, 8, 2, now, 2)),
+        ([_record(9, grant_id=46, result="not_found", row_count=0, at=second)], (2, 8, 2, now, 2)),
     ]
-    base = calendar.timegm(second.timetuple())
-    for records, (calls, rows, refusals, offset, second_calls) in steps:
+    for records, expected in steps:
         with db.raw_transaction(db.writer_connection()) as raw:
             count_days(raw, timezone, records)
-        assert _days(db)[(44, day)] == (calls, rows, refusals, base + offset, second_calls)
-    assert _days(db)[(45, day)] == (1, 1, 0, base + 1, 1)
+        assert _days(db)[(44, day)] == expected
+    assert _days(db)[(45, day)] == (0, 1, 0, 0, 0)
     assert {grant for grant, _ in _days(db)} == {44, 45}
+
+
+def test_r09_day_counters_meet_a_first_slot_inserted_meanwhile(db, monkeypatch, batches):
+    """Another process's first slot of the day inserts the grant's row between `count_days`' UPDATE
+    (which found none) and its INSERT: the INSERT does nothing (no unique-constraint failure, no batch
+    retried) and the UPDATE, run again, counts the record's rows on that row, whose calls stay the slot's.
+    PostgreSQL only: on SQLite both hold the one write lock, so nothing comes between."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: a slot cannot be taken inside a record batch")
+    timezone = db.settings.timezone
+    day, second = BASE.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date(), epoch_second(BASE)
+    count_day, runs = service.COUNT_DAY, []
+
+    class Meanwhile:
+        def run(self, raw, values):
+            runs.append(values)
+            if len(runs) == 1:  # finds no row; the other process then takes its first slot
+                assert count_day.run(raw, values) == 0
+                assert limits.reserve(db, 44, day, second, 5, None) is None
+                return 0
+            return count_day.run(raw, values)
+
+    monkeypatch.setattr(service, "COUNT_DAY", Meanwhile())
+    writer = record_writer(db)
+    assert writer.write(_record(1, row_count=3)) == 1
+    assert len(runs) == 2 and [len(batch) for batch in batches] == [1]  # updated again; nothing failed
+    assert _days(db)[(44, day)] == (1, 3, 0, second, 1)
+    assert writer.write(_record(2, row_count=2)) == 2
+    assert writer.write(_record(3, result="refused", row_count=0)) == 3
+    assert _days(db)[(44, day)] == (1, 5, 1, second, 1)
+    assert chain.verify(db).ok
 
 
 def test_r12_sqlite_wal_stays_bounded_under_a_steady_stream_of_commits(tmp_path, monkeypatch):

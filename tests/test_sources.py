@@ -20,7 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from stdnum import luhn
 from stdnum.cn import ric
 
@@ -29,13 +30,21 @@ from govshare.catalog.models import EntryEvent
 from govshare.catalog.schemas import ItemIn
 from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from govshare.gateway import connect
+from govshare.gateway.connections import ConnectionFailed
 from govshare.gateway.models import DataSource
 from govshare.gateway.service import Call, Caller, Mode, access
 from govshare.sealing import unseal
 from govshare.sharing import service as sharing
 from tests.conftest import REAL
 from tests.factories import SYSTEM, consumer_system, population_entry, published_entry, request_in
-from tests.gateway_factories import COLUMN_MAP, DISTRICTS, population_items, source_table
+from tests.gateway_factories import (
+    COLUMN_MAP,
+    DISTRICTS,
+    population_items,
+    provider_database,
+    source_table,
+    sql_connection,
+)
 from tests.gateway_factories import people as people_with_wrong_check_digits
 
 
@@ -202,33 +211,37 @@ def _event_actions(session, entry_id: int) -> list[str]:
 def test_r09_column_mismatch_is_reported_naming_items_and_columns_not_guessed(db, world, tmp_path):
     """RK_JBXX has XZQH where the entry has 行政区划代码 (xzqhdm): refused with both named, nothing stored;
     a column_map naming a missing column is refused too; the right column_map connects."""
-    url = source_table(tmp_path / "police.db", people(12))
+    url = source_table(db.settings.data_dir / "police.db", people(12))
     manager = world.actors["police_manager"]
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
+    with db.session() as s:
+        police_db = sql_connection(s, world, url)
     with db.session() as s, pytest.raises(ValidationFailed) as refused:
-        connect.connect_sql(s, manager, entry_id, url, "RK_JBXX", "gmsfhm")
+        connect.connect_sql(s, manager, entry_id, police_db, "RK_JBXX", "gmsfhm")
     error = refused.value
     assert error.field == "column_map" and "行政区划代码（xzqhdm）" in error.message and "XZQH" in error.message
     assert error.extra["unmapped_items"] == ["xzqhdm"] and error.extra["unused_columns"] == ["XZQH"]
     with db.session() as s, pytest.raises(ValidationFailed) as refused:
-        connect.connect_sql(s, manager, entry_id, url, "RK_JBXX", "gmsfhm", {"xzqhdm": "XZQHDM"})
+        connect.connect_sql(s, manager, entry_id, police_db, "RK_JBXX", "gmsfhm", {"xzqhdm": "XZQHDM"})
     assert refused.value.field == "column_map" and refused.value.extra["unknown_columns"] == ["XZQHDM"]
     with db.session() as s, pytest.raises(ValidationFailed) as refused:
-        connect.connect_sql(s, manager, entry_id, url, "RK_JBXX", "gmsfhm", {"xzqhdm": "XZQH", "sjhm": "SJHM"})
+        connect.connect_sql(s, manager, entry_id, police_db, "RK_JBXX", "gmsfhm", {"xzqhdm": "XZQH", "sjhm": "SJHM"})
     assert refused.value.extra["unknown_items"] == ["sjhm"]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DataSource)) == 0
-        source = connect.connect_sql(s, manager, entry_id, url, "RK_JBXX", "公民身份号码", {"行政区划代码": "XZQH"})
+        source = connect.connect_sql(s, manager, entry_id, police_db, "RK_JBXX", "公民身份号码",
+                                     {"行政区划代码": "XZQH"})
         assert source.column_map == {**COLUMN_MAP} and source.key_item == "gmsfhm"
 
 
 def test_r09_key_item_must_belong_to_the_entry(db, world, tmp_path):
-    url = source_table(tmp_path / "police.db", people(3))
+    url = source_table(db.settings.data_dir / "police.db", people(3))
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
     with db.session() as s, pytest.raises(ValidationFailed) as refused:
-        connect.connect_sql(s, world.actors["police_manager"], entry_id, url, "RK_JBXX", "sfzh", COLUMN_MAP)
+        police_db = sql_connection(s, world, url)
+        connect.connect_sql(s, world.actors["police_manager"], entry_id, police_db, "RK_JBXX", "sfzh", COLUMN_MAP)
     assert refused.value.field == "key_item" and "公民身份号码（gmsfhm）" in refused.value.message
 
 
@@ -237,13 +250,16 @@ def test_r09_key_item_must_belong_to_the_entry(db, world, tmp_path):
 
 def test_r09_sql_source_on_sqlite_is_sealed_profiled_and_previewed(db, world, tmp_path):
     rows = people(30)
-    url = source_table(tmp_path / "police.db", rows)
+    url = source_table(db.settings.data_dir / "police.db", rows)
     manager = world.actors["police_manager"]
     with db.session() as s:
         entry = published_entry(s, world, items=population_items())
-        source = connect.connect_sql(s, manager, entry.id, url, "rk_jbxx", "gmsfhm", COLUMN_MAP)
+        source = connect.connect_sql(s, manager, entry.id, sql_connection(s, world, url), "rk_jbxx", "gmsfhm",
+                                     COLUMN_MAP)
         assert source.kind == "sql" and source.table_name == "RK_JBXX" and source.row_count == 30
-        assert url not in source.location and unseal(s, source.location) == url  # R18: stored encrypted
+        path = url.removeprefix("sqlite:///")
+        assert path not in source.location  # R18: stored encrypted, opened read-only
+        assert unseal(s, source.location) == f"sqlite:///file:{path}?mode=ro&uri=true"
         profile = source.profile
         view = connect.source_view(s, source)
         code = entry.resource_code
@@ -261,56 +277,64 @@ def test_r09_sql_source_on_sqlite_is_sealed_profiled_and_previewed(db, world, tm
 
 
 def test_r09_sql_source_in_a_postgresql_schema(db, world):
-    """A provider table in its own schema of a PostgreSQL database (the test database), named as the
+    """A provider table in its own schema of another PostgreSQL database on the node's server, named as the
     provider typed it: PostgreSQL folds unquoted names to lower case."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL schemas only (its PostgreSQL instance runs when GOVSHARE_TEST_DATABASE_URL is set)")
     schema = f"provider_{uuid.uuid4().hex[:8]}"
     rows = people(25)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-        conn.execute(text(f"CREATE TABLE {schema}.rk_jbxx (gmsfhm text PRIMARY KEY, xm text, csrq date, hjdz text, "
-                          "xzqh varchar(6))"))
-        conn.execute(text(f"INSERT INTO {schema}.rk_jbxx VALUES (:GMSFHM, :XM, CAST(:CSRQ AS date), :HJDZ, :XZQH)"),
-                     rows)
-    manager = world.actors["police_manager"]
-    try:
+    with provider_database(db) as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+            conn.execute(text(f"CREATE TABLE {schema}.rk_jbxx (gmsfhm text PRIMARY KEY, xm text, csrq date, "
+                              "hjdz text, xzqh varchar(6))"))
+            conn.execute(text(f"INSERT INTO {schema}.rk_jbxx VALUES (:GMSFHM, :XM, CAST(:CSRQ AS date), :HJDZ, "
+                              ":XZQH)"), rows)
+        engine.dispose()
+        manager = world.actors["police_manager"]
         with db.session() as s:
             entry = published_entry(s, world, items=population_items())
-            source = connect.connect_sql(s, manager, entry.id, db.url, f"{schema}.RK_JBXX", "gmsfhm",
-                                         {"xzqhdm": "xzqh"})
+            source = connect.connect_sql(s, manager, entry.id, sql_connection(s, world, url, allowed=[f"{schema}.*"]),
+                                         f"{schema}.RK_JBXX", "gmsfhm", {"xzqhdm": "xzqh"})
             assert source.table_name == f"{schema}.rk_jbxx" and source.row_count == 25
             assert source.profile["items"]["csrq"]["kind"] == "birth_date"
             code = entry.resource_code
         outcome = access(db, Caller(actor=manager), Call(Mode.PREVIEW, code))
         first = next(r for r in rows if r["GMSFHM"] == outcome.rows[0]["gmsfhm"])
         assert outcome.rows[0]["csrq"] == first["CSRQ"] and outcome.rows[0]["xzqhdm"] == first["XZQH"]
-    finally:
-        with db.engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
-def test_r18_the_platforms_own_tables_cannot_be_connected(db, world):
-    with db.session() as s:
-        entry_id = published_entry(s, world, items=population_items()).id
+def test_r18_the_platforms_own_database_cannot_be_registered_as_a_connection(db, world):
+    """By identity, not by name: the node's own URL, and on SQLite the same file reached through a link."""
     with db.session() as s, pytest.raises(Forbidden) as refused:
-        connect.connect_sql(s, world.actors["police_manager"], entry_id, db.url, "users", "gmsfhm",
-                            {n: "username" for n in COLUMN_MAP})
-    assert refused.value.field == "table"
+        sql_connection(s, world, db.url)
+    assert refused.value.field == "url"
+    if db.engine.dialect.name == "sqlite":
+        link = db.settings.data_dir / "alias.db"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(make_url(db.url).database)
+        with db.session() as s, pytest.raises(Forbidden):
+            sql_connection(s, world, f"sqlite:///{link}")
 
 
 def test_r09_unreachable_database_and_missing_table_are_named(db, world, tmp_path):
-    url = source_table(tmp_path / "police.db", people(3))
+    """A missing table of a reachable connection is named; a database that cannot be reached fails at
+    registration with the one message shape, and a missing SQLite file is not created."""
+    url = source_table(db.settings.data_dir / "police.db", people(3))
     manager = world.actors["police_manager"]
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
-    for bad_url, table_name, field_name in ((url, "RK_XXXX", "table"), ("sqlite:///" + str(tmp_path / "none.db"),
-                                                                         "RK_JBXX", "url"),
-                                            ("not a url", "RK_JBXX", "url")):
-        with db.session() as s, pytest.raises(ValidationFailed) as refused:
-            connect.connect_sql(s, manager, entry_id, bad_url, table_name, "gmsfhm", COLUMN_MAP)
-        assert refused.value.field == field_name, refused.value.message
-    assert not (tmp_path / "none.db").exists()
+        police_db = sql_connection(s, world, url)
+    with db.session() as s, pytest.raises(ValidationFailed) as refused:
+        connect.connect_sql(s, manager, entry_id, police_db, "RK_XXXX", "gmsfhm", COLUMN_MAP)
+    assert refused.value.field == "table", refused.value.message
+    missing = db.settings.data_dir / "none.db"
+    for bad_url, error in (("sqlite:///" + str(missing), ConnectionFailed), ("not a url", ValidationFailed)):
+        with db.session() as s, pytest.raises(error) as refused:
+            sql_connection(s, world, bad_url)
+        assert refused.value.field == "url", refused.value.message
+    assert not missing.exists()
 
 
 # ---------------------------------------------------------------- files
@@ -500,20 +524,21 @@ def test_r17_a_confirmation_may_not_lower_a_grade_and_raises_the_entry_with_its_
 
 
 def test_r18_only_the_providers_managers_and_reviewers_connect_and_only_readers_see(db, world, tmp_path):
-    url = source_table(tmp_path / "police.db", people(5))
+    url = source_table(db.settings.data_dir / "police.db", people(5))
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
         draft_id = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="草稿")).id
+        police_db = sql_connection(s, world, url)
     for who, error in (("civil_manager", Forbidden), ("civil_requester", Forbidden), ("reviewer", Forbidden),
                        ("admin", Forbidden), ("auditor", Forbidden), ("city_civil_manager", Forbidden)):
         with db.session() as s, pytest.raises(error) as refused:
-            connect.connect_sql(s, world.actors[who], entry_id, url, "RK_JBXX", "gmsfhm", COLUMN_MAP)
+            connect.connect_sql(s, world.actors[who], entry_id, police_db, "RK_JBXX", "gmsfhm", COLUMN_MAP)
         assert refused.value.field in ("role", "department_id"), who
     with db.session() as s, pytest.raises(Conflict) as refused:
-        connect.connect_sql(s, world.actors["police_manager"], draft_id, url, "RK_JBXX", "gmsfhm", COLUMN_MAP)
+        connect.connect_sql(s, world.actors["police_manager"], draft_id, police_db, "RK_JBXX", "gmsfhm", COLUMN_MAP)
     assert refused.value.field == "status"
     with db.session() as s:
-        connect.connect_sql(s, world.actors["police_reviewer"], entry_id, url, "RK_JBXX", "gmsfhm", COLUMN_MAP)
+        connect.connect_sql(s, world.actors["police_reviewer"], entry_id, police_db, "RK_JBXX", "gmsfhm", COLUMN_MAP)
     for who in ("police_manager", "police_reviewer", "reviewer", "admin", "auditor"):
         with db.session() as s:
             assert connect.get_source(s, world.actors[who], entry_id).entry_id == entry_id, who
@@ -616,12 +641,14 @@ def test_r09_http_source_answers_lookups_and_verification_through_the_upstream_a
     with upstream(records) as url:
         with db.session() as s:
             entry = published_entry(s, world, items=population_items())
+            base = url.removesuffix("person")  # a provider's service on the node's network: registered as internal
+            api = sql_connection(s, world, base, kind="http", internal=True)
             with pytest.raises(ValidationFailed) as refused:  # the probe's answer has no field XZQHDM
-                connect.connect_http(s, world.actors["police_manager"], entry.id, url, "gmsfhm", "sfzh",
+                connect.connect_http(s, world.actors["police_manager"], entry.id, api, "person", "gmsfhm", "sfzh",
                                      {**HTTP_MAP, "xzqhdm": "XZQHDM"}, probe_key=person["GMSFHM"])
             assert refused.value.field == "column_map" and "XZQHDM" in refused.value.message
-            source = connect.connect_http(s, world.actors["police_manager"], entry.id, url, "gmsfhm", "sfzh",
-                                          HTTP_MAP, probe_key=person["GMSFHM"])
+            source = connect.connect_http(s, world.actors["police_manager"], entry.id, api, "person", "gmsfhm",
+                                          "sfzh", HTTP_MAP, probe_key=person["GMSFHM"])
             assert source.kind == "http" and url not in source.location and source.table_name == "sfzh"
             granted = grant_all_items(s, world, entry)
             code = entry.resource_code
@@ -647,13 +674,15 @@ def test_r09_http_source_answers_lookups_and_verification_through_the_upstream_a
 def test_r09_http_source_needs_a_column_map_and_an_http_url(db, world):
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
+        api = sql_connection(s, world, "http://127.0.0.1:9/", kind="http", internal=True)
     manager = world.actors["police_manager"]
-    for url, column_map, field_name in (("ftp://example.org/x", HTTP_MAP, "url"),
-                                        ("http://127.0.0.1:9/person", None, "column_map"),
-                                        ("http://127.0.0.1:9/person", {"gmsfhm": "SFZH"}, "column_map")):
+    with db.session() as s, pytest.raises(ValidationFailed) as refused:
+        sql_connection(s, world, "ftp://example.org/x", kind="http")
+    assert refused.value.field == "url"
+    for column_map in (None, {"gmsfhm": "SFZH"}):
         with db.session() as s, pytest.raises(ValidationFailed) as refused:
-            connect.connect_http(s, manager, entry_id, url, "gmsfhm", "sfzh", column_map)
-        assert refused.value.field == field_name
+            connect.connect_http(s, manager, entry_id, api, "person", "gmsfhm", "sfzh", column_map)
+        assert refused.value.field == "column_map"
 
 
 # ---------------------------------------------------------------- disconnecting

@@ -9,10 +9,10 @@ import re
 from sqlalchemy import select
 
 from govshare.catalog import service as catalog
-from govshare.gateway import connect
+from govshare.gateway import connect, connections
 from govshare.gateway.models import DataSource
 from tests.factories import SYSTEM, published_entry
-from tests.gateway_factories import population_items, source_table
+from tests.gateway_factories import population_items, source_table, sql_connection
 from tests.test_sources import csv_bytes, people, resident_entry, residents
 from tests.web_helpers import token, visible_text
 
@@ -85,29 +85,54 @@ def test_r09_confirm_form_keeps_the_providers_choice_and_refuses_lowering(db, wo
     assert items["lxfs"] == ("general_4", "spi") and items["hjdz"] == ("general_4", "pi")
 
 
-def test_r09_mapping_mismatch_is_shown_at_the_field_and_nothing_is_stored(db, world, as_user, tmp_path):
-    url = source_table(tmp_path / "police.db", people(5))
+def test_r09_mapping_mismatch_is_shown_at_the_field_and_nothing_is_stored(db, world, as_user):
+    """The manager chooses one of its department's data connections (issue 12: no URL is typed)."""
+    url = source_table(db.settings.data_dir / "police.db", people(5))
     with db.session() as s:
         entry_id = published_entry(s, world, items=population_items()).id
+        name = sql_connection(s, world, url)
+        connection_id = connections.usable(s, SYSTEM, world.ids["police"], name, "sql").id
+        api_id = connections.usable(s, SYSTEM, world.ids["police"], sql_connection(
+            s, world, "http://127.0.0.1:9/", kind="http", internal=True), "http").id
     client = as_user("police_manager")
-    page = client.post(f"/sources/{entry_id}/sql", data={"csrf_token": token(client), "url": url,
+    form = client.get(f"/sources/{entry_id}")
+    assert f'<option value="{connection_id}"' in form.text and name in form.text
+    assert 'name="url"' not in form.text and url.removeprefix("sqlite:///") in form.text  # the file, not a secret
+    page = client.post(f"/sources/{entry_id}/sql", data={"csrf_token": token(client), "connection": connection_id,
                                                          "table": "RK_JBXX", "key_item": "gmsfhm"})
     assert page.status_code == 422
     label = re.search(r'<textarea name="column_map".*?</label>', page.text, re.S).group(0)
     assert "行政区划代码（xzqhdm）" in label and "XZQH" in label
-    assert url not in page.text  # the typed URL (it may hold a password) is not echoed
     assert _source(db, entry_id) is None
-    done = client.post(f"/sources/{entry_id}/sql", data={"csrf_token": token(client), "url": url, "table": "RK_JBXX",
-                                                         "key_item": "gmsfhm", "column_map": "行政区划代码=XZQH"},
+    done = client.post(f"/sources/{entry_id}/sql", data={"csrf_token": token(client), "connection": connection_id,
+                                                         "table": "RK_JBXX", "key_item": "gmsfhm",
+                                                         "column_map": "行政区划代码=XZQH"},
                        follow_redirects=False)
     assert done.status_code == 303, done.text
     shown = client.get(f"/sources/{entry_id}")
-    assert "数据库表" in shown.text and "RK_JBXX" in shown.text and "行政区划代码" in shown.text
-    http = client.post(f"/sources/{entry_id}/http", data={"csrf_token": token(client), "url": "http://127.0.0.1:9/p",
-                                                          "key_item": "gmsfhm", "key_param": "sfzh",
+    assert "数据库表" in shown.text and "RK_JBXX" in shown.text and "行政区划代码" in shown.text and name in shown.text
+    http = client.post(f"/sources/{entry_id}/http", data={"csrf_token": token(client), "connection": api_id,
+                                                          "path": "p", "key_item": "gmsfhm", "key_param": "sfzh",
                                                           "column_map": "gmsfhm=SFZH\nxm=XM"})
     assert http.status_code == 422 and "出生日期（csrq）" in http.text
     assert _source(db, entry_id).kind == "sql"
+
+
+def test_r18_a_department_chooses_only_its_own_connections(db, world, as_user):
+    """省民政厅's manager cannot connect its entry through 省公安厅's connection (hole 2 of issue 12), by number
+    or by name; nor type a URL (the field is not read)."""
+    url = source_table(db.settings.data_dir / "police.db", people(5))
+    with db.session() as s:
+        entry_id = published_entry(s, world, "civil_manager", items=population_items()).id
+        name = sql_connection(s, world, url)
+        police_id = connections.usable(s, SYSTEM, world.ids["police"], name, "sql").id
+    client = as_user("civil_manager")
+    assert name not in client.get(f"/sources/{entry_id}").text
+    for chosen in (str(police_id), name):
+        page = client.post(f"/sources/{entry_id}/sql", data={"csrf_token": token(client), "connection": chosen,
+                                                             "url": url, "table": "RK_JBXX", "key_item": "gmsfhm"})
+        assert page.status_code == 404 and "本部门没有" in page.text, page.text
+    assert _source(db, entry_id) is None
 
 
 def test_r18_other_departments_and_roles_cannot_see_or_connect(db, world, as_user):

@@ -13,6 +13,7 @@ from govshare.catalog.schemas import ItemIn
 from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
+from tests.test_connections_web import CONNECTION_PAGE_WRITE_ROUTES
 from tests.test_sharing_web import SHARING_PAGE_WRITE_ROUTES
 from tests.test_sources_web import SOURCE_PAGE_WRITE_ROUTES
 
@@ -264,7 +265,8 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
 
     found = {(m, p) for p, methods in _flatten(app.routes) if not p.startswith("/api/")
              for m in methods & {"POST", "PUT", "PATCH", "DELETE"}}
-    assert found == PAGE_WRITE_ROUTES | SHARING_PAGE_WRITE_ROUTES | SOURCE_PAGE_WRITE_ROUTES
+    assert found == (PAGE_WRITE_ROUTES | SHARING_PAGE_WRITE_ROUTES | SOURCE_PAGE_WRITE_ROUTES
+                     | CONNECTION_PAGE_WRITE_ROUTES)
     with db.session() as s:
         draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
@@ -590,8 +592,9 @@ def test_navigation_shows_only_the_links_of_the_role(db, world, as_user):
     assert nav("reviewer") == ["目录检索", "审核队列", "一数一源", "共享申请", "共享授权", "争议处理", "数据源",
                                "使用记录", "需求清单"]
     assert nav("admin") == ["目录检索", "目录导入", "一数一源", "共享申请", "共享授权", "应用系统", "数据源",
-                            "使用记录", "需求清单", "节假日日历"]
-    assert nav("auditor") == ["目录检索", "共享申请", "共享授权", "应用系统", "数据源", "使用记录", "需求清单"]
+                            "数据连接", "使用记录", "需求清单", "节假日日历"]
+    assert nav("auditor") == ["目录检索", "共享申请", "共享授权", "应用系统", "数据源", "数据连接", "使用记录",
+                              "需求清单"]
     assert nav("city_reviewer") == ["目录检索", "审核队列", "一数一源", "共享申请", "共享授权", "争议处理", "数据源",
                                     "使用记录", "需求清单"]
 

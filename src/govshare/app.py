@@ -50,12 +50,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.catalog.onesource_api import router as onesource_router
     from govshare.demands.api import router as demands_router
     from govshare.gateway.api import router as gateway_router
+    from govshare.gateway.connections_api import router as connections_router
     from govshare.gateway.sources_api import router as sources_router
     from govshare.notify.api import router as notify_router
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
     from govshare.web.audit_pages import router as audit_pages_router
+    from govshare.web.connection_pages import router as connection_pages_router
     from govshare.web.data_pages import router as data_pages_router
     from govshare.web.gateway_pages import router as gateway_pages_router
     from govshare.web.pages import router as web_router
@@ -73,11 +75,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(demands_router)
     app.include_router(notify_router)
     app.include_router(sources_router)
+    app.include_router(connections_router)
     app.include_router(audit_router)
     app.include_router(workdays_router)
     app.include_router(web_router)
     app.include_router(sharing_pages_router)
     app.include_router(gateway_pages_router)
+    app.include_router(connection_pages_router)
     app.include_router(data_pages_router)
     app.include_router(audit_pages_router)
 

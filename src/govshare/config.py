@@ -16,6 +16,25 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under data_dir")
     index_dir: Path | None = Field(None, description="search index folder; default data_dir/index")
     session_hours: int = Field(12, description="lifetime of a login session token")
+    # Login throttling (orgs.throttle): growing lockouts per username and per client address.
+    login_account_failures: int = Field(
+        5, ge=1, description="failed logins of one username (since its last success) before it is locked out"
+    )
+    login_address_failures: int = Field(
+        20, ge=1, description="failed logins from one client address (any usernames) before it is locked out"
+    )
+    login_failure_window_minutes: int = Field(
+        1440, ge=1, description="failed logins older than this are no longer counted"
+    )
+    login_lockout_seconds: int = Field(60, ge=1, description="the first lockout; each further failure doubles it")
+    login_lockout_max_minutes: int = Field(30, ge=1, description="the longest lockout")
+    login_attempt_retention_days: int = Field(
+        180, ge=1, description="login attempts are kept this long, then pruned by `govshare worker`"
+    )
+    behind_proxy: bool = Field(
+        False, description="the node is behind a reverse proxy: a client's address is the last X-Forwarded-For "
+                           "entry (the one the proxy added); otherwise X-Forwarded-For is ignored"
+    )
     api_token_max_days: int = Field(
         365, ge=1, description="longest lifetime of a program (API) token; also the lifetime when none is asked"
     )
@@ -46,6 +65,9 @@ class Settings(BaseSettings):
         1.0, gt=0, le=100, description="how long a server thread may keep the GIL while another waits for it (ms)"
     )
     export_memory_limit: str = Field("512MB", description="DuckDB memory limit of one export (it spills to disk)")
+    max_source_upload_mb: int | None = Field(
+        None, ge=1, description="largest data file a provider may upload (MB); unset: 1024 (connect.MAX_UPLOAD_BYTES)"
+    )
     max_grant_days: int = Field(1096, ge=1, description="longest period a request may ask for (3 years)")
     timezone: str = Field("Asia/Shanghai", description="the zone whose calendar days deadlines count")
     webhook_max_attempts: int = Field(12, ge=1, description="deliveries tried before an outbox message is dead")

@@ -7,10 +7,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -21,6 +22,7 @@ from govshare.prepared import Raw, reading
 READ_ONLY_OPTION = "govshare_read_only"
 BUSY_TIMEOUT_MS = 10_000
 WAL_SIZE_LIMIT = 64 * 2**20
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -212,13 +214,21 @@ def _begin_immediate(connection: sqlite3.Connection) -> None:
     in steps of 0.05-0.5 ms: SQLite's own busy handler sleeps 1, 2, 5, 10, 15 … ms, far longer than a
     usage-record batch holds the lock, so writers of two server processes would spend most of their time
     asleep."""
+    retrying_busy(lambda: connection.execute("BEGIN IMMEDIATE"))
+
+
+def retrying_busy(run: Callable[[], T], meanwhile: Callable[[], None] | None = None) -> T:
+    """`run()` on a writer connection (busy_timeout 0), again after 0.05-0.5 ms while SQLite answers
+    SQLITE_BUSY (another process holds the write lock), for up to BUSY_TIMEOUT_MS; `meanwhile()` before each
+    new try. `run` must be safe to repeat: a statement refused as busy changed nothing."""
     deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.00005
     while True:
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            return
+            return run()
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 1.5, 0.0005)
+        if meanwhile is not None:
+            meanwhile()

@@ -30,6 +30,17 @@ def get_session(request: Request) -> Iterator[Session]:
 SESSION = Depends(get_session, scope="function")
 
 
+def client_address(request: Request) -> str:
+    """The client's address (login throttling): the peer's, or behind a reverse proxy (GOVSHARE_BEHIND_PROXY)
+    the last X-Forwarded-For entry, the one the proxy added; entries before it are the client's own word."""
+    if request.app.state.settings.behind_proxy:
+        forwarded = [part.strip() for header in request.headers.getlist("x-forwarded-for")
+                     for part in header.split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return request.client.host if request.client else ""
+
+
 def header_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):

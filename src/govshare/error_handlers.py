@@ -64,6 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+        if "retry_after" in exc.extra:  # a lockout (orgs.throttle) says how many seconds to wait
+            headers = {"Retry-After": str(exc.extra["retry_after"])}
         return await respond(request, exc.status_code, exc.code, exc.message, exc.field, headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)

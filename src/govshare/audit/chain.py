@@ -6,7 +6,8 @@ commits to the previous one (`prev`), so the checkpoints form a chain of their o
 one signature check. Changing, deleting or inserting a record breaks a link; rewriting the chain after a
 checkpoint needs the node's key. `verify` proves both and names the first record that is wrong. What no
 chain can show is a change to the newest records that no checkpoint covers yet, made together with the
-head: the worker signs the head every round, and the report states how many records are not covered yet.
+head (one that leaves the head alone is named: the head must hold the last record's hash): the worker signs
+the head every round, and the report states how many records are not covered yet.
 
 Verification reads the chain in batches of consecutive seq. A batch is proven in bulk: the database
 formats each record's canonical text (SQLite `printf`, PostgreSQL `concat`; PostgreSQL also hashes it),
@@ -707,6 +708,27 @@ def _tail(report: VerifyReport, checkpoints: list, head_seq: int) -> None:
                                                                  f"（序号 {head_seq}）之内：记录被插入"))
 
 
+def _head(report: VerifyReport, walk: Links, checkpoints: list, head_seq: int, head_hash: str) -> None:
+    """The head holds the last record's hash (the next record links to it). Another hash there means the
+    newest records were rewritten with recomputed hashes behind an unchanged head, or the head itself was
+    changed: named from the first record after the last signed checkpoint that still matches."""
+    if head_seq != report.last_seq or walk.running is None or head_hash == walk.running:
+        return
+    mismatched = set(walk.mismatched)
+    since = max((c.seq for c in checkpoints if c.seq <= head_seq and c.seq not in mismatched),
+                default=(report.first_seq or 1) - 1) + 1
+    if any(since <= p.seq <= head_seq for p in report.problems):
+        return  # a record in that span is already named
+    if since > head_seq:
+        report.problems.append(Problem(head_seq, "rewritten", f"记录链头被改动：其哈希与最后一条记录（序号 {head_seq}，"
+                                                              "已有签名检查点）不符"))
+        return
+    span = f"{since} 至 {head_seq}" if head_seq > since else str(head_seq)
+    report.problems.append(Problem(since, "rewritten", f"使用记录链被重写：记录链头的哈希与最后一条记录（序号 "
+                                                       f"{head_seq}）不符，序号 {span} 的记录被重写（哈希被重新计算），"
+                                                       "或记录链头被改动"))
+
+
 def _bounds(session: Session) -> tuple[int, str, int | None, int | None]:
     """The head and the first and last seq, read in one statement (one snapshot on every database)."""
     row = session.execute(text(
@@ -729,7 +751,7 @@ def verify(db: Database, progress: Callable[[int], None] | None = None, *, worke
         public = public_key(settings)
         report.key_id = key_id(public) if public else None
         checkpoints = list(session.scalars(select(Checkpoint).order_by(Checkpoint.seq, Checkpoint.id)))
-        head_seq, _head_hash, first_seq, last_seq = _bounds(session)
+        head_seq, head_hash, first_seq, last_seq = _bounds(session)
     report.head_seq, report.checkpoints = head_seq, len(checkpoints)
     valid, problems = authentic_checkpoints(checkpoints, public)
     report.problems.extend(problems)
@@ -762,6 +784,7 @@ def verify(db: Database, progress: Callable[[int], None] | None = None, *, worke
     report.problems.extend(walk.problems)
     _rewritten(report, walk, valid, first_seq)
     _tail(report, valid, head_seq)
+    _head(report, walk, valid, head_seq, head_hash)
     report.problems.sort(key=lambda p: p.seq)
     report.seconds = time.perf_counter() - started
     return report

@@ -49,6 +49,7 @@ REASON_LABELS = {
     "no_grant": "没有有效的共享授权", "wrong_system": "不是授权的应用系统", "grant_suspended": "授权已暂停",
     "grant_ended": "授权已终止", "grant_period": "不在授权期限内", "item_not_granted": "请求未授权的信息项",
     "row_out_of_scope": "超出授权的数据范围", "verify_only": "授权仅限核验", "core_verify_only": "核心数据仅限核验",
+    "filter_on_masked_item": "按脱敏信息项筛选",
     "rate_limited": "超过调用频率", "quota_exceeded": "超过当日配额", "token_invalid": "访问令牌无效",
     "token_expired": "访问令牌已过期",
     "token_revoked": "凭据已更换或吊销", "not_authenticated": "未认证", "system_revoked": "应用系统已吊销",

@@ -1,6 +1,7 @@
 """Export of the catalog in the standard format: sheet 目录 (one row per entry, a Chinese header for
 every R03 field) and sheet 信息项 (资源代码 + the item columns); as CSV, NAME.csv and NAME.items.csv.
-The import reads both back (catalog.importer)."""
+The import reads both back (catalog.importer). Text cells a spreadsheet would run as a formula are
+neutralized (govshare.spreadsheet; the import restores them)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from govshare.catalog.vocab import (
 )
 from govshare.errors import ValidationFailed
 from govshare.orgs.models import LEVEL_LABELS, Level
+from govshare.spreadsheet import neutralize_row
 
 ENTRY_SHEET = "目录"
 ITEM_SHEET = "信息项"
@@ -66,6 +68,7 @@ def _label(enum_cls, value: str) -> str:
 
 
 def entry_row(entry: CatalogEntry) -> list:
+    """The entry's cells, neutralized (govshare.spreadsheet: every export may be opened in a spreadsheet)."""
     provider = entry.provider
     values = {
         "resource_code": entry.resource_code,
@@ -87,10 +90,11 @@ def entry_row(entry: CatalogEntry) -> list:
     }
     for field, enum_cls in _LABELS.items():
         values[field] = _label(enum_cls, getattr(entry, field))
-    return [values[f] for f in ENTRY_FIELDS]
+    return neutralize_row([values[f] for f in ENTRY_FIELDS])
 
 
 def item_rows(entry: CatalogEntry) -> Iterator[list]:
+    """The cells of the entry's items, neutralized; position and length stay numbers."""
     for position, item in enumerate(entry.items, start=1):
         values = {
             "resource_code": entry.resource_code, "position": position, "name": item.name,
@@ -99,7 +103,7 @@ def item_rows(entry: CatalogEntry) -> Iterator[list]:
         }
         for field, enum_cls in _ITEM_LABELS.items():
             values[field] = _label(enum_cls, getattr(item, field))
-        yield [values[f] for f in ITEM_FIELDS]
+        yield neutralize_row([values[f] for f in ITEM_FIELDS])
 
 
 def entries_to_export(session: Session, actor: Actor, status: str | None = None) -> Iterator[CatalogEntry]:

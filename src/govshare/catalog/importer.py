@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from govshare import xlsx
 from govshare.authz import Actor, require_role
 from govshare.catalog import grades, service
 from govshare.catalog import mapping as m
@@ -48,6 +49,7 @@ from govshare.catalog.vocab import (
 from govshare.errors import DomainError, TooLarge, ValidationFailed
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role
+from govshare.spreadsheet import restore
 
 ENTRY_SHEET = "目录"
 OPEN_SHARE_CONDITION = "{label}数据：经提供单位审核同意后按申请用途共享"
@@ -62,6 +64,7 @@ MAX_NAME_CHARS = 200
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 MAX_COLUMNS = 1000
 MAX_JSON_DEPTH = 32
+SHEET_BROKEN = "无法读取 Excel 文件（工作表内容损坏）"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 NUL_RULE = "不能含空字符（\\x00）"
 
@@ -107,10 +110,11 @@ class Source:
 
 
 def _table_from_matrix(matrix, sheet: str = "", field: str = "file") -> Table:
-    """Rows of cells, the first non-empty one the header; row numbers are the file's line/sheet rows."""
+    """Rows of cells, each with its number (the file's line or sheet row), the first non-empty one the
+    header."""
     headers: list[str] | None = None
     rows: list[tuple[int, dict]] = []
-    for number, cells in enumerate(matrix, start=1):
+    for number, cells in matrix:
         values = list(cells)
         if not any(m.text(v) for v in values):
             continue
@@ -120,7 +124,8 @@ def _table_from_matrix(matrix, sheet: str = "", field: str = "file") -> Table:
                 headers.pop()
             _check_columns([h for h in headers if h], field)
             continue
-        rows.append((number, {h: v for h, v in zip(headers, values, strict=False) if h}))
+        # a cell an export neutralized against formula injection ('=…) is read back as it was stored
+        rows.append((number, {h: restore(v) for h, v in zip(headers, values, strict=False) if h}))
     return Table(headers=[h for h in headers or [] if h], rows=rows, sheet=sheet)
 
 
@@ -141,7 +146,7 @@ def _decode(raw: bytes, field: str = "file") -> str:
 def read_csv_text(text: str, sheet: str = "", field: str = "file") -> Table:
     reader = csv.reader(io.StringIO(text))
     try:
-        return _table_from_matrix(reader, sheet, field)
+        return _table_from_matrix(enumerate(reader, start=1), sheet, field)
     except csv.Error as exc:  # a cell longer than csv.field_size_limit(), a stray quote or line break
         rule = f"单元格过长（超过{csv.field_size_limit()}个字符）或引号、换行不配对"
         raise ValidationFailed(f"CSV 文件第{reader.line_num}行无法读取：{rule}", field=field) from exc
@@ -215,15 +220,17 @@ def read_xlsx(path: Path) -> Source:
     except DomainError:
         raise
     except Exception as exc:  # a sheet whose XML is broken fails only when its rows are read
-        raise ValidationFailed(f"无法读取 Excel 文件（工作表内容损坏）：{exc}", field="file") from exc
+        raise ValidationFailed(SHEET_BROKEN, field="file") from exc
     finally:
         workbook.close()
     return Source(name=path.name, entries=entries, items=items)
 
 
 def _read_sheet(workbook, sheet: str) -> Table:
-    # one column past the limit is enough to tell a sheet that is too wide
-    return _table_from_matrix(workbook[sheet].iter_rows(values_only=True, max_col=MAX_COLUMNS + 1), sheet)
+    """The rows the sheet has, numbered by their sheet row (govshare.xlsx: never padded to the sheet's last
+    row or column); one column past the limit is enough to tell a sheet that is too wide."""
+    rows = xlsx.sheet_rows(workbook, sheet, message=SHEET_BROKEN)
+    return _table_from_matrix(((number, xlsx.dense(cells, MAX_COLUMNS + 1)) for number, cells in rows), sheet)
 
 
 def read_source(path: Path, *, name: str | None = None, items_path: Path | None = None) -> Source:

@@ -28,7 +28,7 @@ from stdnum.cn import ric, uscc
 from govshare.authz import Actor
 from govshare.catalog.models import CatalogEntry
 from govshare.config import settings_of
-from govshare.gateway import connect
+from govshare.gateway import connect, connections
 from govshare.orgs.models import Department
 
 RESIDENTS = 2_000
@@ -161,6 +161,7 @@ def _entry(session: Session, department: Department, name: str) -> CatalogEntry 
                                                       CatalogEntry.name == name)).first()
 
 
+POPULATION_CONNECTION = "人口信息管理系统库"
 STEPS = ("数据源：人口基本信息（库表）", "数据源：企业登记信息（CSV 文件）", "数据源：婚姻登记信息（XLSX 文件）")
 
 
@@ -175,7 +176,12 @@ def seed_sources(session: Session, departments: dict[str, Department], actors: d
     population = _entry(session, departments["police"], "人口基本信息")
     if population is not None:
         url = population_database(folder / "police_population.db", residents())
-        connect.connect_sql(session, actors["police_manager"], population.id, url, "RK_JBXX", "gmsfhm")
+        # the platform admin registers the police's database once; the police's manager then chooses it
+        if not any(c.name == POPULATION_CONNECTION for c in connections.visible(session, actors["police_manager"])):
+            connections.register(session, Actor.system(), departments["police"].id, POPULATION_CONNECTION, "sql",
+                                 url, ["RK_JBXX"])
+        connect.connect_sql(session, actors["police_manager"], population.id, POPULATION_CONNECTION, "RK_JBXX",
+                            "gmsfhm")
         connect.confirm_profile(session, actors["police_reviewer"], population.id, accept_all=True,
                                 reason="接入人口信息管理系统后，按数据画像确认分级")
         connected.append(population.id)

@@ -1,6 +1,7 @@
 """CLI commands of the gateway's sources, registered on the main typer app by govshare.cli:
 
-`govshare source connect-sql|connect-file|connect-http|show|confirm|list|disconnect`
+`govshare source connect-sql|connect-file|connect-http|show|confirm|list|disconnect` and
+`govshare connection add|list|retire` (the platform admin's data connections, gateway.connections).
 
 Every command takes `--user USERNAME` to act as that user (default: the node operator). Domain errors print
 their message and exit with code 2. Rules live in gateway.connect."""
@@ -14,14 +15,17 @@ from govshare.cli_support import console, unit_of_work
 
 source_app = typer.Typer(help="数据源接入（库表、文件、上游接口）、数据画像与分级确认", no_args_is_help=True)
 
+connection_app = typer.Typer(help="数据连接：平台管理员为部门登记数据库和上游接口基地址", no_args_is_help=True)
+
 USER = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）")
 KEY = typer.Option(..., "--key", help="按键查询使用的主键信息项（字段名或中文名），如 gmsfhm 或 公民身份号码")
 MAP = typer.Option(None, "--map", help="信息项=列名，可多次指定，如 --map gmsfhm=SFZH；未指定的按名称对应")
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this domain's command group to `govshare`."""
+    """Adds this domain's command groups to `govshare`."""
     app.add_typer(source_app, name="source")
+    app.add_typer(connection_app, name="connection")
 
 
 def _column_map(pairs: list[str] | None) -> dict[str, str] | None:
@@ -120,16 +124,16 @@ def _act(user: str | None, action) -> None:
 @source_app.command("connect-sql")
 def connect_sql(
     entry_id: int = typer.Argument(..., help="已发布目录的编号"),
-    url: str = typer.Option(..., "--url", help="数据库连接地址（SQLAlchemy URL），如 postgresql+psycopg://用户:密码@主机/库"),
+    connection: str = typer.Option(..., "--connection", help="本部门的数据连接（名称或编号，由平台管理员登记）"),
     table: str = typer.Option(..., "--table", help="表或视图名，可带模式名，如 public.rk_jbxx"),
     key: str = KEY,
     column_map: list[str] = MAP,
     user: str = USER,
 ) -> None:
-    """接入部门数据库中的表（连接地址加密保存），并对样本做数据画像。"""
+    """接入本部门数据连接中的表，并对样本做数据画像。"""
     from govshare.gateway import connect
 
-    _act(user, lambda session, actor: connect.connect_sql(session, actor, entry_id, url, table, key,
+    _act(user, lambda session, actor: connect.connect_sql(session, actor, entry_id, connection, table, key,
                                                           _column_map(column_map)))
 
 
@@ -169,7 +173,8 @@ def connect_file(
 @source_app.command("connect-http")
 def connect_http(
     entry_id: int = typer.Argument(..., help="已发布目录的编号"),
-    url: str = typer.Option(..., "--url", help="上游接口地址：GET 地址?主键参数=值 返回记录"),
+    connection: str = typer.Option(..., "--connection", help="本部门的上游接口数据连接（名称或编号）"),
+    path: str = typer.Option("", "--path", help="基地址下的接口路径：GET 基地址/路径?主键参数=值 返回记录"),
     key: str = KEY,
     key_param: str = typer.Option("key", "--key-param", help="上游接口的主键参数名"),
     column_map: list[str] = typer.Option(..., "--map", help="信息项=接口返回字段，每个信息项都须指定"),
@@ -179,8 +184,8 @@ def connect_http(
     """接入上游接口：网关代需求部门调用（只支持按键查询和核验）。"""
     from govshare.gateway import connect
 
-    _act(user, lambda session, actor: connect.connect_http(session, actor, entry_id, url, key, key_param,
-                                                           _column_map(column_map), probe_key))
+    _act(user, lambda session, actor: connect.connect_http(session, actor, entry_id, connection, path, key,
+                                                           key_param, _column_map(column_map), probe_key))
 
 
 @source_app.command("show")
@@ -243,3 +248,77 @@ def disconnect(entry_id: int, user: str = USER) -> None:
     from govshare.gateway import connect
 
     _act(user, lambda session, actor: connect.disconnect(session, actor, entry_id))
+
+
+# ---------------------------------------------------------------- data connections
+
+
+@connection_app.command("add")
+def connection_add(
+    department: str = typer.Option(..., "--department", help="部门编号或统一社会信用代码或名称"),
+    name: str = typer.Option(..., "--name", help="数据连接名称（部门内唯一），如 人口信息管理系统库"),
+    kind: str = typer.Option(..., "--kind", help="sql（数据库）或 http（上游接口）"),
+    url: str = typer.Option(..., "--url", help="SQLAlchemy URL 或上游接口基地址（加密保存）"),
+    allow: list[str] = typer.Option(None, "--allow", help="允许接入的表（表名、模式.表名、模式.*）或接口路径前缀，"
+                                                          "可多次指定；不指定为全部"),
+    internal: bool = typer.Option(False, "--internal", help="上游接口基地址是内网中的内部服务（否则内网地址被拒绝）"),
+    user: str = USER,
+) -> None:
+    """为部门登记数据连接（平台管理员）。"""
+    from govshare.gateway import connections
+
+    with unit_of_work() as session:
+        actor = actor_named(session, user)
+        connection = connections.register(session, actor, _department_id(session, department), name, kind, url,
+                                          allow or [], internal)
+        _print_connections([connections.view(session, connection)])
+
+
+@connection_app.command("list")
+def connection_list(user: str = USER) -> None:
+    """列出数据连接（部门用户只看到本部门的）。"""
+    from govshare.gateway import connections
+
+    with unit_of_work() as session:
+        actor = actor_named(session, user)
+        _print_connections([connections.view(session, c) for c in connections.visible(session, actor)])
+
+
+@connection_app.command("retire")
+def connection_retire(connection_id: int, user: str = USER) -> None:
+    """停用数据连接：不能再经它接入数据源，已接入的照常提供。"""
+    from govshare.gateway import connections
+
+    with unit_of_work() as session:
+        actor = actor_named(session, user)
+        _print_connections([connections.view(session, connections.retire(session, actor, connection_id))])
+
+
+def _department_id(session, text: str) -> int:
+    from sqlalchemy import or_, select
+
+    from govshare.errors import NotFound, ValidationFailed
+    from govshare.orgs.models import Department
+
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    matches = session.scalars(select(Department.id).where(or_(Department.name == text, Department.uscc == text))).all()
+    if not matches:
+        raise NotFound(f"部门不存在：{text}", field="department")
+    if len(matches) > 1:
+        raise ValidationFailed(f"有多个部门名为“{text}”，请用部门编号或统一社会信用代码", field="department")
+    return matches[0]
+
+
+def _print_connections(views: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="数据连接")
+    for heading in ("编号", "部门", "名称", "类型", "地址（不含密码）", "允许范围", "状态"):
+        table.add_column(heading, overflow="fold")
+    for view in views:
+        state = ("在用" if view["active"] else "已停用") + ("（内部地址）" if view["internal"] else "")
+        table.add_row(str(view["id"]), _text(view["department_name"]), _text(view["name"]), view["kind_label"],
+                      _text(view["location"]), _text("、".join(view["allowed"]) or "全部"), state)
+    console.print(table)

@@ -1,13 +1,15 @@
 """Connecting sources (R09, R14, R17): a provider connects a published entry to the data it already has.
 
 Three kinds of source:
-- `sql`: a table of the provider's database, reached by a SQLAlchemy URL (SQLite, PostgreSQL, …), stored
-  sealed (it may hold a password). The table is reflected and profiled on a bounded sample.
+- `sql`: a table of one of the department's data connections (gateway.connections: the platform admin
+  registers them; department users choose one and a table in it, never type a URL). Its URL is copied
+  sealed onto the source. The table is reflected and profiled on a bounded sample.
 - `file`: a CSV (UTF-8 or GBK/GB18030), XLSX or Parquet file, loaded into the managed store as one Parquet
   file under data_dir/sources/<entry>/ (every value as text, plus `_row`, the row's position in the file).
   Loading is vectorized (pyarrow's CSV reader, Arrow and DuckDB); rows that cannot be trusted are reported
   one by one (row number and reason) and skipped, the good rows kept.
-- `http`: an upstream API that the gateway calls on the requester's behalf (lookups and verification only).
+- `http`: an upstream API below the base address of one of the department's data connections, called on
+  the requester's behalf (lookups and verification only).
 
 Source columns map to the entry's data items: as the provider says (`column_map`), else by the item's field
 name or Chinese name (exact, then ignoring case). Anything left over is reported, never guessed. Connecting
@@ -20,16 +22,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import os
-import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pyarrow as pa
@@ -38,29 +40,39 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy import Select, event, func, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, lazyload
 
+from govshare import xlsx
 from govshare.authz import Actor, region_prefix, require_own_department, require_role
 from govshare.catalog import service as catalog
 from govshare.catalog.models import CatalogEntry, DataItem, EntryEvent, EntryRevision
 from govshare.catalog.vocab import GRADE_RANK, EntryStatus, Grade, LabelledEnum, PersonalInfo, RevisionStatus
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, found
-from govshare.gateway import profiling
+from govshare.errors import Conflict, DomainError, NotFound, TooLarge, ValidationFailed, found
+from govshare.gateway import connections, profiling
 from govshare.gateway.masking import quote_literal
-from govshare.gateway.models import DataSource
-from govshare.gateway.sources import FileSource, HttpSource, Query, SqlSource
+from govshare.gateway.models import DataConnection, DataSource
+from govshare.gateway.sources import FileSource, HttpSource, Query, SourceUnavailable, SqlSource
+from govshare.nul_guard import bad_text
 from govshare.orgs.models import Department, Role
-from govshare.sealing import seal, unseal
+from govshare.sealing import seal
 from govshare.sharing.models import Grant
 from govshare.sharing.vocab import GrantStatus
+
+logger = logging.getLogger(__name__)
 
 PROVIDER_ROLES = (Role.CATALOG_MANAGER, Role.DEPT_REVIEWER)
 READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
 FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 MAX_REPORTED_ROWS = 1000  # bad rows listed one by one in the load report (all are counted)
+# An uploaded data file may be this large (bytes) unless GOVSHARE_MAX_SOURCE_UPLOAD_MB says otherwise: larger
+# than a catalog file's (catalog.importer.MAX_UPLOAD_BYTES), as a department's data is. An upload is copied
+# to disk only up to it, then refused (413).
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+# The table an XLSX sheet unfolds to (data rows times header columns): a sparse sheet of a few megabytes
+# (a wide header, then rows of one cell each) would otherwise make gigabytes of empty cells.
+MAX_XLSX_CELLS = 200_000_000
 REPLACEMENT = "\ufffd"  # what a decoder writes for bytes it could not read: the mark of mis-decoded text
 ROW = FileSource.ROW
 
@@ -175,6 +187,9 @@ def map_columns(items: list[DataItem], columns: list[str], column_map: dict | No
     first; then each remaining item by its field name, then its Chinese name (exact, else ignoring case when
     that names one column only). An item without a column, a column that does not exist or an item that
     does not belong to the entry is a ValidationFailed naming column_map and listing them all."""
+    # a multipart form (uploads) is not read by the NUL guard: what no database stores is refused here
+    if column_map and any(bad_text(str(text)) for pair in column_map.items() for text in pair):
+        raise ValidationFailed("列对应关系包含无法存储的字符（NUL 或不成对的代理项）", field="column_map")
     mapping: dict[str, str] = {}
     unknown_items, unknown_columns = [], []
     for key, column in (column_map or {}).items():
@@ -259,68 +274,47 @@ def _managed_path(session: Session, source: DataSource) -> Path:
 # ---------------------------------------------------------------- SQL tables
 
 
-def _parse_url(url: str):
-    try:
-        return make_url((url or "").strip())
-    except ArgumentError as exc:
-        raise ValidationFailed("数据库连接地址格式不正确，应为 SQLAlchemy URL，如 "
-                               "postgresql+psycopg://用户:密码@主机:5432/库名 或 sqlite:///路径", field="url") from exc
-
-
-def _same_database(session: Session, url) -> bool:
-    own = make_url(settings_of(session).resolved_database_url)
-    if url.get_backend_name() != own.get_backend_name():
-        return False
-    if url.get_backend_name() == "sqlite":
-        return bool(url.database) and Path(url.database).resolve() == Path(own.database or "").resolve()
-    return (url.host or "localhost", url.port or 5432, url.database) == (own.host or "localhost", own.port or 5432,
-                                                                         own.database)
-
-
-def _reflect(session: Session, url: str, table_name: str) -> tuple[str, list[str]]:
-    """(the table's qualified name as the database spells it, its columns)."""
-    parsed = _parse_url(url)
+def _reflect(connection: DataConnection, url: str, table_name: str) -> tuple[str, list[str]]:
+    """(the table's qualified name as the database spells it, its columns). The table must be one the
+    connection allows; every failure to reach it has the same message (gateway.connections)."""
     schema, _, name = (table_name or "").strip().rpartition(".")
     if not name:
         raise ValidationFailed("必须指定数据源表名（可带模式名，如 public.rk_jbxx）", field="table")
-    from govshare.models import Base
-
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not Path(
-            parsed.database).is_file():
-        raise ValidationFailed(f"SQLite 数据库文件不存在：{parsed.database}", field="url")
-    if _same_database(session, parsed) and schema in ("", "public", "main") and name.lower() in {
-            t.lower() for t in Base.metadata.tables}:
-        raise Forbidden("不能把平台自身的数据表接入为数据源", field="table")
     try:
         inspector = inspect(SqlSource(url, table_name).engine)
         names = inspector.get_table_names(schema=schema or None) + inspector.get_view_names(schema=schema or None)
     except Exception as exc:  # any driver error: unreachable host, bad credentials, unknown schema
-        raise ValidationFailed(f"无法连接数据源数据库：{exc.__class__.__name__}（请检查连接地址、账号和网络）",
-                               field="url") from exc
+        logger.warning("data connection %s: table %s not reflected: %r", connection.name, table_name, exc)
+        raise connections.connection_failed(connection.name) from exc
     actual = _column_named(names, name)
     if actual is None:
-        raise ValidationFailed(f"数据源数据库中不存在表或视图：{table_name}", field="table")
+        raise ValidationFailed(f"数据连接“{connection.name}”中不存在表或视图：{table_name}", field="table")
+    qualified = f"{schema}.{actual}" if schema else actual
+    connections.table_allowed(connection, qualified)
     columns = [c["name"] for c in inspector.get_columns(actual, schema=schema or None)]
-    return (f"{schema}.{actual}" if schema else actual), columns
+    return qualified, columns
 
 
-def connect_sql(session: Session, actor: Actor, entry_id: int, url: str, table_name: str, key_item: str,
-                column_map: dict | None = None) -> DataSource:
-    """Connects the entry to a table of the provider's database and profiles a bounded sample of it."""
+def connect_sql(session: Session, actor: Actor, entry_id: int, connection: int | str, table_name: str,
+                key_item: str, column_map: dict | None = None) -> DataSource:
+    """Connects the entry to a table of one of its department's data connections (registered by the
+    platform admin) and profiles a bounded sample of it."""
     entry = connectable(session, actor, entry_id)
+    chosen = connections.usable(session, actor, entry.provider_id, connection, connections.ConnectionKind.SQL)
     items = _items(session, entry)
     key = key_item_of(items, key_item)
-    url = (url or "").strip()
-    qualified, columns = _reflect(session, url, table_name)
+    url = connections.location_of(session, chosen)
+    connections.refuse_node_database(session, make_url(url))  # registered before a move of the node's database
+    qualified, columns = _reflect(chosen, url, table_name)
     mapping = map_columns(items, columns, column_map)
-    profile, total = _profile_sql(url, qualified, items, mapping, key)
-    return _store(session, actor, entry, kind=SourceKind.SQL.value, location=seal(session, url),
-                  table_name=qualified, key_item=key, column_map=mapping, row_count=total, loaded_at=None,
-                  profile=profile, load_report={"source_columns": columns})
+    profile, total = _profile_sql(chosen, url, qualified, items, mapping, key)
+    return _store(session, actor, entry, kind=SourceKind.SQL.value, location=chosen.location,
+                  connection_id=chosen.id, table_name=qualified, key_item=key, column_map=mapping, row_count=total,
+                  loaded_at=None, profile=profile, load_report={"source_columns": columns})
 
 
-def _profile_sql(url: str, qualified: str, items: list[DataItem], mapping: dict[str, str],
-                 key: str) -> tuple[dict, int]:
+def _profile_sql(connection: DataConnection, url: str, qualified: str, items: list[DataItem],
+                 mapping: dict[str, str], key: str) -> tuple[dict, int]:
     """The profile of the first SAMPLE_ROWS rows (streamed as Arrow), with the table's full row count."""
     source = SqlSource(url, qualified)
     columns = tuple(dict.fromkeys(mapping.values()))
@@ -331,7 +325,8 @@ def _profile_sql(url: str, qualified: str, items: list[DataItem], mapping: dict[
     except DomainError:
         raise
     except Exception as exc:
-        raise ValidationFailed(f"读取数据源表失败：{exc.__class__.__name__}", field="table") from exc
+        logger.warning("data connection %s: table %s not read: %r", connection.name, qualified, exc)
+        raise connections.connection_failed(connection.name, field="table") from exc
     connection = duckdb.connect()
     try:
         connection.register("source_sample", sample)
@@ -345,18 +340,17 @@ def _profile_sql(url: str, qualified: str, items: list[DataItem], mapping: dict[
 # ---------------------------------------------------------------- upstream HTTP APIs
 
 
-def connect_http(session: Session, actor: Actor, entry_id: int, url: str, key_item: str, key_param: str = "key",
-                 column_map: dict | None = None, probe_key: str | None = None) -> DataSource:
-    """Connects the entry to an upstream API called on the requester's behalf. Its fields cannot be listed
-    in advance, so `column_map` is required (every item); with `probe_key` the API is called once and the
-    mapped fields must be in its answer."""
+def connect_http(session: Session, actor: Actor, entry_id: int, connection: int | str, path: str, key_item: str,
+                 key_param: str = "key", column_map: dict | None = None, probe_key: str | None = None) -> DataSource:
+    """Connects the entry to an upstream API below the base address of one of its department's data
+    connections, called on the requester's behalf. Its fields cannot be listed in advance, so `column_map`
+    is required (every item); with `probe_key` the API is called once and the mapped fields must be in its
+    answer."""
     entry = connectable(session, actor, entry_id)
+    chosen = connections.usable(session, actor, entry.provider_id, connection, connections.ConnectionKind.HTTP)
     items = _items(session, entry)
     key = key_item_of(items, key_item)
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationFailed("上游接口地址应为 http:// 或 https:// 开头的完整地址", field="url")
+    url = connections.http_url(chosen, connections.location_of(session, chosen), path)
     key_param = (key_param or "").strip()
     if not key_param:
         raise ValidationFailed("必须指定上游接口的主键参数名（如 key、sfzh）", field="key_param")
@@ -367,7 +361,10 @@ def connect_http(session: Session, actor: Actor, entry_id: int, url: str, key_it
     probe = None
     if probe_key:
         probe_query = Query(columns=tuple(fields), filters=((key_param, probe_key),))
-        found_rows = HttpSource(url, key_param=key_param).rows(probe_query)
+        try:
+            found_rows = HttpSource(url, key_param=key_param, internal=chosen.internal).rows(probe_query)
+        except SourceUnavailable as exc:
+            raise connections.connection_failed(chosen.name, field="probe_key") from exc
         if not found_rows:
             raise ValidationFailed(f"用探测主键 {probe_key} 调用上游接口未返回记录，无法核对字段", field="probe_key")
         missing = [f for f in fields if found_rows[0].get(f) is None]
@@ -378,8 +375,8 @@ def connect_http(session: Session, actor: Actor, entry_id: int, url: str, key_it
     if probe:
         profile["probe"] = probe
     return _store(session, actor, entry, kind=SourceKind.HTTP.value, location=seal(session, url),
-                  table_name=key_param, key_item=key, column_map=mapping, row_count=None, loaded_at=None,
-                  profile=profile, load_report={})
+                  connection_id=chosen.id, table_name=key_param, key_item=key, column_map=mapping,
+                  row_count=None, loaded_at=None, profile=profile, load_report={})
 
 
 # ---------------------------------------------------------------- files
@@ -408,16 +405,32 @@ class Loaded:
             self.rejected_text[row] = text[:200]
 
 
+def upload_limit(settings) -> int:
+    """The largest data file an upload may be, in bytes: GOVSHARE_MAX_SOURCE_UPLOAD_MB, else MAX_UPLOAD_BYTES."""
+    megabytes = settings.max_source_upload_mb
+    return megabytes * 1024 * 1024 if megabytes else MAX_UPLOAD_BYTES
+
+
+def _too_large(limit: int) -> TooLarge:
+    shown = f"{limit // (1024 * 1024)} MB" if limit % (1024 * 1024) == 0 else f"{limit} 字节"
+    return TooLarge(f"上传文件过大：数据文件不能超过 {shown}；更大的数据请通过数据连接接入数据库表，"
+                    "或请平台管理员调高上限", field="file", extra={"limit_bytes": limit})
+
+
 @contextmanager
-def _staged(path_or_bytes: Path | str | bytes | BinaryIO, folder: Path, suffix: str) -> Iterator[Path]:
+def _staged(path_or_bytes: Path | str | bytes | BinaryIO, folder: Path, suffix: str, limit: int) -> Iterator[Path]:
     """The upload as a file on disk (bytes and streams are copied to a temporary file next to the store,
-    named with the upload's suffix: openpyxl goes by it)."""
+    named with the upload's suffix: openpyxl goes by it). An upload over `limit` bytes is refused (413) as
+    soon as it passes it: no more than `limit` bytes are written, and the copy is removed. A path (the
+    command line: a file already on the node) is read where it is."""
     if isinstance(path_or_bytes, (str, Path)):
         path = Path(path_or_bytes)
         if not path.is_file():
             raise ValidationFailed(f"文件不存在：{path}", field="file")
         yield path
         return
+    if isinstance(path_or_bytes, bytes) and len(path_or_bytes) > limit:
+        raise _too_large(limit)
     folder.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=folder)
     try:
@@ -425,7 +438,12 @@ def _staged(path_or_bytes: Path | str | bytes | BinaryIO, folder: Path, suffix: 
             if isinstance(path_or_bytes, bytes):
                 out.write(path_or_bytes)
             else:
-                shutil.copyfileobj(path_or_bytes, out, 1 << 20)
+                written = 0
+                while chunk := path_or_bytes.read(min(1 << 20, limit - written + 1)):
+                    written += len(chunk)
+                    if written > limit:
+                        raise _too_large(limit)
+                    out.write(chunk)
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
@@ -462,9 +480,10 @@ def _check_header(header: list[str]) -> list[str]:
     if not names or all(not n for n in names):
         raise ValidationFailed("文件第一行应为表头（列名），但它是空的", field="file")
     blank = [str(i + 1) for i, n in enumerate(names) if not n]
-    if blank:
-        raise ValidationFailed(f"表头第 {'、'.join(blank)} 列没有列名", field="file")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if blank:  # a header reaching a far column has thousands: the first ones say enough
+        more = f" 等 {len(blank)} 列" if len(blank) > 20 else " 列"
+        raise ValidationFailed(f"表头第 {'、'.join(blank[:20])}{more}没有列名", field="file")
+    duplicates = sorted(n for n, times in Counter(names).items() if times > 1)  # not names.count: 16,384 wide
     if duplicates:
         raise ValidationFailed(f"表头列名重复：{'、'.join(duplicates)}", field="file")
     if ROW in names:
@@ -534,46 +553,71 @@ def _cell_text(value) -> str | None:
     return text if text.strip() else None
 
 
-def read_xlsx(path: Path) -> Loaded:
-    """The first worksheet (openpyxl read-only: a row at a time, as the format allows); the first non-empty
-    row is the header, blank rows are skipped, `_row` is the data row's position below the header."""
-    from openpyxl import load_workbook
+def _xlsx_header(rows: Iterator[tuple[int, xlsx.Cells]]) -> tuple[int, list[str]]:
+    """(the sheet row of the header, its cells as text): the first row with text; (0, []) if none."""
+    for number, cells in rows:
+        header = [_cell_text(c) or "" for c in xlsx.dense(cells)]
+        if any(header):
+            while not header[-1]:
+                header.pop()
+            return number, header
+    return 0, []
 
+
+def _scattered(count: int, every: pa.Array, rows: list[int], texts: list[str]) -> pa.Array:
+    """A text column of `count` rows holding `texts` at the row indices `rows` (ascending), NULL elsewhere
+    (vectorized: a sparse column costs its cells, not its rows, in Python)."""
+    if len(rows) == count:
+        return pa.array(texts, pa.string())
+    if not rows:
+        return pa.nulls(count, pa.string())
+    held = pc.is_in(every, value_set=pa.array(rows, pa.int64()))
+    return pc.replace_with_mask(pa.nulls(count, pa.string()), held, pa.array(texts, pa.string()))
+
+
+def read_xlsx(path: Path) -> Loaded:
+    """The first worksheet, by the cells the file holds (govshare.xlsx: never padded to the sheet's last row
+    or column, so a far cell costs nothing); the first row with text is the header, blank rows are skipped,
+    `_row` is the data row's position below the header (its sheet row less the header's). A row with text
+    right of the header is refused row by row, as a field too many is in a CSV; a sheet whose data rows
+    times header columns exceed MAX_XLSX_CELLS, or that cannot be read, is refused as a file."""
+    workbook = xlsx.open_workbook(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # not a zip, not a workbook: whatever openpyxl says
-        raise ValidationFailed(f"XLSX 文件无法打开：{exc.__class__.__name__}", field="file") from exc
-    try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        header: list[str] = []
-        for cells in rows:
-            if any(_cell_text(c) for c in cells):
-                header = [_cell_text(c) or "" for c in cells]
-                break
-        while header and not header[-1]:
-            header.pop()
+        rows = xlsx.sheet_rows(workbook)
+        header_row, header = _xlsx_header(rows)
         names = _check_header(header)
-        columns: list[list[str | None]] = [[] for _ in names]
+        width = len(names)
+        held: list[tuple[list[int], list[str]]] = [([], []) for _ in names]  # per column: (row indices, texts)
         positions: list[int] = []
         loaded = Loaded(pa.table({}), "xlsx")
-        for position, cells in enumerate(rows, start=1):
-            texts = [_cell_text(c) for c in cells]
-            if not any(texts):
+        for number, cells in rows:
+            texts: dict[int, str | None] = {}
+            for column, value in cells:
+                texts[column] = _cell_text(value)
+            texts = {column: text for column, text in texts.items() if text}
+            if not texts:
                 continue
+            position = number - header_row
             loaded.rows_read += 1
-            extra = [t for t in texts[len(names):] if t]
+            if loaded.rows_read * width > MAX_XLSX_CELLS:
+                raise ValidationFailed(f"XLSX 工作表过大：数据行数 × 表头列数超过 {MAX_XLSX_CELLS} 个单元格；"
+                                       "请拆分文件，或改为 CSV 或 Parquet 文件上传", field="file")
+            extra = [column for column in texts if column > width]
             if extra:
                 loaded.refused += 1
-                loaded.reject(position, f"表头之外还有 {len(extra)} 个单元格有内容（第 {len(names) + 1} 列及以后）",
-                              "，".join(t for t in texts if t))
+                loaded.reject(position, f"表头之外还有 {len(extra)} 个单元格有内容（第 {width + 1} 列及以后）",
+                              "，".join(texts[column] for column in sorted(texts)))
                 continue
-            texts += [None] * (len(names) - len(texts))
-            for column, text in zip(columns, texts, strict=False):
-                column.append(text)
+            for column, text in texts.items():
+                indices, values = held[column - 1]
+                indices.append(len(positions))
+                values.append(text)
             positions.append(position)
     finally:
         workbook.close()
-    arrays = {name: pa.array(column, pa.string()) for name, column in zip(names, columns, strict=True)}
+    count = len(positions)
+    every = pc.subtract(_positions(count), 1)
+    arrays = {name: _scattered(count, every, *column) for name, column in zip(names, held, strict=True)}
     loaded.table = pa.table({**arrays, ROW: pa.array(positions, pa.int64())})
     return loaded
 
@@ -607,22 +651,11 @@ def read_header(path: Path, file_kind: str) -> list[str]:
             return _check_header([str(n) for n in pq.read_schema(path).names])
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValidationFailed(f"Parquet 文件无法读取：{exc}", field="file") from exc
-    from openpyxl import load_workbook
-
+    workbook = xlsx.open_workbook(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # not a zip, not a workbook: whatever openpyxl says
-        raise ValidationFailed(f"XLSX 文件无法打开：{exc.__class__.__name__}", field="file") from exc
-    try:
-        for cells in workbook.worksheets[0].iter_rows(values_only=True):
-            header = [_cell_text(c) or "" for c in cells]
-            if any(header):
-                while not header[-1]:
-                    header.pop()
-                return _check_header(header)
+        return _check_header(_xlsx_header(xlsx.sheet_rows(workbook))[1])
     finally:
         workbook.close()
-    return _check_header([])
 
 
 def file_format(filename: str) -> str:
@@ -688,7 +721,7 @@ def connect_file(session: Session, actor: Actor, entry_id: int, path_or_bytes: P
     folder = settings.data_dir / "sources" / str(entry.id)
     report(FILE_STAGES[0])
     suffix = Path(filename or "").suffix.lower()
-    with _staged(path_or_bytes, settings.data_dir / "sources" / "uploads", suffix) as path:
+    with _staged(path_or_bytes, settings.data_dir / "sources" / "uploads", suffix, upload_limit(settings)) as path:
         names = read_header(path, file_kind)
         mapping = map_columns(items, names, column_map)
         loaded = READERS[file_kind](path)
@@ -724,7 +757,8 @@ def connect_file(session: Session, actor: Actor, entry_id: int, path_or_bytes: P
         "unused_columns": [n for n in names if n not in mapping.values()],
     }
     return _store(session, actor, entry, kind=SourceKind.FILE.value,
-                  location=target.relative_to(settings.data_dir).as_posix(), table_name="", key_item=key,
+                  location=target.relative_to(settings.data_dir).as_posix(), connection_id=None, table_name="",
+                  key_item=key,
                   column_map=mapping, row_count=good.num_rows, loaded_at=now, profile=profile,
                   load_report=load_report)
 
@@ -846,18 +880,7 @@ def _shown_location(session: Session, source: DataSource) -> str:
     query string, a managed file by its store path."""
     if source.kind == SourceKind.FILE:
         return source.location
-    try:
-        url = unseal(session, source.location)
-    except DomainError:
-        return "（无法解密）"
-    if source.kind == SourceKind.SQL:
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except ArgumentError:
-            return "（地址格式无效）"
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return connections.shown_location(session, source.kind, source.location)
 
 
 def source_view(session: Session, source: DataSource) -> dict:
@@ -890,7 +913,9 @@ def source_view(session: Session, source: DataSource) -> dict:
         "provider_id": entry.provider_id, "provider_name": entry.provider.name,
         "kind": source.kind, "kind_label": SourceKind(source.kind).label,
         "status": source.status, "status_label": SourceStatus(source.status).label,
-        "location": _shown_location(session, source), "table_name": source.table_name if source.kind == "sql" else "",
+        "location": _shown_location(session, source),
+        "connection_name": source.connection.name if source.connection else "",
+        "table_name": source.table_name if source.kind == "sql" else "",
         "key_param": source.table_name if source.kind == "http" else "",
         "key_item": source.key_item, "column_map": dict(source.column_map or {}),
         "row_count": source.row_count, "loaded_at": source.loaded_at,

@@ -1,14 +1,39 @@
-"""Gateway tables: the source a published entry is served from, and per-grant daily usage counters."""
+"""Gateway tables: the data connections the platform admin registers per department, the source a published
+entry is served from, and per-grant daily usage counters."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from govshare.catalog.models import CatalogEntry
 from govshare.db import Base, utcnow
+
+
+class DataConnection(Base):
+    """数据连接: a database or an upstream API base address that the platform admin registered for one
+    department. The department's users connect entries to tables (or paths) of their own connections only:
+    nobody but the admin types a database URL or an address. `location` is sealed (it may hold a password);
+    `allowed` lists the tables (`schema.table`, `schema.*`) or path prefixes the department may use (empty:
+    all of them); `internal` is the admin's confirmation that an HTTP base address on a private network is
+    meant (else such addresses are refused, at registration and on every call)."""
+
+    __tablename__ = "data_connections"
+    __table_args__ = (UniqueConstraint("department_id", "name", name="uq_data_connections_department_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    location: Mapped[str] = mapped_column(Text)
+    allowed: Mapped[list] = mapped_column(JSON, default=list)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 class DataSource(Base):
@@ -24,6 +49,9 @@ class DataSource(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey("catalog_entries.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
     location: Mapped[str] = mapped_column(Text)
+    # the admin's connection a sql or http source was made through (its sealed location copied here, with
+    # the path for http); none for files
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("data_connections.id"))
     table_name: Mapped[str] = mapped_column(String(200), default="")
     key_item: Mapped[str] = mapped_column(String(120))
     column_map: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -39,6 +67,7 @@ class DataSource(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     entry: Mapped[CatalogEntry] = relationship(lazy="joined", innerjoin=True)
+    connection: Mapped[DataConnection | None] = relationship()
 
 
 class GrantUsageDay(Base):

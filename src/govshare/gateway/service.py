@@ -5,7 +5,8 @@ masks by grade and grant, enforces the rate limit and quota, reads the source, a
 record before anything is returned. Refusals are recorded too (and repeated out-of-grant attempts
 suspend the grant). The API, the UI's preview and exports all call it: there is no second path to data.
 
-A call runs in three steps: decide (a read-only unit of work: the grant and what it allows), serve
+A call runs in three steps: decide (a read of the call's facts: the grant and what it allows; its one
+write, last, takes the call's slot of the rate limit and quota in the database, `gateway.limits`), serve
 (read the source and mask, outside any transaction of ours, so a slow source never holds our locks),
 record (a short write: the chained usage record and the day's counters). Data leaves only after the
 record is committed, so a crash never yields data without a record."""
@@ -33,7 +34,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
-from sqlalchemy import BigInteger, Integer, and_, bindparam, case, func, select, update
+from sqlalchemy import BigInteger, Integer, and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, lazyload
 
 from govshare.audit import chain
@@ -45,7 +47,7 @@ from govshare.catalog.vocab import EntryStatus
 from govshare.config import Settings, get_settings, settings_of
 from govshare.db import Database, utcnow
 from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
-from govshare.gateway import masking
+from govshare.gateway import connections, limits, masking
 from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.gateway.sources import FileSource, HttpSource, Query, Source, SqlSource
 from govshare.gateway.tokens import node_secret, read_token
@@ -64,7 +66,7 @@ DEFAULT_PAGE = 100
 PREVIEW_ROWS = 20
 # refusals that count toward suspending a grant (R09): asking for what the grant does not cover
 OUT_OF_GRANT = ("item_not_granted", "row_out_of_scope")
-# results of calls that were answered (they count toward the rate and the quota)
+# results of calls that were answered (the others count as the day's refusals)
 ANSWERED = ("ok", "not_found")
 
 
@@ -364,7 +366,7 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
         decision.scope = (columns[scope["item"]], tuple(str(p) for p in scope["prefixes"]))
     _check_filters(call, decision, granted)
     if grant is not None:
-        _check_rate(grant, facts, now)
+        _check_rate(db, grant, facts, now, today)
     return decision
 
 
@@ -546,18 +548,34 @@ def _check_mode(grant: Grant, call: Call) -> None:
         raise Refused("该授权仅限核验（只回答是否一致，不提供数据）", field="mode", code="verify_only")
 
 
-def _check_rate(grant: Grant, facts, now: datetime) -> None:
-    """Calls answered in the current clock second against the grant's rate, and today's against its quota.
-    A lookup that finds nothing is an answer too (else probing for keys would be unlimited); refusals are
-    not. Two calls checked at the same instant may both pass: the rate is a guard against runaway clients,
-    exact to within the calls in flight, not a lock on every call."""
-    this_second = facts.rate_calls if facts.rate_second == epoch_second(now) else 0
-    if (this_second or 0) >= grant.rate_limit:
-        raise RateLimited(f"超过授权的调用频率（每秒 {grant.rate_limit} 次），请稍后重试", field="rate_limit",
-                          code="rate_limited")
-    if grant.daily_quota and (facts.calls_today or 0) >= grant.daily_quota:
-        raise RateLimited(f"已用完授权的当日调用配额（{grant.daily_quota} 次）", field="daily_quota",
-                          code="quota_exceeded")
+def _check_rate(db: Database, grant: Grant, facts, now: datetime, today: date) -> None:
+    """Reserves the call's slot of the grant's rate (calls in the current clock second) and of its daily
+    quota, or refuses it. The counters are in the database (`gateway.limits`): one conditional UPDATE of the
+    grant's day row takes the slot atomically, so the limits are exact across the threads and worker
+    processes of a node (and the nodes sharing one PostgreSQL), calls in flight included. The last step of
+    `decide`: a call refused for its rights takes no slot. A slot taken counts whatever the call's result
+    then is (answered, nothing found — else probing for keys would be unlimited —, failed, refused by a
+    check of the served step): it is a call attempted within the grant. The counters read with the call's
+    facts refuse at once, without a write, a call that cannot have a slot (counters only grow within their
+    second and day)."""
+    second, quota = epoch_second(now), grant.daily_quota
+    if facts.rate_second == second and (facts.rate_calls or 0) >= grant.rate_limit:
+        raise _rate_limited(grant)
+    if quota and (facts.calls_today or 0) >= quota:
+        raise _quota_exceeded(grant)
+    calls = limits.reserve(db, grant.id, today, second, grant.rate_limit, quota)
+    if calls is not None:
+        raise _quota_exceeded(grant) if quota and calls >= quota else _rate_limited(grant)
+
+
+def _rate_limited(grant: Grant) -> RateLimited:
+    return RateLimited(f"超过授权的调用频率（每秒 {grant.rate_limit} 次），请稍后重试", field="rate_limit",
+                       code="rate_limited")
+
+
+def _quota_exceeded(grant: Grant) -> RateLimited:
+    return RateLimited(f"已用完授权的当日调用配额（{grant.daily_quota} 次）", field="daily_quota",
+                       code="quota_exceeded")
 
 
 def epoch_second(moment: datetime) -> int:
@@ -593,24 +611,50 @@ def _refuse_verify_only(call: Call, names, field_name: str) -> None:
 
 
 def _check_filters(call: Call, decision: Decision, granted: Granted) -> None:
+    """A call selects rows only by granted items (R09), never by a 核心 item (R17), with values a source can
+    hold, within the row scope (R09), and only by items served as stored: an equality filter on a masked,
+    hashed or withheld item would confirm its hidden value row by row (R17). The scope is checked before the
+    masking, so a value outside the scope counts toward suspension whatever the item's rule."""
     outside = [name for name, _ in call.filters if name not in granted.rules]
     if outside:
         raise Refused(f"筛选条件的信息项不在授权范围内：{'、'.join(outside)}", field="filter", code="item_not_granted")
     if granted.verify_only and call.filters:
         _refuse_verify_only(call, granted.verify_only.intersection(name for name, _ in call.filters), "filter")
+    for _, value in call.filters:
+        _check_text(value, "filter", "筛选条件的值")
     if decision.scope:
         for name, value in call.filters:
             if name == decision.scope_item and not str(value).startswith(decision.scope[1]):
                 raise Refused(f"筛选条件超出授权的数据范围（{name}）", field="filter", code="row_out_of_scope")
+    masked = [name for name in dict.fromkeys(name for name, _ in call.filters) if granted.rules[name].name != "none"]
+    if masked:
+        listed = "、".join(f"{name}（{granted.rules[name].label}）" for name in masked)
+        raise Refused(f"不能按脱敏或不提供的信息项筛选（筛选结果会证实被遮蔽的值）：{listed}；"
+                      "只能按授权中不脱敏的信息项筛选，已知主键的记录请用按键查询", field="filter",
+                      code="filter_on_masked_item")
+
+
+# Text no source holds (PostgreSQL refuses NUL; an unpaired surrogate is not UTF-8): bad input, refused as
+# such, rather than sent on to fail at the source as a source error (or match on one kind of source only).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(value, field_name: str, label: str) -> None:
+    if UNSTORABLE.search(str(value)):
+        raise ValidationFailed(f"{label}不能包含空字符（NUL）或无效的 Unicode 字符", field=field_name)
 
 
 def open_source(session: Session, row: DataSource) -> Source:
     if row.kind == "sql":
-        return _sql_source(unseal(session, row.location), row.table_name, row.updated_at)
+        url = unseal(session, row.location)
+        if connections.node_database_source(session, row, url):  # made by a typed URL before connections
+            raise Refused("该数据源指向平台自身的数据库，不能提供", field="source", code="source_refused")
+        return _sql_source(url, row.table_name, row.updated_at)
     if row.kind == "file":
         return FileSource(settings_of(session).data_dir / row.location)
     if row.kind == "http":
-        return HttpSource(unseal(session, row.location), key_param=row.table_name or "key")
+        internal = bool(row.connection and row.connection.internal)
+        return HttpSource(unseal(session, row.location), key_param=row.table_name or "key", internal=internal)
     raise ValidationFailed(f"未知的数据源类型：{row.kind}", field="kind")
 
 
@@ -646,6 +690,7 @@ def _lookup(decision: Decision, key: str | None, items: list[str]) -> list[dict]
     row scope is a refusal (recorded), not a 'not found': the requester asked for what it may not see."""
     if key is None or str(key).strip() == "":
         raise ValidationFailed("按键查询必须给出 key", field="key")
+    _check_text(key, "key", "主键值")
     wanted = list(dict.fromkeys([*items, *([decision.scope_item] if decision.scope_item else [])]))
     query = Query(columns=tuple(decision.columns[n] for n in wanted),
                   filters=((decision.key_column, str(key).strip()),))
@@ -853,13 +898,17 @@ def sweep_exports(folder: Path, now: datetime | None = None) -> int:
 
 
 def export_sql(decision: Decision, call: Call, connection) -> tuple[str, list]:
-    """The SELECT that projects, scopes and masks (public so the benchmark measures exactly this)."""
+    """The SELECT that projects, scopes and masks (public so the benchmark measures exactly this). A CSV
+    may be opened in a spreadsheet: its text cells and headers are neutralized (formula injection)."""
+    from govshare import spreadsheet
+
     query = _source_query(decision, call, limit=None, ordered=False)  # an export needs no sort
     relation, filtered = decision.source.from_clause(connection, query)
     quoted, salt = masking.quote_identifier, decision.salt
+    cell, header = (spreadsheet.neutralize_sql, spreadsheet.neutralize) if call.export_format == "csv" else (str, str)
     selected = ", ".join(
-        masking.sql_expression(decision.rules[name], quoted(decision.columns[name]), salt) + " AS " + quoted(name)
-        for name in decision.items)
+        cell(masking.sql_expression(decision.rules[name], quoted(decision.columns[name]), salt))
+        + " AS " + quoted(header(name)) for name in decision.items)
     where, params = ("TRUE", []) if filtered else decision.source.where_sql(query)
     return f"SELECT {selected} FROM {relation} WHERE {where}", params
 
@@ -932,41 +981,37 @@ def write_record(session: Session, caller: Caller, call: Call, decision: Decisio
 
 
 def count_days(raw: Raw, timezone: str, records: list[dict]) -> None:
-    """Adds records to their grants' counters of the day and of the clock second: one update per grant,
-    day and second, in time order."""
+    """Adds records to their grants' counters of the day: the rows served and the refusals (records whose
+    result is not an answer), one update per grant and day, in order. The day's and the clock second's
+    calls (the quota's and the rate's counters) are not counted here: every call within a grant took its
+    slot of both before it was served (`_check_rate`, `gateway.limits`)."""
     totals: dict[tuple, list[int]] = {}
     for record in records:
         if record.get("grant_id") is None:
             continue
-        answered = 1 if record["result"] in ANSWERED else 0
-        at = record["at"]
-        total = totals.setdefault((record["grant_id"], workdays.day_in_zone(timezone, at), epoch_second(at)),
-                                  [0, 0, 0])
-        total[0] += answered
-        total[1] += record["row_count"]
-        total[2] += 1 - answered
-    for (grant_id, day, second), (answered, rows, refused) in sorted(totals.items()):
-        values = {"grant": grant_id, "today": day, "second": second, "answered": answered, "served": rows,
-                  "refused": refused}
-        if not COUNT_DAY.run(raw, values):
-            FIRST_OF_DAY.run(raw, values)
+        total = totals.setdefault((record["grant_id"], workdays.day_in_zone(timezone, record["at"])), [0, 0])
+        total[0] += record["row_count"]
+        total[1] += record["result"] not in ANSWERED
+    for (grant_id, day), (rows, refused) in sorted(totals.items()):
+        if not rows and not refused:
+            continue  # answers without rows: nothing to add
+        values = {"grant": grant_id, "today": day, "served": rows, "refused": refused}
+        if not COUNT_DAY.run(raw, values) and not FIRST_OF_DAY.run(raw, values):
+            COUNT_DAY.run(raw, values)  # another process's first slot of the day inserted the row meanwhile
 
 
 _day = GrantUsageDay.__table__.c
-_second = bindparam("second", type_=BigInteger)
-_answered = bindparam("answered", type_=Integer)
-# a batch from a second already past (another process committed later calls first) adds to the day only
 COUNT_DAY = Prepared(
     update(GrantUsageDay.__table__)
     .where(_day.grant_id == bindparam("grant"), _day.day == bindparam("today"))
-    .values(calls=_day.calls + _answered, rows=_day.rows + bindparam("served", type_=BigInteger),
-            refusals=_day.refusals + bindparam("refused", type_=Integer),
-            second_calls=case((_day.second == _second, _day.second_calls + _answered),
-                              (_day.second < _second, _answered), else_=_day.second_calls),
-            second=case((_day.second < _second, _second), else_=_day.second)))
-FIRST_OF_DAY = Prepared(GrantUsageDay.__table__.insert().values(
-    grant_id=bindparam("grant"), day=bindparam("today"), calls=_answered, rows=bindparam("served"),
-    refusals=bindparam("refused"), second=_second, second_calls=_answered))
+    .values(rows=_day.rows + bindparam("served", type_=BigInteger),
+            refusals=_day.refusals + bindparam("refused", type_=Integer)))
+# (the PostgreSQL construct compiles on SQLite too: both say ON CONFLICT (grant_id, day) DO NOTHING)
+FIRST_OF_DAY = Prepared(
+    pg_insert(GrantUsageDay.__table__)
+    .values(grant_id=bindparam("grant"), day=bindparam("today"), calls=0, rows=bindparam("served"),
+            refusals=bindparam("refused"), second=0, second_calls=0)
+    .on_conflict_do_nothing(index_elements=["grant_id", "day"]))
 
 
 def result_of(error: DomainError) -> str:
@@ -1019,7 +1064,8 @@ def request_digest(call: Call) -> str:
     """SHA-256 of what was asked (mode, resource, grant, key, items, filters, fields, cursor, format)."""
     payload = json.dumps([str(call.mode), call.resource_code, call.grant_id, call.key, call.items, call.filters,
                           call.fields, call.cursor, call.limit, call.export_format], ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    # surrogatepass: a JSON body may carry an unpaired surrogate ("\ud800"); its refusal is recorded all the same
+    return hashlib.sha256(payload.encode(errors="surrogatepass")).hexdigest()
 
 
 # ---------------------------------------------------------------- masking of a grant (R17)

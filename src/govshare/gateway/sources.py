@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pyarrow as pa
-from sqlalchemy import Integer, MetaData, String, Table, and_, bindparam, cast, create_engine, or_, select
+from sqlalchemy import Integer, MetaData, String, Table, and_, bindparam, cast, create_engine, func, or_, select
 from sqlalchemy.engine import Engine
 
 from govshare.errors import DomainError, ValidationFailed
@@ -34,7 +34,8 @@ class SourceUnavailable(DomainError):
 @dataclass(frozen=True)
 class Query:
     """What to read, in source columns. `scope` is (column, prefixes): only rows whose column starts with
-    one of the prefixes (the grant's row scope). `after` is the last `order` value already served."""
+    one of the prefixes, byte for byte on every kind of source (the grant's row scope). `after` is the last
+    `order` value already served."""
 
     columns: tuple[str, ...]
     filters: tuple[tuple[str, str], ...] = ()
@@ -98,8 +99,8 @@ class SqlSource:
                       for n, (column, _) in enumerate(query.filters)]
         if query.scope:
             column, prefixes = query.scope
-            conditions.append(or_(*(cast(table.c[column], String).like(bindparam(f"p{n}", type_=String), escape="/")
-                                    for n in range(len(prefixes)))))
+            text = _exact_text(cast(table.c[column], String), self.engine.dialect.name)
+            conditions.append(or_(*(_starts_with(text, n) for n in range(len(prefixes)))))
         if query.after is not None and query.order:
             conditions.append(table.c[query.order] > bindparam("after", type_=table.c[query.order].type))
         statement = select(*(table.c[c] for c in query.columns)).where(and_(True, *conditions))
@@ -121,7 +122,7 @@ class SqlSource:
             return None
         if query.scope:
             for n, prefix in enumerate(query.scope[1]):
-                values[f"p{n}"] = _like_prefix(prefix)
+                values[f"p{n}"], values[f"n{n}"], values[f"s{n}"] = _like_prefix(prefix), len(prefix), prefix
         if query.after is not None and query.order:
             values["after"] = query.after
         if query.limit:
@@ -186,6 +187,24 @@ def _like_prefix(prefix: str) -> str:
     return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
+# The collation that compares text character for character (bytes), per database: a column may be declared
+# case-insensitive (SQLite NOCASE, a nondeterministic PostgreSQL collation, on which LIKE even fails).
+EXACT_COLLATIONS = {"sqlite": "BINARY", "postgresql": "C"}
+
+
+def _exact_text(text, dialect_name: str):
+    collation = EXACT_COLLATIONS.get(dialect_name)
+    return text.collate(collation) if collation else text
+
+
+def _starts_with(text, n: int):
+    """`text` starts with scope prefix n (parameters p<n>, n<n>, s<n>), exactly as Python's str.startswith and
+    DuckDB's starts_with say: the LIKE narrows (PostgreSQL may use an index for it), and the equality of the
+    first characters with the prefix makes it exact (SQLite's LIKE ignores ASCII case whatever the collation)."""
+    return and_(text.like(bindparam(f"p{n}", type_=String), escape="/"),
+                func.substr(text, 1, bindparam(f"n{n}", type_=Integer)) == bindparam(f"s{n}", type_=String))
+
+
 def _plain(value) -> str | None:
     return None if value is None else str(value)
 
@@ -194,6 +213,11 @@ def _plain(value) -> str | None:
 def _engine(url: str) -> Engine:
     # a file database has no connection to lose; a server's may have dropped while idle
     return create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+
+
+def engine_for(url: str) -> Engine:
+    """The one engine per source URL (gateway.connections reaches a database through it once on registration)."""
+    return _engine(url)
 
 
 _local = threading.local()
@@ -263,6 +287,7 @@ class HttpSource:
     url: str
     key_param: str = "key"
     timeout: float = 5.0
+    internal: bool = False  # the admin registered its base address as an internal service
 
     def source_columns(self) -> list[str]:
         return []
@@ -272,6 +297,9 @@ class HttpSource:
         if len(key_filter) != 1:
             raise ValidationFailed("上游接口数据源只支持按主键查询和核验", field="mode")
         (key,) = key_filter.values()
+        from govshare.gateway.connections import check_call_address
+
+        check_call_address(self.url, self.internal)  # the host may resolve elsewhere since it was connected
         try:
             response = httpx.get(self.url, params={self.key_param: key}, timeout=self.timeout)
         except httpx.HTTPError as exc:

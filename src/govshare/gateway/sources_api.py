@@ -8,7 +8,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from govshare.apidoc import errors
@@ -23,17 +23,27 @@ from govshare.gateway import connect
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
 
+# A department user names one of its department's data connections (registered by the platform admin,
+# /api/v1/connections); a URL or a path in the body is refused (extra fields are not accepted).
 class SqlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     entry_id: Id
-    url: str = Field(min_length=1, description="SQLAlchemy URL of the provider's database (stored encrypted)")
+    connection: str = Field(min_length=1, max_length=100,
+                            description="the department's data connection (its name or number)")
     table: str = Field(min_length=1, description="table or view, optionally schema.table")
     key_item: str = Field(min_length=1, description="the item a key lookup searches (field name or Chinese name)")
     column_map: dict[str, str] | None = Field(None, description="item (field or Chinese name) -> column")
 
 
 class HttpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     entry_id: Id
-    url: str = Field(min_length=1, description="GET url?{key_param}=key answers the record(s)")
+    connection: str = Field(min_length=1, max_length=100,
+                            description="the department's HTTP data connection (its name or number)")
+    path: str = Field("", max_length=500, description="path below the connection's base address; "
+                                                     "GET base/path?{key_param}=key answers the record(s)")
     key_item: str = Field(min_length=1)
     key_param: str = "key"
     column_map: dict[str, str] = Field(description="item -> field of the API's answer (required: it cannot be listed)")
@@ -81,6 +91,7 @@ class SourceOut(BaseModel):
     status: str
     status_label: str
     location: str
+    connection_name: str
     table_name: str
     key_param: str
     key_item: str
@@ -132,18 +143,20 @@ def get_source(entry_id: IdPath, actor: Actor = Depends(current_actor), session:
 
 
 @router.post("/sql", response_model=SourceOut, summary="接入数据库表",
-             description="把已发布目录接入（或重新接入）提供部门数据库中的表或视图，并抽样画像；"
-                         "连接地址以节点密钥加密保存（R18）。" + SERVED,
+             description="把已发布目录接入（或重新接入）本部门数据连接（由平台管理员登记）中的表或视图，"
+                         "并抽样画像；部门用户不能填写数据库地址（R18）。" + SERVED,
              responses=errors(404, 409))
 def connect_sql(body: SqlIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    source = connect.connect_sql(session, actor, body.entry_id, body.url, body.table, body.key_item, body.column_map)
+    source = connect.connect_sql(session, actor, body.entry_id, body.connection, body.table, body.key_item,
+                                 body.column_map)
     return _out(session, source)
 
 
 @router.post("/file", response_model=SourceOut, summary="上传数据文件",
              description="把 CSV、XLSX 或 Parquet 文件载入平台托管存储并接入目录；有问题的行列在 "
-                         "load_report.bad_rows 中并跳过。" + SERVED,
-             responses=errors(404, 409))
+                         "load_report.bad_rows 中并跳过。文件超过上传上限（GOVSHARE_MAX_SOURCE_UPLOAD_MB，"
+                         "默认 1024 MB）时拒绝（413），什么也不保存。" + SERVED,
+             responses=errors(404, 409, 413))
 def connect_file(file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or Parquet")],
                  entry_id: Annotated[int, Form(ge=1, le=MAX_ID, description="目录编号（正整数）")],
                  key_item: Annotated[str, Form()], column_map: Annotated[str, Form()] = "",
@@ -154,12 +167,12 @@ def connect_file(file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), 
 
 
 @router.post("/http", response_model=SourceOut, summary="接入上游接口",
-             description="把目录接入上游接口，由平台代需求部门调用（只支持按主键查询和核验）；"
-                         "接口地址加密保存（R18）。" + SERVED,
+             description="把目录接入本部门上游接口数据连接基地址下的接口，由平台代需求部门调用"
+                         "（只支持按主键查询和核验）。" + SERVED,
              responses=errors(404, 409))
 def connect_http(body: HttpIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    source = connect.connect_http(session, actor, body.entry_id, body.url, body.key_item, body.key_param,
-                                  body.column_map, body.probe_key)
+    source = connect.connect_http(session, actor, body.entry_id, body.connection, body.path, body.key_item,
+                                  body.key_param, body.column_map, body.probe_key)
     return _out(session, source)
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from govshare.apidoc import errors
 from govshare.authz import Actor
-from govshare.deps import SESSION, bearer_token, current_actor
+from govshare.deps import SESSION, bearer_token, client_address, current_actor
 from govshare.errors import ValidationFailed
 from govshare.fields import IdPath, IdQuery
 from govshare.orgs import service
@@ -26,23 +26,28 @@ from govshare.orgs.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["orgs"])
 
 
-@router.post("/auth/login", response_model=TokenOut, summary="登录", responses=errors(401),
+@router.post("/auth/login", response_model=TokenOut, summary="登录", responses=errors(401, 429),
              openapi_extra={"security": []},  # answers 401 for a wrong password, but needs no token
              description="用户名和密码登录（统一身份认证，R18），返回登录会话令牌：只显示这一次，"
-                         "有效期为 GOVSHARE_SESSION_HOURS 小时。用户名或密码错误、用户已停用均答 401。")
+                         "有效期为 GOVSHARE_SESSION_HOURS 小时。用户名或密码错误、用户已停用均答 401。"
+                         "同一用户名或同一地址连续登录失败过多时暂时锁定（答 429，error.retry_after 为须等待的秒数，"
+                         "锁定期间密码正确也不能登录；每多一次失败，锁定时间加倍）。")
 def login(body: LoginIn, request: Request, session: Session = SESSION) -> TokenOut:
     hours = request.app.state.settings.session_hours
-    return TokenOut(token=service.login(session, body.username, body.password, session_hours=hours))
+    return TokenOut(token=service.login(session, body.username, body.password, session_hours=hours,
+                                        address=client_address(request)))
 
 
 @router.post("/auth/tokens", response_model=TokenOut, status_code=201, summary="创建程序令牌",
              description="为调用 API 的程序创建令牌，以当前用户的角色和部门行事（R18）；令牌只显示这一次，"
-                         "有效期不超过 GOVSHARE_API_TOKEN_MAX_DAYS 天。")
+                         "有效期不超过 GOVSHARE_API_TOKEN_MAX_DAYS 天。只有登录会话（用户名和密码登录所得）"
+                         "可以创建；用程序令牌请求答 403。")
 def create_token(body: TokenIn, request: Request, actor: Actor = Depends(current_actor),
                  session: Session = SESSION) -> TokenOut:
     max_days = request.app.state.settings.api_token_max_days
+    credential = service.credential_kind(session, bearer_token(request) or "")
     return TokenOut(token=service.create_api_token(session, actor, name=body.name, hours=body.hours,
-                                                   max_days=max_days))
+                                                   max_days=max_days, credential=credential))
 
 
 @router.get("/auth/tokens", response_model=list[TokenInfoOut], summary="查看令牌", responses=errors(404),

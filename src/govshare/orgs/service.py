@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,8 +15,10 @@ from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
 from govshare.authz import Actor, require_role
+from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.orgs import throttle
 from govshare.orgs.models import ApiToken, Department, Level, Role, User
 
 _hasher = PasswordHasher()
@@ -166,32 +168,82 @@ def _issue_token(session: Session, user: User, *, kind: str, name: str, hours: i
     return token
 
 
-def login(session: Session, username: str, password: str, *, session_hours: int) -> str:
-    """Checks the password and returns a session token (shown once, stored hashed)."""
+def login(session: Session, username: str, password: str, *, session_hours: int, address: str = "",
+          now: datetime | None = None) -> str:
+    """Checks the password and returns a session token (shown once, stored hashed).
+
+    Throttled (orgs.throttle): a username or client `address` (empty: not over HTTP, no per-address rule)
+    with too many recent failures is refused (429, LoginThrottled) whatever the password. An unknown user,
+    an inactive one and a wrong password get the same answer after the same work (a password hash is
+    verified in every case). Every attempt is recorded; a refused one is committed before the error is
+    raised, so the caller's rollback of its unit of work (which holds nothing else) does not erase it."""
+    now = now or utcnow()
+    settings = settings_of(session)
+    typed = throttle.normalize_username(username)
+    lockout = throttle.lockout(session, typed, address, now, settings)
+    if lockout is not None:
+        throttle.record(session, typed, address, now, success=False, locked=True)
+        session.commit()
+        raise lockout.error(now)
     user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None or not user.is_active or not _password_matches(user, password):
+    matches = _password_matches(user.password_hash if user is not None else _dummy_hash(), password)
+    if user is None or not matches or not user.is_active:
+        throttle.record(session, typed, address, now, success=False)
+        session.commit()
         raise NotAuthenticated("用户名或密码错误", field="password")
+    throttle.record(session, typed, address, now, success=True)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return _issue_token(session, user, kind="session", name="login", hours=session_hours)
 
 
-def _password_matches(user: User, password: str) -> bool:
+_dummy: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash of the current cost parameters, verified for an unknown user so that the answer takes as long
+    as for a known one (it matches no password anybody types: it is the hash of random bytes)."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(32)))
+    return _dummy[1]
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
+SESSION_CREDENTIAL = "session"
+
+
+def credential_kind(session: Session, token: str) -> str:
+    """The kind of the bearer token a request presented: "session" (a person who logged in with a password)
+    or "api" (a program token); "" for a token the node does not know (never None: that means no token)."""
+    query = select(ApiToken.kind).where(ApiToken.token_hash == _token_hash(token or ""))
+    return session.scalars(query).first() or ""
+
+
 def create_api_token(
-    session: Session, actor: Actor, *, name: str, max_days: int, hours: int | None = None
+    session: Session, actor: Actor, *, name: str, max_days: int, hours: int | None = None,
+    credential: str | None = None,
 ) -> str:
     """A token for a program acting as the calling user (same role and department).
 
     Every program token expires (R18): without `hours` it lives `max_days` days (the node's
-    GOVSHARE_API_TOKEN_MAX_DAYS, passed in by the caller), and a longer lifetime is refused."""
+    GOVSHARE_API_TOKEN_MAX_DAYS, passed in by the caller), and a longer lifetime is refused.
+
+    Only a login session creates program tokens: `credential` is the kind of the bearer token the caller
+    presented (`credential_kind`; None: an in-process caller such as the CLI, which presents none). A program
+    token asking is refused (403): otherwise a short-lived or leaked program token would mint one of the
+    node's maximum lifetime that outlives it and survives its revocation."""
     if actor.user_id is None:
         raise NotAuthenticated("需要以用户身份创建令牌", field="authorization")
+    if credential is not None and credential != SESSION_CREDENTIAL:
+        raise Forbidden("程序令牌不能创建新令牌：请用户以用户名和密码登录后，用登录会话创建程序令牌",
+                        field="authorization")
     max_hours = max_days * 24
     if hours is None:
         hours = max_hours

@@ -18,6 +18,9 @@ from govshare.orgs.models import ConsumerSystem, Role
 
 MANAGE_ROLES = (Role.REQUESTER, Role.DEPT_REVIEWER)
 READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
+# the columns' limits (PostgreSQL refuses a longer value; SQLite would store it): checked before the write
+NAME_LENGTH = ConsumerSystem.__table__.c.name.type.length
+DESCRIPTION_LENGTH = ConsumerSystem.__table__.c.description.type.length
 
 
 def _hash(secret: str) -> str:
@@ -46,6 +49,12 @@ def register_system(session: Session, actor: Actor, name: str, description: str 
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("应用系统名称不能为空", field="name")
+    if len(name) > NAME_LENGTH:
+        raise ValidationFailed(f"应用系统名称最多 {NAME_LENGTH} 个字符，当前 {len(name)} 个", field="name")
+    description = description or ""
+    if len(description) > DESCRIPTION_LENGTH:
+        raise ValidationFailed(f"应用系统说明最多 {DESCRIPTION_LENGTH} 个字符，当前 {len(description)} 个",
+                               field="description")
     if actor.department_id is None:
         raise ValidationFailed("应用系统必须属于一个部门", field="department_id")
     duplicate = session.scalars(select(ConsumerSystem.id).where(
@@ -54,7 +63,7 @@ def register_system(session: Session, actor: Actor, name: str, description: str 
         raise Conflict(f"本部门已登记同名应用系统：{name}", field="name")
     secret = secrets.token_urlsafe(32)
     system = ConsumerSystem(
-        department_id=actor.department_id, name=name, description=description or "",
+        department_id=actor.department_id, name=name, description=description,
         client_id="gs_" + secrets.token_hex(10), secret_hash=_hash(secret), created_by_id=actor.user_id,
     )
     session.add(system)

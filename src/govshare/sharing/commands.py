@@ -330,7 +330,8 @@ ACTION_LABELS = {
     "created": "创建草稿", "renewal_created": "创建续期申请", "submitted": "提交",
     "auto_approved": "无条件共享自动同意", "replied": "答复", "withdrawn": "撤回", "escalated": "提起争议",
     "dispute_decided": "争议决定",
-    "dispute_withdrawn": "撤回争议", "dispute_overdue": "争议逾期未决", "overdue": "逾期未答复",
+    "dispute_withdrawn": "撤回争议", "dispute_overdue": "争议逾期未决", "dispute_referred": "报上级节点处理",
+    "overdue": "逾期未答复",
     "grant_period_ended": "授权期限届满", "grant_revoked": "授权被撤销", "grant_purpose_achieved": "共享目的已实现",
     "grant_service_stopped": "共享服务停止", "deletion_confirmed": "确认删除数据",
 }

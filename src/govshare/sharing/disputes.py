@@ -1,10 +1,15 @@
 """Disputes (R08): a refused, partly approved or overdue request is escalated step by step: negotiation
 with the provider, then the same-level competent authority, then the higher-level one. Each step has its
-own deadline (settings) and a recorded decision, which binds the request and its grant."""
+own deadline (settings) and a recorded decision, which binds the request and its grant.
+
+A party never settles its own dispute: an authority that is the requester or the provider is skipped when
+the authority of a level is chosen, and refused when it tries to decide. When the parties leave no authority
+of this node for a level, the step is referred to the higher node (R16): it has no handler here, nobody on
+this node decides it, and it is never overdue here."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor, region_prefix, require_own_department, require_role
@@ -58,10 +63,14 @@ DECIDED_BY = {
 
 def list_open_steps(session: Session, actor: Actor) -> list[DisputeStep]:
     """The open steps the actor must decide: of its department, at the levels its role decides (a department
-    reviewer of a competent authority is not shown the authority's settlements)."""
+    reviewer of a competent authority is not shown the authority's settlements), never a settlement of a
+    dispute its department is a party of (which `decide` refuses). A step referred to the higher node is not
+    open and has no handler here."""
     levels = [level.value for level, role in DECIDED_BY.items() if actor.is_system or actor.has(role)]
+    party = or_(ShareRequest.requester_id == actor.department_id, ShareRequest.provider_id == actor.department_id)
     return list(session.scalars(_open_in_dispute().where(DisputeStep.handler_id == actor.department_id,
-                                                         DisputeStep.level.in_(levels))
+                                                         DisputeStep.level.in_(levels),
+                                                         or_(DisputeStep.level == DisputeLevel.NEGOTIATION, ~party))
                                 .order_by(DisputeStep.due)))
 
 
@@ -80,14 +89,26 @@ def settling_authorities(session: Session, provider: Department) -> list[Departm
     return sorted(covering, key=lambda a: len(region_prefix(a.region_code)), reverse=True)
 
 
-def _handler(session: Session, request: ShareRequest, level: DisputeLevel) -> Department:
+def parties(request: ShareRequest) -> set[int]:
+    """The departments of the dispute: the requester and the provider. Neither settles it."""
+    return {request.requester_id, request.provider_id}
+
+
+def _handler(session: Session, request: ShareRequest, level: DisputeLevel) -> Department | None:
+    """Who settles a step of `level`: the provider negotiates; the authority level goes to the nearest covering
+    authority that is not a party, the higher level to the next one above it (not a party either). None: the
+    parties leave no authority of this node for the level, the step goes to the higher node (R16). A node that
+    simply has no authority at that level (a provincial provider's higher level) refuses the escalation."""
     if level == DisputeLevel.NEGOTIATION:
         return request.provider
-    authorities = settling_authorities(session, request.provider)
+    covering = settling_authorities(session, request.provider)
+    neutral = [a for a in covering if a.id not in parties(request)]
     index = 0 if level == DisputeLevel.AUTHORITY else 1
-    if len(authorities) <= index:
-        raise ValidationFailed(f"没有可受理“{level.label}”的主管部门", field="level")
-    return authorities[index]
+    if len(neutral) > index:
+        return neutral[index]
+    if len(neutral) < len(covering):  # an authority of the chain was skipped as a party
+        return None
+    raise ValidationFailed(f"没有可受理“{level.label}”的主管部门", field="level")
 
 
 def working_days_for(session: Session, level: DisputeLevel) -> int:
@@ -119,6 +140,8 @@ def _next_level(session: Session, request: ShareRequest, today) -> tuple[Dispute
         replaced = last
     elif last.status == DisputeStatus.DECIDED and S(request.status) in ESCALATABLE:
         replaced = None
+    elif last.status == DisputeStatus.REFERRED and request.status == S.ESCALATED:
+        raise Conflict(f"“{level.label}”已报上级节点处理，本节点不能再上提", field="status")
     else:
         raise service.illegal_transition(f"申请当前状态为“{S(request.status).label}”，不能再提起争议", request.status)
     position = DISPUTE_ORDER.index(level)
@@ -142,17 +165,33 @@ def escalate(session: Session, actor: Actor, request_id: int, reason: str) -> Di
     else:
         service.move(session, request, S.ESCALATED, actor, "escalated", reason=reason, detail={"level": level.value})
     due = workdays.deadline(session, today, working_days_for(session, level))
-    step = DisputeStep(request_id=request.id, level=level.value, handler_id=handler.id, status=DisputeStatus.OPEN.value,
-                       prior_status=prior, reason=reason, due=due.due, due_estimated=due.estimated,
-                       opened_by_id=actor.user_id)
+    status = DisputeStatus.OPEN if handler is not None else DisputeStatus.REFERRED
+    step = DisputeStep(request_id=request.id, level=level.value, handler_id=handler.id if handler else None,
+                       status=status.value, prior_status=prior, reason=reason, due=due.due,
+                       due_estimated=due.estimated, opened_by_id=actor.user_id)
     session.add(step)
     session.flush()
     if replaced is not None:
         service.record(session, request, actor, "escalated", reason=reason, detail={"level": level.value})
+    if handler is None:
+        _refer(session, actor, request, step)
+        return step
     service.tell(session, request, "dispute.opened", f"共享争议（{level.label}）：{request.entry.name}",
                  [_handler_audience(step), service.provider_audience(request), service.requester_audience(request)],
                  body=f"{reason}。办理期限：{due.due}。{due.warning}")
     return step
+
+
+def _refer(session: Session, actor: Actor, request: ShareRequest, step: DisputeStep) -> None:
+    """The step goes to the higher node (R16): on the request's record and told to both parties."""
+    level = DisputeLevel(step.level)
+    why = (f"本节点除争议双方外没有可受理“{level.label}”的主管部门，争议一方不能办理本方的争议，"
+           f"该环节报上级节点处理（R16），本节点不作决定")
+    service.record(session, request, actor, "dispute_referred", reason=why, detail={"level": level.value})
+    service.tell(session, request, "dispute.referred",
+                 f"共享争议报上级节点处理（{level.label}）：{request.entry.name}",
+                 [service.provider_audience(request), service.requester_audience(request)],
+                 body=f"{step.reason}。{why}。")
 
 
 def _handler_audience(step: DisputeStep) -> Audience:
@@ -160,11 +199,14 @@ def _handler_audience(step: DisputeStep) -> Audience:
     return Audience(step.handler_id, roles=roles)
 
 
-def _require_handler(actor: Actor, step: DisputeStep) -> None:
+def _require_handler(actor: Actor, step: DisputeStep, request: ShareRequest) -> None:
     if actor.is_system:
         return
     action = "办理争议协商" if step.level == DisputeLevel.NEGOTIATION else "协调裁决共享争议"
     require_role(actor, DECIDED_BY[DisputeLevel(step.level)], action=action)
+    if step.level != DisputeLevel.NEGOTIATION and actor.department_id in parties(request):
+        # whoever the step names (old data may name a party): a party never settles its own dispute
+        raise Forbidden("本部门是该争议的当事方（需求部门或提供部门），不能协调裁决本方的争议", field="step_id")
     if actor.department_id != step.handler_id:
         raise Forbidden(f"该争议由{step.handler.name}办理", field="step_id")
 
@@ -173,8 +215,13 @@ def decide(session: Session, actor: Actor, step_id: int, data: ReplyIn) -> Dispu
     """The handler of a step decides; the decision binds the request and its grant."""
     step = found(session.get(DisputeStep, step_id), f"争议不存在：{step_id}", "step_id")
     request = service.locked_request(session, step.request_id)
-    session.refresh(step, with_for_update=True)
-    _require_handler(actor, step)
+    # OF: the handler is outer-joined (a referred step has none), and PostgreSQL locks no outer join's nullable side
+    session.refresh(step, with_for_update={"of": DisputeStep})
+    if step.status == DisputeStatus.REFERRED:
+        raise service.illegal_transition(
+            f"“{DisputeLevel(step.level).label}”已报上级节点处理，本节点任何部门都不能作出决定", step.status,
+            DisputeStatus.REFERRED.label)
+    _require_handler(actor, step, request)
     if step.status != DisputeStatus.OPEN:
         raise service.illegal_transition(f"争议状态为“{DisputeStatus(step.status).label}”，不能再作决定", step.status)
     if request.status != S.ESCALATED:
@@ -218,14 +265,16 @@ def _bind(session: Session, actor: Actor, request: ShareRequest, outcome: Reques
 def withdraw(session: Session, actor: Actor, request: ShareRequest, reason: str) -> ShareRequest:
     """The requester drops its dispute: a partly approved request keeps what was granted; otherwise the
     request is withdrawn."""
-    open_steps = [s for s in _steps(session, request.id) if s.status == DisputeStatus.OPEN]
+    pending = (DisputeStatus.OPEN, DisputeStatus.REFERRED)
+    open_steps = [s for s in _steps(session, request.id) if s.status in pending]
     for step in open_steps:
         step.status = DisputeStatus.WITHDRAWN.value
     prior = S(open_steps[-1].prior_status) if open_steps else S.REFUSED
     target = prior if prior in GRANTED else S.WITHDRAWN
     service.move(session, request, target, actor, "dispute_withdrawn", reason=reason)
     service.tell(session, request, "dispute.withdrawn", f"共享争议已撤回：{request.entry.name}",
-                 [service.provider_audience(request)] + [_handler_audience(s) for s in open_steps], body=reason)
+                 [service.provider_audience(request)]
+                 + [_handler_audience(s) for s in open_steps if s.handler_id is not None], body=reason)
     return request
 
 

@@ -113,14 +113,16 @@ class Grant(Base):
 
 class DisputeStep(Base):
     """One step of a dispute (R08): negotiation, then the same-level authority, then the higher level.
-    `handler_id` is the department that decides the step; its decision binds the grant."""
+    `handler_id` is the department that decides the step; its decision binds the grant. A step that no
+    authority of this node other than the parties may settle is referred to the higher node (status
+    `referred`, R16): it has no handler here (NULL) and nobody on this node decides it."""
 
     __tablename__ = "dispute_steps"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("share_requests.id", ondelete="CASCADE"), index=True)
     level: Mapped[str] = mapped_column(String(20))
-    handler_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     prior_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text)
@@ -135,7 +137,7 @@ class DisputeStep(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    handler: Mapped[Department] = relationship(lazy="joined", innerjoin=True)
+    handler: Mapped[Department | None] = relationship(lazy="joined")
 
 
 class ServiceChange(Base):

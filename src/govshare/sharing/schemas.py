@@ -162,8 +162,9 @@ class DisputeStepOut(BaseModel):
     request_id: int
     level: str
     level_label: str
-    handler_id: int
-    handler_name: str
+    handler_id: int | None = Field(
+        description="办理部门；报上级节点处理（status=referred，R16）的环节在本节点没有办理部门")
+    handler_name: str = Field(description="办理部门名称；报上级节点处理的环节为“上级节点”")
     status: str
     prior_status: str
     reason: str

@@ -76,11 +76,16 @@ def grant_out(session: Session, grant: Grant) -> dict:
     }
 
 
+# who a step referred to the higher node (R16) is with: no department of this node
+REFERRED_HANDLER = "上级节点"
+
+
 def step_out(step: DisputeStep, today: date) -> dict:
     return {
         "id": step.id, "request_id": step.request_id, "level": step.level,
         "level_label": DisputeLevel(step.level).label, "handler_id": step.handler_id,
-        "handler_name": step.handler.name, "status": step.status, "prior_status": step.prior_status,
+        "handler_name": step.handler.name if step.handler else REFERRED_HANDLER,
+        "status": step.status, "prior_status": step.prior_status,
         "reason": step.reason, "due": step.due, "due_estimated": step.due_estimated,
         "deadline_warning": ESTIMATE_WARNING if step.due_estimated else "",
         "overdue": step.status == DisputeStatus.OPEN and step.due < today,

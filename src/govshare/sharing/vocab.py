@@ -64,6 +64,9 @@ class DisputeStatus(LabelledEnum):
     DECIDED = "decided", "已决定"
     LAPSED = "lapsed", "逾期未决，已上提"
     WITHDRAWN = "withdrawn", "已撤回"
+    # R08 + R16: no competent authority of this node other than the parties can settle the step (a party never
+    # decides its own dispute); it has no local handler, nobody on this node decides it, it is never overdue here
+    REFERRED = "referred", "报上级节点处理"
 
 
 class GrantStatus(LabelledEnum):

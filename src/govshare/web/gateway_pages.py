@@ -18,7 +18,7 @@ from govshare.catalog.vocab import EntryStatus, Grade, PersonalInfo
 from govshare.deps import SESSION
 from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from govshare.fields import IdPath
-from govshare.gateway import connect
+from govshare.gateway import connect, connections
 from govshare.gateway.masking import parse_rule
 from govshare.web.pages import PageRoute, _fail, _login_redirect, error_page, page_actor, render
 
@@ -132,7 +132,17 @@ def _detail(request, session, actor, entry_id: int, *, notice=None, error: Domai
                   form_error=error.message if error and form_name else None,
                   error=error.message if error and not form_name else None, notice=notice,
                   GRADES=Grade.labels(), PERSONAL_INFO=PersonalInfo.labels(),
+                  connections=_own_connections(session, actor, entry),
                   own_department=actor.department_id == entry.provider_id)
+
+
+def _own_connections(session: Session, actor: Actor, entry: CatalogEntry) -> dict[str, list]:
+    """The provider department's active connections by kind: what the connect forms offer to choose."""
+    if not _can_manage(actor, entry):
+        return {"sql": [], "http": []}
+    mine = [c for c in connections.visible(session, actor) if c.department_id == entry.provider_id
+            and c.retired_at is None]
+    return {kind: [connections.view(session, c) for c in mine if c.kind == kind] for kind in ("sql", "http")}
 
 
 @router.get("/sources/{entry_id}", response_class=HTMLResponse)
@@ -162,10 +172,10 @@ def _act(request, session, actor, entry_id: int, action, done: str, form_name: s
 @router.post("/sources/{entry_id}/sql", response_class=HTMLResponse)
 def connect_sql(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                 actor: Actor | None = Depends(page_actor)):
-    typed = {name: _text(form, name) for name in ("url", "table", "key_item", "column_map")}
+    typed = {name: _text(form, name) for name in ("connection", "table", "key_item", "column_map")}
     return _act(request, session, actor, entry_id, lambda: connect.connect_sql(
-        session, actor, entry_id, typed["url"], typed["table"], typed["key_item"],
-        parse_column_map(typed["column_map"])), "connected", "sql", {**typed, "url": ""})  # never echo a password
+        session, actor, entry_id, typed["connection"], typed["table"], typed["key_item"],
+        parse_column_map(typed["column_map"])), "connected", "sql", typed)
 
 
 @router.post("/sources/{entry_id}/file", response_class=HTMLResponse)
@@ -187,9 +197,10 @@ def connect_file(request: Request, entry_id: IdPath, file: UploadFile | None = F
 @router.post("/sources/{entry_id}/http", response_class=HTMLResponse)
 def connect_http(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                  actor: Actor | None = Depends(page_actor)):
-    typed = {name: _text(form, name) for name in ("url", "key_item", "key_param", "column_map", "probe_key")}
+    typed = {name: _text(form, name) for name in ("connection", "path", "key_item", "key_param", "column_map",
+                                                  "probe_key")}
     return _act(request, session, actor, entry_id, lambda: connect.connect_http(
-        session, actor, entry_id, typed["url"], typed["key_item"], typed["key_param"] or "key",
+        session, actor, entry_id, typed["connection"], typed["path"], typed["key_item"], typed["key_param"] or "key",
         parse_column_map(typed["column_map"]), typed["probe_key"] or None), "connected", "http", typed)
 
 

@@ -47,6 +47,7 @@ from govshare.deps import (
     SESSION,
     SESSION_COOKIE,
     bearer_token,
+    client_address,
     csrf_token,
     csrf_valid,
     header_token,
@@ -327,10 +328,10 @@ def login_submit(
 ):
     hours = request.app.state.settings.session_hours
     try:
-        token = orgs.login(session, username.strip(), password, session_hours=hours)
+        token = orgs.login(session, username.strip(), password, session_hours=hours, address=client_address(request))
     except DomainError as exc:
         _fail(session)
-        return render(request, session, None, "login.html", status_code=401, error=exc.message,
+        return render(request, session, None, "login.html", status_code=exc.status_code, error=exc.message,
                       next=_safe_next(next), username=username)
     session.commit()
     response = RedirectResponse(_safe_next(next), status_code=303)

@@ -67,6 +67,7 @@ ACTION_LABELS = {
     "auto_approved": "无条件共享，直接同意",
     "replied": "提供部门答复", "withdrawn": "撤回申请", "escalated": "提起争议", "dispute_decided": "争议决定",
     "dispute_withdrawn": "撤回争议", "overdue": "逾期未答复", "dispute_overdue": "争议逾期未决",
+    "dispute_referred": "报上级节点处理",
     "deletion_confirmed": "确认已删除数据",
     **{f"grant_{r.value}": f"授权终止（{r.label}）" for r in GrantEndReason},
 }
@@ -78,6 +79,7 @@ NOTICES = {
     "withdrawn": "申请已撤回。",
     "renewed": "续期申请已提交，需要提供部门重新答复。",
     "escalated": "争议已提起，等待办理部门处理。",
+    "referred": "争议已提起：本节点除争议双方外没有可受理的主管部门，该环节已报上级节点处理。",
     "replied": "答复已保存，已通知需求部门。",
     "decided": "争议决定已保存，已通知双方。",
     "revoked": "授权已撤销，已通知需求部门删除数据。",
@@ -334,8 +336,10 @@ def _detail_page(request, session, actor, request_id: int, *, notice=None, error
     open_step = next((s for s in steps if s["status"] == DisputeStatus.OPEN), None)
     decider = None
     if open_step is not None and actor.department_id == open_step["handler_id"]:
-        role = Role.DEPT_REVIEWER if open_step["level"] == DisputeLevel.NEGOTIATION else Role.AUTHORITY_REVIEWER
-        decider = open_step if actor.has(role) else None
+        negotiation = open_step["level"] == DisputeLevel.NEGOTIATION
+        role = Role.DEPT_REVIEWER if negotiation else Role.AUTHORITY_REVIEWER
+        party = actor.department_id in disputes.parties(found)  # never settles its own dispute
+        decider = open_step if actor.has(role) and (negotiation or not party) else None
     can = {
         "submit": own and status == S.DRAFT,
         "withdraw": own and status in (S.DRAFT, S.SUBMITTED, S.ESCALATED),
@@ -368,10 +372,11 @@ def request_detail(request: Request, request_id: IdPath, notice: str = "", sessi
     return _detail_page(request, session, actor, request_id, notice=_notice(notice))
 
 
-def _request_action(request, session, actor, request_id: int, action, done: str, *, form_name: str = "",
+def _request_action(request, session, actor, request_id: int, action, done, *, form_name: str = "",
                     typed: dict | None = None, target: str | None = None):
-    """Runs a service call for a request's form: commit and redirect with a notice, or roll back and show the
-    page again with the error next to the form (a refusal or an unknown request is an error page)."""
+    """Runs a service call for a request's form: commit and redirect with a notice (`done`, or `done(result)`),
+    or roll back and show the page again with the error next to the form (a refusal or an unknown request is
+    an error page)."""
     if actor is None:
         return _login_redirect(f"/sharing/requests/{request_id}")
     try:
@@ -381,9 +386,10 @@ def _request_action(request, session, actor, request_id: int, action, done: str,
         if _refused(exc):
             return error_page(request, session, actor, exc)
         return _detail_page(request, session, actor, request_id, error=exc, form_name=form_name, typed=typed)
+    notice = done(result) if callable(done) else done
     session.commit()
     where = target(result) if callable(target) else request_id
-    return RedirectResponse(f"/sharing/requests/{where}?notice={done}", status_code=303)
+    return RedirectResponse(f"/sharing/requests/{where}?notice={notice}", status_code=303)
 
 
 @router.post("/sharing/requests/{request_id}/submit")
@@ -433,7 +439,8 @@ def request_escalate(request: Request, request_id: IdPath, form: FormData = Depe
                      session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     reason = _text(form, "reason")
     return _request_action(request, session, actor, request_id,
-                           lambda: disputes.escalate(session, actor, request_id, reason), "escalated",
+                           lambda: disputes.escalate(session, actor, request_id, reason),
+                           lambda step: "referred" if step.status == DisputeStatus.REFERRED else "escalated",
                            form_name="escalate", typed={"reason": reason})
 
 

@@ -30,6 +30,7 @@ from govshare.sharing.schemas import ReplyIn
 from govshare.web.sharing_pages import NOTICES
 from govshare.workdays import service as workdays
 from tests.factories import consumer_system, published_entry, request_in, submitted_request
+from tests.gateway_factories import sql_connection
 from tests.web_helpers import token, visible_text
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -80,6 +81,10 @@ ELSEWHERE = {
         "tests.test_sharing_web::test_r07_request_form_creates_and_submits_a_request_with_its_due_date",
     ("POST", "/sharing/requests/{request_id}/escalate"):
         "tests.test_sharing_web::test_r08_requester_escalates_a_refusal_and_the_provider_decides_on_the_page",
+    ("POST", "/admin/connections"):
+        "tests.test_connections_web::test_r18_the_admin_registers_a_connection_and_the_manager_connects_through_it",
+    ("POST", "/admin/connections/{connection_id}/retire"):
+        "tests.test_connections_web::test_r18_the_admin_registers_a_connection_and_the_manager_connects_through_it",
     ("POST", "/sharing/changes/{change_id}/decide"):
         "tests.test_user_path::test_r11_the_notified_authority_opens_the_service_change_from_its_notification",
 }
@@ -531,11 +536,13 @@ def test_r09_provider_connects_an_upstream_api_and_disconnects_it_on_the_source_
     with db.session() as s:
         entry = published_entry(s, world)
         entry_id, items = entry.id, [i.name for i in entry.items]
+        # the platform admin's connection for 省公安厅 (an internal address: the test resolves no names)
+        sql_connection(s, world, "https://upstream.example/api/", kind="http", internal=True)
     client = as_user("police_manager")
     url = f"/sources/{entry_id}"
     column_map = "\n".join(f"{name}={name.upper()}" for name in items)
-    response = post_form(client, url, f"{url}/http", url="https://upstream.example/api/hukou", key_item="gmsfhm",
-                         key_param="sfzh", column_map=column_map)
+    response = post_form(client, url, f"{url}/http", path="hukou", key_item="gmsfhm", key_param="sfzh",
+                         column_map=column_map)
     assert [r.status_code for r in response.history] == [303]
     assert response.history[0].headers["location"] == f"{url}?notice=connected"
     with db.session() as s:

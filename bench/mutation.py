@@ -100,7 +100,16 @@ def last_codes(path: Path, entry: dict | None) -> dict[str, int | None]:
     return codes
 
 
+def _record_stands(path: Path, entry: dict | None) -> bool:
+    """A complete record of this very source, and no mutmut results here to read (a fresh checkout: mutants/ is
+    not committed): the record is the verdict."""
+    return bool(entry and entry.get("complete") and entry.get("source_sha256") == source_hash(path)
+                and not load_meta(path)["exit_code_by_key"])
+
+
 def score(path: Path, entry: dict | None) -> dict:
+    if _record_stands(path, entry):
+        return {key: value for key, value in entry.items() if key not in ("date", "mutmut_version", "max_children")}
     codes = last_codes(path, entry)
     counts = dict.fromkeys(COUNTED, 0)
     for code in codes.values():
@@ -155,6 +164,8 @@ def recorded() -> dict:
 
 
 def not_killed(path: Path, entry: dict | None) -> list[str]:
+    if _record_stands(path, entry):
+        return [survivor["mutant"] for survivor in entry["survivors"]]
     return [key for key, code in last_codes(path, entry).items() if status(code) != "killed"]
 
 

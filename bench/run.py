@@ -9,10 +9,10 @@ import argparse
 import os
 from pathlib import Path
 
-from bench import audit_bench, export_bench, gateway_bench, import_bench, search_bench
+from bench import audit_bench, export_bench, gateway_bench, import_bench, relevance, search_bench
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ["search", "import", "gateway", "export", "audit"]
+BENCHMARKS = ["search", "relevance", "import", "gateway", "export", "audit"]
 
 
 def main() -> None:
@@ -40,6 +40,8 @@ def main() -> None:
             import_bench.run(RESULTS, os.environ["GOVSHARE_BENCH_DATABASE_URL"])
     if args.only in (None, "search"):
         search_bench.run(n=args.entries, queries=args.queries)
+    if args.only in (None, "relevance"):
+        relevance.run(RESULTS)
     if args.only in (None, "gateway"):
         gateway = dict(source_rows=args.source_rows, seconds=args.gateway_seconds, connections=args.connections,
                        workers=args.workers, rounds=args.gateway_rounds)

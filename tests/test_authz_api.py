@@ -31,6 +31,7 @@ from tests.authz_cases_issue4_gateway import (
 )
 from tests.authz_cases_issue4_sources import ISSUE4_SOURCE_CASES
 from tests.factories import SYSTEM, population_entry, published_entry
+from tests.test_department_aliases import ALIAS_CASES
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 API_PREFIX = "/api/v1"
@@ -178,6 +179,7 @@ REVIEWERS_REFUSED = ("city_reviewer", "other_reviewer", "police_manager", "polic
 ADMINS_REFUSED = ("reviewer", "police_manager", "police_reviewer", "civil_requester", "city_reviewer")
 
 CASES = [
+    *ALIAS_CASES,
     Case("POST", "/api/v1/departments", _nothing,
          lambda _p: {"name": "省教育厅", "level": "provincial", "region_code": "340000"},
          ADMINS_REFUSED, "admin", _department_count, owner_status=201),
@@ -206,6 +208,9 @@ CASES = [
     Case("POST", "/api/v1/catalog/entries/{entry_id}/revisions", _published,
          lambda _p: {"entry": _entry_body(name="越权修订"), "reason": "越权"},
          EDITORS_REFUSED, "police_manager", _entry_state, owner_status=201),
+    Case("POST", "/api/v1/catalog/entries/{entry_id}/items", _draft,
+         lambda _p: {"items": [{"name": "yqzd", "chinese_name": "越权字段"}], "reason": "越权"},
+         EDITORS_REFUSED, "police_manager", _entry_state),
     Case("POST", "/api/v1/catalog/revisions/{revision_id}/approve", _with_revision, lambda _p: None,
          REVIEWERS_REFUSED, "reviewer", _entry_state),
     Case("POST", "/api/v1/catalog/revisions/{revision_id}/return", _with_revision, lambda _p: {"reason": "越权退回"},

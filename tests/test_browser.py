@@ -189,3 +189,57 @@ def test_r12_usage_chart_renders_the_visitors_daily_calls_in_a_real_browser(db, 
     assert (sum(drawn["calls"]), sum(drawn["refused"])) == (6, 2)  # every record of the visitor, on its day
     assert errors == []
     page.close()
+
+
+def test_r02_r03_a_need_as_a_sentence_finds_its_entry_and_an_imported_entry_gets_items_in_a_real_browser(
+        db, world, settings, live_server, browser):
+    """Issue 13 as people do it: a requester types a need as a demand list writes it and finds the entry that
+    answers it first; the catalog manager of an imported entry without items opens it, follows 添加信息项 to
+    the revision form, adds an item and submits; the revision then waits for the authority's review."""
+    from govshare.catalog.models import EntryRevision
+
+    with db.session() as s:
+        published_entry(s, world, manager="civil_manager", name="最低生活保障对象信息", share_type="有条件共享",
+                        abstract="全省城乡低保对象的家庭成员、保障金额和核定日期", theme="社会救助")
+        published_entry(s, world, manager="civil_manager", name="婚姻登记信息", abstract="结婚、离婚登记记录")
+        [imported] = catalog.create_entries(
+            s, SYSTEM, [catalog.NewEntry(population_entry(name="企业基本信息", items=[], tags="市场监管，企业",
+                                                          source_url="https://data.example.gov.cn/c/1"),
+                                         world.ids["police"])], imported=True, publish=True)
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page.goto(f"{live_server}/login?next=/catalog")
+    page.fill("input[name=username]", "civil_requester")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.fill("input[name=q]", "需要核验申请人是否为低保对象")
+    page.click("button:has-text('检索')")
+    page.wait_for_load_state()
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() >= 1 and "最低生活保障对象信息" in rows.first.inner_text()
+    page.click("button:has-text('退出登录')")
+    page.wait_for_load_state()
+
+    page.fill("input[name=username]", "police_manager")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+    page.goto(f"{live_server}/catalog/{imported.id}")
+    body = page.locator("main").inner_text()
+    assert "该目录尚无信息项" in body and "市场监管，企业" in body
+    assert page.locator("a[href='https://data.example.gov.cn/c/1']").count() == 1
+    page.click("a:has-text('添加信息项')")
+    page.wait_for_load_state()
+    page.fill("input[name=item-0-name]", "tyshxydm")
+    page.fill("input[name=item-0-chinese_name]", "统一社会信用代码")
+    page.fill("textarea[name=reason]", "补充信息项以接入数据源")
+    page.click(".entry-form > .actions button.primary")
+    page.wait_for_load_state()
+    assert "修订已提交" in page.locator(".notice").inner_text()
+    with db.session() as s:
+        [revision] = s.query(EntryRevision).filter_by(entry_id=imported.id).all()
+        assert revision.status == "submitted" and [i["name"] for i in revision.payload["items"]] == ["tyshxydm"]
+    page.close()

@@ -231,3 +231,152 @@ def test_r03_a_kept_resource_code_moves_the_sequence_past_it(db, world):
         with pytest.raises(ValidationFailed) as err:
             catalog.create_entries(s, manager, [wrong])
         assert err.value.field == "resource_code"
+
+
+# ---------------------------------------------------------------- an unknown update date (issue 13)
+
+UNDATED_HEADER = ("目录名称,提供部门,分类代码,摘要,数据格式,共享类型,共享条件,共享方式,更新周期,发布日期,数据更新时间,"
+                  "信息项\n")
+
+
+def _import_undated(db, tmp_path, rows: list[str], *, publish: bool = True):
+    """Rows of 省公安厅 (region 340000) imported by the node operator, published as in the file."""
+    from govshare.authz import Actor
+    from govshare.catalog import importer
+
+    path = tmp_path / "undated.csv"
+    path.write_text(UNDATED_HEADER + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    with db.session() as s:
+        report = importer.import_file(s, Actor.system(), path, region_code="340000", publish=publish)
+        assert report.rejected == [], report.rejected
+        return report
+
+
+def _undated_catalog(db, tmp_path) -> dict[str, int]:
+    """Four daily entries: updated 10 days ago; no update date but published 10 days ago; no update date and
+    published today; neither date."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from govshare.db import utcnow
+
+    old = (utcnow() - timedelta(days=10)).date().isoformat()
+    today = utcnow().date().isoformat()
+    report = _import_undated(db, tmp_path, [
+        f"按更新日期过期,省公安厅,101,摘要,数据库,无条件共享,,接口,每日,,{old},姓名",
+        f"按发布日期过期,省公安厅,101,摘要,数据库,无条件共享,,接口,每日,{old},,姓名",
+        f"今日发布,省公安厅,101,摘要,数据库,无条件共享,,接口,每日,{today},,姓名",
+        "日期均未知,省公安厅,101,摘要,数据库,无条件共享,,接口,每日,,,姓名",
+    ])
+    assert report.created == 4
+    with db.session() as s:
+        return {e.name: e.id for e in s.scalars(select(CatalogEntry))}
+
+
+def test_r05_an_import_without_an_update_date_keeps_it_unknown_not_the_import_time(db, world, tmp_path):
+    report = _import_undated(db, tmp_path, ["人口基本信息,省公安厅,101,摘要,数据库,无条件共享,,接口,每日,,,姓名"],
+                             publish=False)
+    notes = {n["note"]: n["rows"] for n in report.defaults}
+    assert notes["数据更新时间为空，记为未知（按发布日期计算是否过期）"] == 1
+    assert not any("导入时间" in note for note in notes)
+    with db.session() as s:
+        entry = s.get(CatalogEntry, report.entry_ids[0])
+        assert entry.data_updated_at is None
+        assert catalog.to_out(entry)["data_updated_at"] is None
+        # an entry written by hand still starts from its creation
+        assert catalog.create_entry(s, world.actors["police_manager"], population_entry()).data_updated_at
+
+
+def test_r05_staleness_counts_from_the_publish_date_when_the_update_date_is_unknown(db, world, tmp_path):
+    """The update date, else the publish date, else nothing: an entry with neither date is never stale (not
+    "stale since an unknown time"), in Python (is_stale, stale_deadline) and in SQL (the stale filter) alike."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from govshare.db import utcnow
+
+    ids = _undated_catalog(db, tmp_path)
+    with db.session() as s:
+        entries = {name: s.get(CatalogEntry, entry_id) for name, entry_id in ids.items()}
+        by_publish = entries["按发布日期过期"]
+        assert by_publish.data_updated_at is None
+        assert catalog.stale_deadline(by_publish) == datetime.combine(by_publish.publish_date,
+                                                                      datetime.min.time()) + timedelta(days=2)
+        assert catalog.stale_deadline(entries["日期均未知"]) is None
+        stale = {name for name, e in entries.items() if catalog.is_stale(e)}
+        assert stale == {"按更新日期过期", "按发布日期过期"}
+        requester = world.actors["civil_requester"]
+        assert {e.name for e in catalog.list_entries(s, requester, stale=True)} == stale
+        # the negation holds the entries without dates too (a NULL comparison would drop them from both lists)
+        assert {e.name for e in catalog.list_entries(s, requester, stale=False)} == {"今日发布", "日期均未知"}
+        assert {e.name for e in catalog.stale_entries(s, requester)} == stale
+        # two days after today's publication that entry is stale too; the one without dates never is
+        later = utcnow() + timedelta(days=3)
+        assert catalog.is_stale(entries["今日发布"], later) and not catalog.is_stale(entries["日期均未知"], later)
+        assert set(s.scalars(select(CatalogEntry.name).where(catalog.stale_condition(later)))) == {
+            "按更新日期过期", "按发布日期过期", "今日发布"}
+        # the provider confirms fresh data: the date is known from then on
+        catalog.mark_data_updated(s, world.actors["police_manager"], ids["日期均未知"])
+        assert entries["日期均未知"].data_updated_at is not None
+
+
+def test_r05_search_index_treats_an_unknown_deadline_as_never_stale(db, world, tmp_path, settings):
+    from datetime import timedelta
+
+    from govshare.db import utcnow
+    from govshare.search import index as search_index
+    from govshare.search import service as search
+
+    path = settings.resolved_index_dir
+    search_index.registry.attach(db.url, path)
+    try:
+        ids = _undated_catalog(db, tmp_path)
+        with db.session() as s:
+            rows = {row["id"]: row for row in search_index.load_rows(s)}
+        assert rows[ids["日期均未知"]]["stale_after"] is None
+        assert search_index.prepare(rows[ids["日期均未知"]])["stale_after"] == search_index.NEVER_STALE
+        assert rows[ids["按发布日期过期"]]["stale_after"] is not None
+
+        def found(stale: bool, now=None) -> set[int]:
+            result = search.search(path, "", search.parse_filters(stale=stale), facets=False, now=now)
+            return {hit["id"] for hit in result["hits"]}
+
+        assert found(True) == {ids["按更新日期过期"], ids["按发布日期过期"]}
+        assert found(False) == {ids["今日发布"], ids["日期均未知"]}
+        assert ids["日期均未知"] in found(False, now=utcnow() + timedelta(days=3650))
+    finally:
+        search_index.registry.detach(db.url)
+
+
+def test_r05_unknown_update_date_is_shown_as_unknown_on_the_page_and_in_exports(db, world, tmp_path, as_user):
+    import csv
+
+    from sqlalchemy import select
+
+    from govshare.authz import Actor
+    from govshare.catalog import exporter, importer
+    from tests.conftest import _empty_tables
+    from tests.web_helpers import visible_text
+
+    ids = _undated_catalog(db, tmp_path)
+    page = visible_text(as_user("civil_requester").get(f"/catalog/{ids['日期均未知']}"))
+    assert "数据更新时间 未知" in page
+    stale_page = visible_text(as_user("civil_requester").get(f"/catalog/{ids['按发布日期过期']}"))
+    assert "最近更新时间：未知（自发布日期" in stale_page
+    dated = visible_text(as_user("civil_requester").get(f"/catalog/{ids['按更新日期过期']}"))
+    assert "数据更新时间 未知" not in dated
+    with db.session() as s:
+        written = exporter.export_file(s, Actor.system(), tmp_path / "export.csv")
+    with written[0].open(encoding="utf-8-sig") as f:
+        rows = {row["目录名称"]: row for row in csv.DictReader(f)}
+    assert rows["日期均未知"]["数据更新时间"] == "未知" and rows["按发布日期过期"]["数据更新时间"] == "未知"
+    assert rows["按更新日期过期"]["数据更新时间"] != "未知"
+    # the export imports back into an empty node with the date still unknown (未知 is not an unreadable date)
+    _empty_tables(db)
+    with db.session() as s:
+        report = importer.import_file(s, Actor.system(), written[0], region_code="340000")
+        assert report.rejected == [] and report.created == 4
+        back = {e.name: e.data_updated_at for e in s.scalars(select(CatalogEntry))}
+    assert back["日期均未知"] is None and back["按发布日期过期"] is None and back["按更新日期过期"] is not None

@@ -359,6 +359,22 @@ def _dept_list(c: Smoke) -> None:
     assert all(name in out for name in names) and demo.organ_uscc("340000", 90) in out
 
 
+@step("dept", "alias", "add")
+def _dept_alias_add(c: Smoke) -> None:
+    out = c.run("dept", "alias", "add", c.ids["dept"], "省烟测厅")
+    with c.session() as s:
+        assert [a.alias for a in orgs.list_aliases(s, c.ids["dept"])] == ["省烟测厅"]
+    assert "（安徽省烟测厅）的别名：省烟测厅" in out
+
+
+@step("dept", "alias", "remove")
+def _dept_alias_remove(c: Smoke) -> None:
+    out = c.run("dept", "alias", "remove", "安徽省烟测厅", "省烟测厅", "--region-code", "340000")
+    with c.session() as s:
+        assert orgs.list_aliases(s, c.ids["dept"]) == []
+    assert "已删除部门" in out and "省烟测厅" in out
+
+
 @step("user", "add")
 def _user_add(c: Smoke) -> None:
     out = c.run("user", "add", "smoke_user", "--department-id", c.ids["dept"], "--role", "requester",
@@ -467,6 +483,39 @@ def _catalog_import(c: Smoke) -> None:
         entry = s.scalars(select(CatalogEntry).where(CatalogEntry.name == "烟测导入的户籍信息")).one()
         assert (entry.provider_id, entry.status, [i.chinese_name for i in entry.items]) == (
             c.ids["police"], "draft", ["姓名", "公民身份号码"])
+
+
+@step("catalog", "item-add")
+def _catalog_item_add(c: Smoke) -> None:
+    """The draft just imported gets a third item; the same field name again edits it instead of adding one."""
+    with c.session() as s:
+        entry_id = s.scalars(select(CatalogEntry.id).where(CatalogEntry.name == "烟测导入的户籍信息")).one()
+    out = c.run("catalog", "item-add", entry_id, "--name", "csrq", "--chinese-name", "出生日期", "--type", "日期型",
+                "--personal", "pi")
+    assert "已有信息项 3 个" in out, out
+    c.run("catalog", "item-add", entry_id, "--name", "csrq", "--chinese-name", "出生年月日", "--type", "date")
+    with c.session() as s:
+        items = s.get(CatalogEntry, entry_id).items
+        assert [(i.name, i.chinese_name, i.data_type) for i in items][-1] == ("csrq", "出生年月日", "date")
+        assert len(items) == 3
+    c.run("catalog", "item-add", entry_id, "--name", "x", "--chinese-name", "坏类型", "--type", "图片", code=2)
+
+
+@step("catalog", "items-import")
+def _catalog_items_import(c: Smoke) -> None:
+    """An items sheet keyed by resource code: the imported draft gets its items; a code of no entry is a
+    rejected row."""
+    with c.session() as s:
+        entry = s.scalars(select(CatalogEntry).where(CatalogEntry.name == "烟测导入的户籍信息")).one()
+        code = entry.resource_code
+    path = c.tmp / "items.csv"
+    path.write_text("资源代码,序号,字段名,信息项名称,数据类型\n"
+                    f"{code},4,hjdz,户籍地址,字符型\n999/000001,1,xx,不存在,字符型\n", encoding="utf-8-sig")
+    out = c.run("catalog", "items-import", path, code=1)
+    assert "修改草稿 1 个" in out and "资源代码对应的目录不存在" in out, out
+    with c.session() as s:
+        assert "hjdz" in [i.name for i in s.scalars(select(CatalogEntry).where(CatalogEntry.resource_code == code))
+                          .one().items]
 
 
 @step("catalog", "export")

@@ -175,6 +175,38 @@ def test_r20_requester_routes_when_nothing_fits(db, medical, matching):
     assert own.value.field == "provider_id"
 
 
+def test_r20_routing_follows_the_top_suggestion_to_its_provider(db, medical, matching):
+    """A provincial requester's demand whose best suggestion is 省民政厅's entry goes to 省民政厅, even when
+    合肥市民政局 (same kind of department, another level) has more related entries in total: the city department
+    cannot see a provincial requester's demand, and the requester was shown the provincial entry."""
+    world = medical
+    low_income = _publish(db, world, "civil_manager", LOW_INCOME)
+    for name in ("低保家庭收入信息", "低保边缘家庭信息", "低保救助金发放信息", "低保年度复核信息"):
+        _publish(db, world, "city_civil_manager", dict(LOW_INCOME, name=name, abstract=f"合肥市低保对象的{name}"))
+    demand_id, view = _post(db, world)
+    assert view["status"] == DemandStatus.OPEN
+    assert view["suggestions"][0]["entry_id"] == low_income
+    assert view["suggestions"][0]["provider_id"] == world.ids["civil"]
+    with db.session() as s:  # the city department's entries add up to more: not what routing follows
+        result = demands.match_demand(s, NEED, {world.ids["medical"]})
+        assert demands.likely_provider(result.suggestions) == world.ids["city_civil"]
+        assert result.provider_id == world.ids["civil"]
+    with db.session() as s:  # none fits: the requester lets the platform route it
+        demand = demands.route_demand(s, world.actors["medical_requester"], demand_id)
+        assert (demand.status, demand.provider_id) == (DemandStatus.ROUTED, world.ids["civil"])
+        assert demand.routed_automatically is True
+    with db.session() as s:  # the provincial provider sees it, answers it; the city department does not see it
+        shown = demands.view(s, world.actors["civil_manager"], demands.get_demand(s, world.actors["civil_manager"],
+                                                                                  demand_id))
+        assert (shown["provider"], shown["status"]) == ("省民政厅", DemandStatus.ROUTED)
+        assert [d.id for d in demands.list_demands(s, world.actors["civil_manager"], box="incoming")] == [demand_id]
+        with pytest.raises(NotFound):
+            demands.get_demand(s, world.actors["city_civil_manager"], demand_id)
+        assert demands.list_demands(s, world.actors["city_civil_manager"]) == []
+    assert _notified(db, world, "civil_manager", "demand.routed")
+    assert not _notified(db, world, "city_civil_manager", "demand.routed")
+
+
 def test_r20_accepting_a_suggestion_matches_the_demand(db, medical):
     world = medical
     low_income = _publish(db, world, "civil_manager", LOW_INCOME)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, field_validator
 
 from govshare.validation import rule_of, validation_message
 from tests.factories import PASSWORD
@@ -213,3 +214,100 @@ def test_head_is_get_without_the_body(client, world):
     assert head.headers["content-length"] == get.headers["content-length"]
     assert client.head("/login").status_code == 200
     assert client.head("/api/v1/notifications").status_code == 401  # HEAD is checked like GET
+
+
+# ---------------------------------------------------------------- libraries' messages in Chinese (issue 13)
+
+STDNUM_ENGLISH = ("The number", "checksum", "invalid length", "invalid format")
+PYDANTIC_ENGLISH = ("Input should", "Field required", "String should", "Value error", "should have")
+
+
+@pytest.mark.parametrize(("code", "rule"), [
+    ("91110000600037341N", "校验位不正确"),  # InvalidChecksum
+    ("9111000060003734", "长度不正确"),  # InvalidLength
+    ("91110000600037341I", "格式不正确"),  # InvalidFormat
+])
+def test_r18_python_stdnum_messages_reach_the_user_in_chinese_naming_the_field(client, world, code, rule):
+    body = {"name": "省医保局", "level": "provincial", "region_code": "340000", "uscc": code}
+    response = client.post("/api/v1/departments", json=body, headers=world.headers("admin"))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "uscc" and error["message"].startswith(f"统一社会信用代码无效：{code}（")
+    assert rule in error["message"] and not any(word in error["message"] for word in STDNUM_ENGLISH)
+
+
+def test_r18_library_exceptions_are_translated_by_class():
+    from stdnum.cn import ric, uscc
+    from stdnum.exceptions import InvalidComponent, ValidationError
+
+    from govshare.messages import invalid_value, library_rule
+
+    for number, module, rule in (("91110000600037341N", uscc, "校验位不正确"), ("34010419900101001", ric, "长度不正确"),
+                                 ("3401041990010100XX", ric, "格式不正确（含不允许的字符或缺少组成部分）")):
+        with pytest.raises(ValidationError) as raised:
+            module.validate(number)
+        assert library_rule(raised.value) == rule, number
+    assert library_rule(InvalidComponent()) == "其中的组成部分（如地区码、出生日期）无效"
+    assert library_rule(RuntimeError("boom")) is None
+    failure = invalid_value(ValueError("some library's English"), "sfzh", "公民身份号码", "x")
+    assert (failure.field, failure.message, failure.status_code) == ("sfzh", "公民身份号码无效：x（不符合要求）", 422)
+
+
+def _pydantic_errors(data: dict) -> list[dict]:
+    from pydantic import BaseModel, Field, ValidationError, field_validator
+    from stdnum.cn import uscc
+
+    class Department(BaseModel):
+        name: str = Field(max_length=5)
+        level: int
+        code: str = ""
+
+        @field_validator("code")
+        @classmethod
+        def _code(cls, value: str) -> str:
+            return uscc.validate(value) if value else value
+
+    with pytest.raises(ValidationError) as raised:
+        Department.model_validate(data)
+    return raised.value.errors()
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"level": 1}, "name", "字段 name 必须填写"),  # Field required
+    ({"name": 5, "level": 1}, "name", "字段 name 应为文本"),  # Input should be a valid string
+    ({"name": "省医疗保障局", "level": 1}, "name", "字段 name 最多 5 个字符"),  # String should have at most 5 ...
+    ({"name": "医保局", "level": "一"}, "level", "字段 level 应为整数"),  # Input should be a valid integer
+    ({"name": "医保局", "level": 1, "code": "91110000600037341N"}, "code", "字段 code 校验位不正确"),
+])
+def test_r18_pydantic_messages_are_chinese_by_error_type_naming_the_field(data, field, message):
+    from govshare.messages import pydantic_message
+
+    error = _pydantic_errors(data)[0]
+    assert pydantic_message(error) == (field, message)
+
+
+class UsccBody(BaseModel):
+    """A request body whose validator calls python-stdnum (its exceptions are ValueErrors: pydantic wraps them)."""
+
+    uscc: str
+
+    @field_validator("uscc")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        from stdnum.cn import uscc
+
+        return uscc.validate(value)
+
+
+def test_r18_a_library_error_raised_in_a_request_validator_is_a_chinese_422(app, client):
+    @app.post("/api/v1/test-uscc", include_in_schema=False)
+    def check(body: UsccBody):
+        return {"uscc": body.uscc}
+
+    response = client.post("/api/v1/test-uscc", json={"uscc": "9111000060003734"})
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "validation_failed", "field": "uscc",
+                                        "message": "字段 uscc 长度不正确"}
+    missing = client.post("/api/v1/test-uscc", json={})
+    assert missing.json()["error"]["message"] == "字段 uscc 必须填写"
+    assert not any(word in response.text + missing.text for word in STDNUM_ENGLISH + PYDANTIC_ENGLISH)

@@ -145,3 +145,48 @@ def test_r17_grant_rule_wins_over_the_grade_and_the_kind_comes_from_profile_or_n
     with pytest.raises(ValidationFailed) as refused:
         item_rule(phone, {"lxdh": "keep:x"}, {})
     assert refused.value.field == "masking.lxdh"
+
+
+# ---------------------------------------------------------------- placeholders of missing values (issue 13)
+
+PLACEHOLDERS = ["N/A", "n/a", "NA", "na", "无", "-", "--", "/", "null", "Null", "", " ", "\t", " N/A ", "\u3000无"]
+NOT_PLACEHOLDERS = ["N/A/B", "NAN", "nul", "无锡", "---", "-1", "//", "0", "王小明", "N.A."]
+
+
+def _served_sql(rule: masking.Rule, value, salt: str):
+    expression = masking.served_sql(rule, masking.quote_identifier("v"), salt)
+    return _duckdb.execute(f"SELECT {expression} FROM (SELECT CAST(? AS VARCHAR) AS v)", [value]).fetchone()[0]
+
+
+@pytest.mark.parametrize("value", PLACEHOLDERS)
+def test_r17_a_placeholder_is_served_as_it_is_not_masked_into_stars(value):
+    salt = SALTS[0]
+    assert masking.is_placeholder(value)
+    for text in ("keep:1:0", "keep:6:4", "keep:0:0", "hash", "year"):
+        rule = masking.parse_rule(text)
+        assert masking.served_masker(rule, salt)(value) == value == _served_sql(rule, value, salt)
+    assert masking.served_masker(masking.Rule("null"), salt)(value) is None  # withheld is withheld
+    assert _served_sql(masking.Rule("null"), value, salt) is None
+
+
+@pytest.mark.parametrize("value", NOT_PLACEHOLDERS)
+def test_r17_a_value_that_only_looks_like_a_placeholder_is_masked(value):
+    salt, rule = SALTS[0], masking.parse_rule("keep:1:0")
+    assert not masking.is_placeholder(value)
+    assert masking.served_masker(rule, salt)(value) == masking.python_masker(rule, salt)(value)
+    assert _served_sql(rule, value, salt) == masking.python_masker(rule, salt)(value)
+    assert masking.served_masker(rule, salt)("N/A") == "N/A" and masking.python_masker(rule, salt)("N/A") == "N**"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=RULES, value=st.one_of(VALUES, st.sampled_from(PLACEHOLDERS + NOT_PLACEHOLDERS)),
+       salt=st.sampled_from(SALTS))
+def test_r17_served_masking_agrees_in_python_and_duckdb_on_any_text(text, value, salt):
+    rule = masking.parse_rule(text)
+    assert masking.served_masker(rule, salt)(value) == _served_sql(rule, value, salt)
+
+
+def test_r17_kind_from_name_reads_personal_names():
+    assert masking.kind_from_name("法人代表") == "person_name" and masking.kind_from_name("联系人") == "person_name"
+    assert masking.kind_from_name("法定代表人身份证号") == "id_number"
+    assert masking.kind_from_name("注册地址") == "address"  # a plain 地址 still masks as an address when personal

@@ -36,18 +36,21 @@ REAL_HEADERS = {
                             "theme": "所属领域", "data_updated_at": "更新时间"}, []),
     "anhui_huainan.json": ({"name": "标题", "provider": "所属部门", "data_format": "数据类型", "theme": "数据领域",
                             "open_attribute": "开放属性", "publish_date": "发布时间", "data_updated_at": "更新时间",
-                            "url": "url"}, ["创建时间", "主题分类"]),
+                            "url": "url", "industry": "主题分类"}, ["创建时间"]),
     "anhui_luan.json": ({"name": "标题", "provider": "来源部门", "abstract": "描述", "update_cycle": "更新频率",
                          "data_format": "数据格式", "theme": "重点领域", "publish_date": "发布时间",
-                         "data_updated_at": "更新时间"}, ["数据量", "所属行业", "部门电话", "部门邮箱", "标签"]),
+                         "data_updated_at": "更新时间", "tags": "标签", "industry": "所属行业"},
+                        ["数据量", "部门电话", "部门邮箱"]),
     "anhui_suzhou.json": ({"name": "标题", "provider": "来源部门", "abstract": "描述", "update_cycle": "更新频率",
                            "open_attribute": "开放类型", "data_format": "数据格式", "theme": "重点领域",
-                           "publish_date": "发布时间", "data_updated_at": "更新时间", "url": "url"},
-                          ["数据量", "所属行业", "部门电话", "部门邮箱", "标签", "文件数"]),
+                           "publish_date": "发布时间", "data_updated_at": "更新时间", "url": "url", "tags": "标签",
+                           "industry": "所属行业"},
+                          ["数据量", "部门电话", "部门邮箱", "文件数"]),
     "fujian_xiamen.json": ({"name": "目录名称", "provider": "数据来源", "abstract": "简介", "update_cycle": "更新频率",
                             "open_attribute": "开放类型", "data_format": "数据格式", "theme": "主题领域",
-                            "publish_date": "发布时间", "data_updated_at": "更新时间", "url": "url"},
-                           ["联系方式", "行业分类", "标签"]),
+                            "publish_date": "发布时间", "data_updated_at": "更新时间", "url": "url", "tags": "标签",
+                            "industry": "行业分类"},
+                           ["联系方式"]),
     "jiangxi_jiangxi.json": ({"name": "标题", "provider": "数源单位", "open_attribute": "开放类型",
                               "data_format": "数据格式", "theme": "数据领域", "publish_date": "发布时间",
                               "data_updated_at": "数据更新时间", "url": "url"}, []),
@@ -608,3 +611,147 @@ def test_r03_same_portal_url_in_two_departments_reveals_nothing(db, world, tmp_p
     with db.session() as s:
         second = importer.import_file(s, world.actors["civil_manager"], catalog_file("省民政厅"), region_code="340000")
     assert (first.created, second.created, second.rejected) == (1, 1, [])
+
+
+# ---------------------------------------------------------------- the catalog round-trips (issue 13)
+
+
+def _every_state(session) -> list[tuple]:
+    """Each entry's content, status, version and events, and the open revisions: what a round-trip must keep."""
+    from govshare.catalog.models import EntryRevision
+
+    entries = [(e["resource_code"], e, status, version) for e, status, version in (
+        (service.snapshot(entry), entry.status, entry.version)
+        for entry in session.scalars(select(CatalogEntry).order_by(CatalogEntry.resource_code)))]
+    events = session.scalar(select(func.count()).select_from(EntryEvent))
+    revisions = session.scalar(select(func.count()).select_from(EntryRevision))
+    return [*entries, ("events", events), ("revisions", revisions)]
+
+
+def _seed_every_status(session, world) -> None:
+    """A published entry with items, a draft, a submitted and a returned one."""
+    _seed_catalog(session, world)  # one published (人口基本信息), two drafts
+    manager, reviewer = world.actors["police_manager"], world.actors["reviewer"]
+    submitted = service.create_entry(session, manager, population_entry(name="户籍迁移登记", tags="户籍，迁移",
+                                                                        source_url="https://data.example.gov.cn/1"))
+    service.submit_entry(session, manager, submitted.id)
+    returned = service.create_entry(session, manager, population_entry(name="暂住人口登记"))
+    service.submit_entry(session, manager, returned.id)
+    service.return_entry(session, reviewer, returned.id, "请补充更新周期说明")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_r03_an_export_imported_into_the_same_node_changes_nothing(db, world, tmp_path, suffix):
+    """Export then import --publish: 0 created, 0 changed, every status, version, item and event as it was; a
+    draft, submitted or returned entry is never published by it."""
+    with db.session() as s:
+        _seed_every_status(s, world)
+    with db.session() as s:
+        before = _every_state(s)
+        [path, *_] = exporter.export_file(s, SYSTEM, tmp_path / f"catalog{suffix}")
+    with db.session() as s:
+        report = importer.import_file(s, SYSTEM, path, publish=True)
+    assert (report.created, report.updated, report.revisions, report.rejected) == (0, 0, 0, [])
+    assert report.unchanged == 5 and report.duplicates == []
+    with db.session() as s:
+        assert _every_state(s) == before
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_r05_one_edited_abstract_proposes_one_revision_awaiting_review(db, world, tmp_path, suffix):
+    """The exported file with one abstract edited: the published entry gets one revision awaiting the
+    authority's review and stays as it was meanwhile; nothing else changes. Editing a draft's row edits the
+    draft (it stays a draft)."""
+    from govshare.catalog.models import EntryRevision
+    from govshare.catalog.vocab import EntryStatus
+
+    with db.session() as s:
+        _seed_every_status(s, world)
+    with db.session() as s:
+        [path, *_] = exporter.export_file(s, SYSTEM, tmp_path / f"catalog{suffix}")
+        published = s.scalars(select(CatalogEntry).where(CatalogEntry.status == "published")).one()
+        old_abstract, code = published.abstract, published.resource_code
+    table = importer.read_source(path).entries
+    rows = [dict(raw) for _number, raw in table.rows]
+    header = m.standard_headers("entry")
+    for row in rows:
+        if row[header["resource_code"]] == code:
+            row[header["abstract"]] = "全省户籍人口的基本信息（导入时修改）"
+        if row[header["name"]] == "社会组织名录":
+            row[header["abstract"]] = "草稿的摘要（导入时修改）"
+    edited = tmp_path / f"edited{suffix}"
+    _write_table(edited, table.headers, rows, path, suffix)
+    with db.session() as s:
+        report = importer.import_file(s, world.actors["police_manager"], edited)
+    assert (report.created, report.revisions, report.updated) == (0, 1, 0)
+    assert [r["rule"] for r in report.rejected] == ["只能导入本部门目录"] * 2  # the civil rows: not the police's
+    with db.session() as s:
+        entry = s.scalars(select(CatalogEntry).where(CatalogEntry.resource_code == code)).one()
+        assert (entry.abstract, entry.status) == (old_abstract, EntryStatus.PUBLISHED)
+        [revision] = s.scalars(select(EntryRevision)).all()
+        assert (revision.entry_id, revision.status, revision.payload["abstract"]) == (
+            entry.id, "submitted", "全省户籍人口的基本信息（导入时修改）")
+    with db.session() as s:  # the civil manager's own rows: the draft is edited and stays a draft
+        report = importer.import_file(s, world.actors["city_civil_manager"], edited)
+        draft = s.scalars(select(CatalogEntry).where(CatalogEntry.name == "社会组织名录")).one()
+        assert (draft.abstract, draft.status) == ("草稿的摘要（导入时修改）", EntryStatus.DRAFT)
+    assert report.updated == 1 and report.created == 0
+
+
+def _write_table(path: Path, headers: list[str], rows: list[dict], exported: Path, suffix: str) -> None:
+    """The rows written back as the export wrote them: XLSX with its items sheet, or CSV with NAME.items.csv."""
+    import shutil
+
+    if suffix == ".csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=headers)
+            writer.writeheader()
+            writer.writerows(rows)
+        shutil.copy(exporter.items_csv_path(exported), exporter.items_csv_path(path))
+        return
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(exported)
+    sheet = workbook[exporter.ENTRY_SHEET]
+    sheet.delete_rows(2, sheet.max_row)
+    for row in rows:
+        sheet.append([row.get(h) for h in headers])
+    workbook.save(path)
+
+
+def test_r03_a_row_that_says_it_is_a_draft_is_never_published_by_an_import(db, world, tmp_path):
+    """Into another node, --publish creates published entries only from rows the file says are published."""
+    with db.session() as s:
+        _seed_every_status(s, world)
+        [path] = exporter.export_file(s, SYSTEM, tmp_path / "catalog.xlsx")
+    _empty_tables(db)
+    with db.session() as s:
+        report = importer.import_file(s, SYSTEM, path, publish=True, region_code="340000")
+        assert report.created == 5 and report.rejected == []
+        statuses = {e.name: e.status for e in s.scalars(select(CatalogEntry))}
+    assert statuses == {"人口基本信息": "published", "低保对象名册": "draft", "社会组织名录": "draft",
+                        "户籍迁移登记": "draft", "暂住人口登记": "draft"}
+
+
+def test_r17_an_item_named_like_personal_information_but_declared_otherwise_is_reported(db, tmp_path):
+    """法人代表 declared 非个人信息: the row is imported (the provider decides) and the report says it."""
+    row = {"目录名称": "企业登记信息", "提供部门": "省市场监管局", "共享类型": "有条件共享",
+           "共享条件": "仅限市场监管执法使用",
+           "信息项": [{"name": "fddbr", "chinese_name": "法人代表", "personal_info": "非个人信息"},
+                   {"name": "qymc", "chinese_name": "企业名称"}]}
+    path = _write_json(tmp_path / "c.json", [row])
+    with db.session() as s:
+        report = importer.import_file(s, SYSTEM, path, region_code="340000")
+    assert report.created == 1 and report.rejected == []
+    assert [n["note"] for n in report.defaults if n["column"] == "信息项"] == [
+        "信息项“法人代表”名称像个人信息，但申报为非个人信息"]
+
+
+def test_r03_a_rule_a_library_states_reaches_the_report_in_chinese(db, tmp_path):
+    path = _write_json(tmp_path / "c.json", [{"目录名称": "x" * 301, "提供部门": "省市场监管局"},
+                                             {"目录名称": "企业", "提供部门": "省市场监管局",
+                                              "发布日期": "2025-13-45"}])
+    with db.session() as s:
+        report = importer.import_file(s, SYSTEM, path, region_code="340000")
+    rules = [problem["rule"] for problem in report.rejected]
+    assert len(rules) == 2 and not any("Input should" in rule or "Value error" in rule for rule in rules), rules

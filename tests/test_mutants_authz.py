@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from govshare.audit import service as audit
-from govshare.authz import Actor, actor_named, require_authority_over, require_own_department
+from govshare.authz import Actor, actor_named, region_prefix, require_authority_over, require_own_department
 from govshare.errors import Forbidden, NotFound
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
@@ -84,3 +84,18 @@ def test_r12_a_manual_checkpoint_names_who_signed_it(db, world):
     _append(db, 1)
     with db.session() as s:
         assert audit.checkpoint(s, actor_named(s, "admin")).note == "手动签名（admin）"
+
+
+def test_r18_a_department_without_a_region_covers_no_area():
+    """Callers skip the area filter when the prefix is empty (`if prefix`); an empty or missing region code
+    must give an empty prefix, never a made-up one. Kills x_region_prefix__mutmut_3."""
+    assert region_prefix("") == region_prefix(None) == ""
+    assert region_prefix(" 341700 ") == "3417"
+
+
+def test_r18_the_node_operator_acts_as_the_platform_admin():
+    """`govshare` commands run without --user act as the platform administrator, also where a rule asks
+    the role rather than `is_system`. Kills xǁActorǁsystem__mutmut_2 (the operator without a role)."""
+    operator = Actor.system()
+    assert operator.is_system and operator.has(Role.PLATFORM_ADMIN)
+    assert operator.role is Role.PLATFORM_ADMIN

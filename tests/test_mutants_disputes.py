@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govshare.config import settings_of
 from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -18,10 +18,13 @@ from govshare.notify.models import Notification
 from govshare.orgs.models import Role, User
 from govshare.sharing import changes, disputes
 from govshare.sharing import service as sharing
+from govshare.sharing.models import DisputeStep
 from govshare.sharing.schemas import ReplyIn
 from govshare.sharing.vocab import DisputeStatus, GrantStatus, RequestStatus
 from govshare.workdays import service as workdays
 from tests.factories import consumer_system, published_entry, submitted_request
+from tests.security.test_dispute_parties import _authority_asks_civil
+from tests.security.test_dispute_parties import _user as _registered_user
 from tests.test_disputes import _city_entry, _decide, _partly_approved, _refused, _user
 from tests.test_service_changes import _propose, _travel
 
@@ -342,3 +345,201 @@ def test_r08_a_dispute_withdrawn_at_the_authority_is_told_to_its_handler_and_rev
         ("dispute_withdrawn", "escalated", "partly_approved", "接受部分同意", {}, "civil_requester")
     told = [(f"共享争议已撤回：{request.entry.name}", "接受部分同意")]
     assert _told(session, world, "dispute.withdrawn") == {"police_reviewer": told, "reviewer": told}
+
+
+# ---------------------------------------------------------------- referred to the higher node (R16)
+
+
+def _referred_events(session, world, request) -> list[tuple]:
+    """The request's record as its requester (省数据局, a party) reads it."""
+    return [(e.action, e.from_status, e.to_status, e.reason, e.detail, e.actor.username if e.actor else "system")
+            for e in sharing.history(session, world.actors["authority_requester"], request.id)]
+
+
+REFERRED_WHY = ("本节点除争议双方外没有可受理“本级主管部门协调”的主管部门，争议一方不能办理本方的争议，"
+                "该环节报上级节点处理（R16），本节点不作决定")
+
+
+def test_r08_a_referred_step_is_recorded_told_and_neither_pushed_up_nor_decided_on_this_node(session, world):
+    """省数据局 asks 省民政厅; the authority level has no authority here but 省数据局 itself, so it is referred. The
+    referral is on the record with its level and told to both parties with the requester's reason and why; pushing
+    it up again and deciding it are refused, each naming the rule and the step's state. Kills x__refer__mutmut_9/15
+    (the level dropped from the event), 18/19 (its key renamed), 25/31 (the notice's body dropped),
+    x__next_level__mutmut_31 (a referred step taken as an open one still in its time), 48/49 (taken as none of
+    open, decided or referred), 50 (the refusal's message dropped) and x_decide__mutmut_27/28/30/31 (the refused
+    decision's current state or its label dropped or swapped)."""
+    request = _authority_asks_civil(session, world)
+    requester = world.actors["authority_requester"]
+    step = disputes.escalate(session, requester, request.id, "请求主管部门协调")
+    assert (step.level, step.status, step.handler_id) == ("authority", DisputeStatus.REFERRED, None)
+    assert _referred_events(session, world, request)[-2:] == [
+        ("escalated", "refused", "escalated", "请求主管部门协调", {"level": "authority"}, "authority_requester"),
+        ("dispute_referred", None, "escalated", REFERRED_WHY, {"level": "authority"}, "authority_requester")]
+    told = [(f"共享争议报上级节点处理（本级主管部门协调）：{request.entry.name}",
+             f"请求主管部门协调。{REFERRED_WHY}。")]
+    assert _told(session, world, "dispute.referred") == {"civil_reviewer": told, "authority_requester": told}
+
+    with pytest.raises(Conflict) as pushed:
+        disputes.escalate(session, requester, request.id, "再次上提")
+    assert (pushed.value.field, pushed.value.message, pushed.value.extra) == \
+        ("status", "“本级主管部门协调”已报上级节点处理，本节点不能再上提", {})
+    for actor in (world.actors["reviewer"], world.actors["other_reviewer"]):
+        with pytest.raises(Conflict) as decided:
+            _decide(session, actor, step, decision="approve", reason="同意共享")
+        assert (decided.value.field, decided.value.message, decided.value.code, decided.value.extra) == (
+            "status", "“本级主管部门协调”已报上级节点处理，本节点任何部门都不能作出决定", "illegal_transition",
+            {"current_status": "referred", "current_status_label": "报上级节点处理"})
+    assert (step.status, request.status, len(disputes.steps(session, requester, request.id))) == \
+        (DisputeStatus.REFERRED, S.ESCALATED, 2)
+
+
+def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_referred(session, world):
+    """The negotiation granted part of the data; the authority level was referred; then the provider revoked the
+    grant, so the request left the dispute. A referred step left on its record (ending a grant closes the open
+    steps) does not make the refusal say the dispute is with the higher node: it is over. Kills
+    x__next_level__mutmut_47 (a referred last step refused as referred whatever the request's state)."""
+    requester = _registered_user(session, world, "authority_requester", "authority", Role.REQUESTER)
+    civil_reviewer = _registered_user(session, world, "civil_reviewer", "civil", Role.DEPT_REVIEWER)
+    entry = published_entry(session, world, manager="civil_manager", name="社会救助对象信息")
+    request = _refused(session, world, entry=entry, reviewer=civil_reviewer, who="authority_requester")
+    negotiation = disputes.escalate(session, requester, request.id, "数据治理确需该数据")
+    _decide(session, civil_reviewer, negotiation, decision="approve_in_part",
+            item_ids=request.item_ids[:2], reason="协商同意提供部分信息项")
+    step = disputes.escalate(session, requester, request.id, "请求主管部门协调全部信息项")
+    assert (step.status, request.status) == (DisputeStatus.REFERRED, S.ESCALATED)
+    sharing.revoke_grant(session, civil_reviewer, sharing.grant_of(session, request.id).id, "该系统存在越权调用")
+    assert request.status == S.REVOKED
+    step.status = DisputeStatus.REFERRED.value  # the referral stays on the record whatever ending the grant did
+    session.flush()
+    with pytest.raises(Conflict) as refused:
+        disputes.escalate(session, requester, request.id, "继续上提")
+    assert (refused.value.field, refused.value.message, refused.value.extra) == \
+        ("status", "申请当前状态为“已撤销”，不能再提起争议", {"current_status": "revoked"})
+
+
+# ---------------------------------------------------------------- a party never settles its own dispute
+
+
+def test_r08_the_provider_that_is_an_authority_is_refused_as_a_party_and_not_listed_its_dispute(session, world):
+    """合肥市数据资源局 provides the data: its authority reviewer is refused as a party (the message says why, not
+    merely who handles the step), also when a step of old data names it the handler, and such a step is not in
+    its list. Kills x__require_handler__mutmut_22 (the party refusal's message) and x_list_open_steps__mutmut_8
+    (the provider not taken as a party of the dispute)."""
+    _registered_user(session, world, "city_authority_manager", "city_authority", Role.CATALOG_MANAGER)
+    provider = _registered_user(session, world, "city_authority_dept_reviewer", "city_authority", Role.DEPT_REVIEWER)
+    entry = published_entry(session, world, manager="city_authority_manager", name="公共数据目录运行信息")
+    request = submitted_request(session, world, entry=entry)
+    requester = world.actors["civil_requester"]
+    sharing.reply(session, provider, request.id, ReplyIn(decision="refuse", reason="不属于共享范围"))
+    _decide(session, provider, disputes.escalate(session, requester, request.id, "申请协商"))
+    step = disputes.escalate(session, requester, request.id, "请求主管部门协调")
+    assert step.handler_id == world.ids["authority"]
+    party = ("step_id", "本部门是该争议的当事方（需求部门或提供部门），不能协调裁决本方的争议")
+    city_reviewer = world.actors["city_reviewer"]
+    assert _raised(Forbidden, _decide, session, city_reviewer, step, decision="approve", reason="同意") == party
+
+    step.handler_id = world.ids["city_authority"]  # as the old code wrote it: the provider settles its own dispute
+    session.flush()
+    assert disputes.list_open_steps(session, city_reviewer) == []
+    assert _raised(Forbidden, _decide, session, city_reviewer, step, decision="approve", reason="同意") == party
+    assert (step.status, request.status) == (DisputeStatus.OPEN, S.ESCALATED)
+
+
+# ---------------------------------------------------------------- the handler's list
+
+
+def test_r08_a_step_is_listed_to_its_handler_only(session, world):
+    """The negotiation is listed to the provider's reviewers, not to another department's; the authority level to
+    省数据局's authority reviewers, not to the other authorities' (neither is a party). Kills
+    x_list_open_steps__mutmut_17 (every department listed every step of the levels its role decides)."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    city_civil_reviewer = _user(session, world, "city_civil_reviewer", "city_civil", Role.DEPT_REVIEWER)
+    negotiation = disputes.escalate(session, requester, request.id, "申请协商")
+    assert [s.id for s in disputes.list_open_steps(session, world.actors["police_reviewer"])] == [negotiation.id]
+    assert disputes.list_open_steps(session, city_civil_reviewer) == []
+
+    _decide(session, world.actors["police_reviewer"], negotiation)
+    step = disputes.escalate(session, requester, request.id, "请求主管部门协调")
+    assert [s.id for s in disputes.list_open_steps(session, world.actors["reviewer"])] == [step.id]
+    for other in ("city_reviewer", "other_reviewer"):
+        assert disputes.list_open_steps(session, world.actors[other]) == []
+
+
+def test_r08_the_open_steps_are_listed_most_urgent_first(session, world):
+    """The node shortens the negotiation after a first dispute was opened: the second one opened is due first and
+    comes first. Kills x_list_open_steps__mutmut_13 (the list in the order the steps were opened)."""
+    requester = world.actors["civil_requester"]
+    first = disputes.escalate(session, requester, _refused(session, world).id, "申请协商")
+    session.info["settings"] = settings_of(session).model_copy(update={"negotiation_working_days": 2})
+    other = _refused(session, world, system=consumer_system(session, world, name="救助核对系统")[0])
+    second = disputes.escalate(session, requester, other.id, "申请协商")
+    assert second.due == _deadline(session, 2).due < first.due
+    assert [s.id for s in disputes.list_open_steps(session, world.actors["police_reviewer"])] == [second.id, first.id]
+
+
+# ---------------------------------------------------------------- a request that left the dispute
+
+
+def test_r08_an_open_step_of_a_request_that_left_the_dispute_is_no_work_and_cannot_be_decided(session, world):
+    """Ending a grant closes the open steps of its dispute; should a step still be open (data written before, or
+    by anything else), the request's state decides: it is listed to nobody, the job does not mark it overdue, and
+    deciding it is refused naming the request's state. Kills x__open_in_dispute__mutmut_4 (open steps of requests
+    out of the dispute listed and marked) and x_decide__mutmut_46/48 (the refusal's message dropped), 47/49 (its
+    current state dropped) and 50 (its state's label not read)."""
+    request = _partly_approved(session, world)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "要求全部信息项")
+    sharing.revoke_grant(session, world.actors["police_reviewer"], sharing.grant_of(session, request.id).id,
+                         "该系统存在越权调用")
+    assert (request.status, step.status) == (S.REVOKED, DisputeStatus.WITHDRAWN)
+    step.status = DisputeStatus.OPEN.value  # a step left open although its request left the dispute
+    session.flush()
+
+    assert disputes.list_open_steps(session, world.actors["police_reviewer"]) == []
+    assert disputes.mark_overdue_steps(session, step.due + timedelta(days=1)) == 0 and step.overdue_at is None
+    with pytest.raises(Conflict) as refused:
+        _decide(session, world.actors["police_reviewer"], step, decision="approve", reason="同意")
+    assert (refused.value.field, refused.value.message, refused.value.code, refused.value.extra) == (
+        "status", "申请当前状态为“已撤销”，争议已终结，不能再作决定", "illegal_transition",
+        {"current_status": "revoked"})
+    assert (step.status, request.status) == (DisputeStatus.OPEN, S.REVOKED)
+
+
+def test_r08_a_dispute_with_no_pending_step_is_withdrawn_as_a_refusal(session, world):
+    """An escalated request none of whose steps is pending (none says what the request fell back from) is
+    withdrawn, as a refused one would be, and the provider told. Kills x_withdraw__mutmut_11 (the last pending
+    step read when there is none)."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    step = disputes.escalate(session, requester, request.id, "申请协商")
+    step.status = DisputeStatus.LAPSED.value  # no step pending, the request still escalated
+    session.flush()
+    sharing.withdraw_request(session, requester, request.id, "已通过其他途径解决")
+    assert (request.status, step.status) == (S.WITHDRAWN, DisputeStatus.LAPSED)
+    assert _events(session, world, request)[-1] == \
+        ("dispute_withdrawn", "escalated", "withdrawn", "已通过其他途径解决", {}, "civil_requester")
+    assert _told(session, world, "dispute.withdrawn") == {
+        "police_reviewer": [(f"共享争议已撤回：{request.entry.name}", "已通过其他途径解决")]}
+
+
+# ---------------------------------------------------------------- the order of the steps
+
+
+def test_r08_the_steps_of_a_dispute_are_read_in_the_order_they_were_opened(session, world):
+    """The dispute goes on from its last step, whatever order the database stores the rows in: after the first
+    step's row is rewritten (its state changed and changed back, as a correction by hand would), PostgreSQL
+    stores it after the second's, yet the steps read first to last and the step in its time is the one that
+    stands. Kills x__steps__mutmut_3 on PostgreSQL (SQLite reads a request's steps in id order anyway, so the
+    mutation run cannot: docs/testing.md)."""
+    request = _refused(session, world)
+    requester = world.actors["civil_requester"]
+    first = disputes.escalate(session, requester, request.id, "申请协商")
+    first.due = workdays.local_today(session) - timedelta(days=1)
+    second = disputes.escalate(session, requester, request.id, "协商逾期未决")
+    session.flush()
+    for status in (DisputeStatus.WITHDRAWN, DisputeStatus.LAPSED):  # an indexed column: a new row version each time
+        session.execute(update(DisputeStep).where(DisputeStep.id == first.id).values(status=status))
+    session.expire_all()
+    assert [s.id for s in disputes.steps(session, requester, request.id)] == [first.id, second.id]
+    assert _raised(Conflict, disputes.escalate, session, requester, request.id, "直接提请上级") == \
+        ("status", f"“本级主管部门协调”尚在办理期限内（{second.due}），期满未决方可上提")

@@ -43,3 +43,21 @@ def test_every_mutant_not_killed_is_explained_in_docs_testing(module):
     unexplained = [survivor["mutant"] for survivor in RECORD["modules"][module]["survivors"]
                    if survivor["mutant"].removeprefix("govshare.") not in EXPLAINED]
     assert not unexplained, f"kill them with a test or say in docs/testing.md why each is equivalent: {unexplained}"
+
+
+def test_a_fresh_checkout_keeps_the_record_and_retests_its_survivors(tmp_path, monkeypatch):
+    """mutants/ is not committed: in a fresh checkout mutmut has no results to read. A complete record of the
+    same source then stands as it is, and `--survivors` re-tests the survivors it names (a run once wiped the
+    authz record to 0 of 0 this way)."""
+    from bench import mutation
+
+    source = Path("src/govshare/authz.py")
+    (tmp_path / source).parent.mkdir(parents=True)
+    (tmp_path / source).write_bytes((ROOT / source).read_bytes())
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    entry = {"complete": True, "source_sha256": mutation.source_hash(source), "total": 95, "killed": 94,
+             "date": "2026-12-07", "survivors": [{"mutant": "govshare.authz.x_m__mutmut_1", "status": "survived"}]}
+    assert mutation.not_killed(source, entry) == ["govshare.authz.x_m__mutmut_1"]
+    assert mutation.score(source, entry)["killed"] == 94 and "date" not in mutation.score(source, entry)
+    (tmp_path / source).write_text("# changed\n")  # another source: the record is void, nothing stands
+    assert mutation.not_killed(source, entry) == [] and mutation.score(source, entry)["total"] == 0

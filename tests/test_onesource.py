@@ -85,14 +85,14 @@ def test_r06_id_number_under_three_names_forms_one_cluster(db, world):
 
 def test_r06_same_name_with_a_different_type_does_not_cluster(db, world):
     with db.session() as s:
-        _publish(s, world, "police_manager")  # 出生日期 is a date here
+        _publish(s, world, "police_manager")  # 公民身份号码 is a string here
         _publish(s, world, "civil_manager", name="救助对象信息", items=[
-            _item("csrq", "出生日期", "string", length=8),
+            _item("sfzh", "身份证号", "integer"),
             _item("jzlx", "救助类型", personal_info="none"),
         ])
         onesource.detect_clusters(s, world.actors["reviewer"])
-        assert _cluster(s, "出生日期", "date") is None
-        assert _cluster(s, "出生日期", "string") is None
+        assert _cluster(s, "身份证号", "string") is None
+        assert _cluster(s, "身份证号", "integer") is None
 
 
 def test_r06_item_of_one_department_is_not_a_cluster(db, world):
@@ -118,6 +118,41 @@ def test_r06_generic_bookkeeping_items_do_not_cluster(db, world):
         _publish(s, world, "civil_manager", name="低保对象信息", items=[_item("sfzh", "身份证号"), *extra])
         onesource.detect_clusters(s, world.actors["reviewer"])
         assert [c.label for c in s.scalars(select(SourceCluster))] == ["身份证号"]
+
+
+def test_r06_generic_items_never_form_clusters_whatever_their_synonym():
+    """data/generic_items.txt is compared by canonical name: 联系电话 leaves out 手机号码 too."""
+    generic = onesource.generic_items()
+    assert {"姓名", "性别", "出生日期", "成立日期", "手机号码", "地址", "备注", "序号"} <= generic
+    for name in ("姓名", "人员姓名", "性别代码", "出生年月日", "成立时间", "注册日期", "联系电话", "手机号码",
+                 "地址", "备注", "序号（自增）"):
+        assert onesource.cluster_key(name, "string", "340100") is None, name
+    for name in ("公民身份号码", "统一社会信用代码", "户籍地址", "号牌号码", "企业名称"):
+        assert onesource.cluster_key(name, "string", "340100") == f"34|{onesource.canonical_item_name(name)}|string"
+
+
+def test_r06_departments_sharing_only_generic_person_items_form_no_cluster(db, world):
+    """姓名 and 性别 in two departments are not one data item (noise); 身份证号 in two departments still is."""
+    with db.session() as s:
+        _publish(s, world, "police_manager", name="出入境人员信息", items=[
+            _item("xm", "姓名"), _item("xb", "性别", length=1), _item("lxdh", "联系电话"),
+        ])
+        _publish(s, world, "civil_manager", name="志愿者登记信息", items=[
+            _item("ryxm", "人员姓名"), _item("xbdm", "性别代码", length=1), _item("sjhm", "手机号码"),
+        ])
+        result = onesource.detect_clusters(s, world.actors["reviewer"])
+        assert (result.clusters, result.created) == (0, 0)
+        assert s.scalars(select(SourceCluster)).all() == []
+        _publish(s, world, "police_manager", name="人口核验信息", items=[
+            _item("gmsfhm", "公民身份号码", length=18), _item("xm", "姓名"), _item("xb", "性别"),
+        ])
+        _publish(s, world, "civil_manager", name="低保对象信息", items=[
+            _item("sfzh", "身份证号", length=18), _item("xm", "姓名"), _item("xb", "性别"),
+        ])
+        result = onesource.detect_clusters(s, world.actors["reviewer"])
+        assert result.clusters == 1
+        assert [c.label for c in s.scalars(select(SourceCluster))] == ["身份证号"]
+        assert {m.department_id for m in _cluster(s, "身份证号").members} == {world.ids["police"], world.ids["civil"]}
 
 
 def test_r06_detection_needs_authority_reviewer_or_admin(db, world):

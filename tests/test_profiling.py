@@ -15,6 +15,7 @@ import pytest
 from stdnum import luhn
 from stdnum.cn import ric, uscc
 
+from govshare.catalog import grades
 from govshare.gateway import profiling
 from govshare.gateway.profiling import detect_kind, is_id_number, suggestion, valid_mask
 from tests.conftest import REAL
@@ -216,3 +217,94 @@ def test_r17_surname_list_is_data_and_has_compound_surnames():
     compound, single = profiling.surnames()
     assert "欧阳" in compound and "王" in single and len(single) > 300
     assert all(re.fullmatch(r"[\u4e00-\u9fff]", s) for s in single)
+
+
+# ---------------------------------------------------------------- names and placeholders (issue 13)
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("法定代表人", "person_name"), ("法人代表", "person_name"), ("企业法定代表人", "person_name"),
+    ("姓名", "person_name"), ("联系人", "person_name"), ("联系电话", "mobile"), ("手机号", "mobile"),
+    ("法定代表人电话", "mobile"), ("身份证号", "id_number"), ("法定代表人身份证号码", "id_number"),
+    ("公民身份号码", "id_number"), ("住址", "address"), ("家庭住址", "address"), ("户籍地址", "address"),
+    ("出生日期", "birth_date"), ("银行卡号", "bank_card"), ("fddbr", "person_name"), ("SFZH", "id_number"),
+    # an organization's items, and items that name no person
+    ("注册地址", None), ("企业名称", None), ("单位联系电话", None), ("企业住址", None), ("统一社会信用代码", None),
+    ("企业类型", None), ("注册资金", None), ("行政区划代码", None), ("", None),
+])
+def test_r17_personal_kind_of_name(name, kind):
+    assert grades.personal_kind_of_name(name) == kind
+
+
+def test_r17_import_warning_for_an_item_named_personal_but_declared_not_personal():
+    warning = grades.undeclared_personal_warning("法人代表", "none")
+    assert warning == "信息项“法人代表”名称像个人信息，但申报为非个人信息"
+    assert grades.undeclared_personal_warning("法人代表", "非个人信息") is not None  # the label, as a file writes it
+    assert grades.undeclared_personal_warning("负责人姓名", "pi") is None  # declared personal: nothing to warn of
+    assert grades.undeclared_personal_warning("企业名称", "none") is None
+    assert grades.undeclared_personal_warning("代表", "none", name="fddbr") == (
+        "信息项“代表”名称像个人信息，但申报为非个人信息")
+
+
+class _Item:
+    def __init__(self, name, chinese_name, grade="general_1", personal_info="none"):
+        self.name, self.chinese_name, self.grade, self.personal_info = name, chinese_name, grade, personal_info
+
+
+def _profile(columns: dict[str, list], items: list[_Item], key_item: str | None = None) -> dict:
+    connection = duckdb.connect()
+    connection.register("t", pa.table(columns))
+    mapping = {item.name: column for item, column in zip(items, columns, strict=True)}
+    return profiling.profile_relation(connection, "t", items, mapping, key_item=key_item)["items"]
+
+
+def test_r17_a_column_named_like_personal_information_is_personal_whatever_its_values():
+    codes = uscc_vectors()[:60]
+    columns = {"统一社会信用代码": codes, "法人代表": ["N/A"] * 60, "联系电话": ["-"] * 30 + [None] * 30,
+               "企业类型": ["N/A"] * 60}
+    items = [_Item("tyshxydm", "统一社会信用代码"), _Item("fddbr", "法人代表"), _Item("lxdh", "联系电话"),
+             _Item("qylx", "企业类型")]
+    profiled = _profile(columns, items, key_item="tyshxydm")  # records of organizations: still personal
+    legal = profiled["fddbr"]
+    assert (legal["kind"], legal["suggested_grade"], legal["suggested_personal_info"], legal["suggested_masking"]) == (
+        "person_name", "general_3", "pi", "keep:1:0")
+    phone = profiled["lxdh"]
+    assert (phone["kind"], phone["suggested_personal_info"], phone["suggested_masking"]) == ("mobile", "pi", "keep:3:4")
+    assert profiled["qylx"]["kind"] is None and profiled["qylx"]["suggested_personal_info"] == "none"
+    # values of another personal kind win over the name: a 联系人 column holding mobile numbers is mobiles
+    mobiles, _ = mobile_vectors()
+    named = _profile({"联系人": mobiles[:60]}, [_Item("lxr", "联系人")])["lxr"]
+    assert named["kind"] == "mobile" and named["named_kind"] == "person_name"
+
+
+PLACEHOLDERS = ["N/A", "n/a", "NA", "na", "无", "-", "--", "/", "null", "NULL", "", "   ", " N/A ", "\u3000"]
+
+
+def test_r14_placeholders_count_as_missing_and_are_not_values():
+    numbers = id_numbers(40)
+    table = {"SFZH": [*numbers, *PLACEHOLDERS, None], "BZ": ["备注"] * 40 + ["N/A/B", "NAN", "无锡", "-1", "0"]
+                                                                       + ["x"] * (len(PLACEHOLDERS) - 4)}
+    profiled = _profile(table, [_Item("sfzh", "身份证号"), _Item("bz", "备注")])
+    assert profiled["sfzh"]["nulls"] == len(PLACEHOLDERS) + 1  # every placeholder, and NULL
+    assert profiled["sfzh"]["kind"] == "id_number" and profiled["sfzh"]["match_ratio"] == 1.0
+    assert profiled["sfzh"]["sampled_values"] == 40
+    assert profiled["bz"]["nulls"] == 0  # N/A/B, NAN, 无锡, -1 and 0 are values
+    # the placeholders do not dilute a kind: 40 ID numbers among 40 N/A are a column of ID numbers
+    assert detect_kind(numbers + ["N/A"] * 40) == ("id_number", 1.0)
+    assert detect_kind(PLACEHOLDERS) == (None, 0.0)
+
+
+def test_r09_identifiers_are_normalized_per_kind():
+    code = "91310120734580606X"
+    for typed in ("91310120734580606x", "９１３１０１２０７３４５８０６０６Ｘ", " 9131 0120 7345 8060 6X ",
+                  "91310120-734580606x", "９１３１０１２０７３４５８０６０６ｘ\u3000"):
+        assert profiling.normalize_identifier(typed, "uscc") == code
+        assert profiling.normalize_identifier(typed, "id_number") == code
+    # other values are only trimmed: a name or an address keeps its full-width forms and case
+    assert profiling.normalize_identifier(" 上海（分公司）Ａ ", None) == "上海（分公司）Ａ"
+    assert profiling.normalize_identifier(" abc ", "person_name") == "abc"
+    assert profiling.identifier_kind(None, "统一社会信用代码") == "uscc"
+    assert profiling.identifier_kind(None, "公民身份号码") == "id_number"
+    assert profiling.identifier_kind("uscc", "备注") == "uscc"
+    assert profiling.identifier_kind("address", "身份证号") is None  # its values say otherwise
+    assert profiling.identifier_kind(None, "企业名称") is None

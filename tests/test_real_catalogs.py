@@ -148,3 +148,33 @@ def test_r03_the_seven_real_catalogs(real):
     _r03_departments_are_created_from_provider_names(real)
     _r04_derived_values_of_real_rows_pass_the_catalog_rules(real)
     _r03_defaults_section_says_what_was_derived(real)
+
+
+def test_r03_an_alias_brings_the_rows_of_a_short_name_under_the_registered_department(db):
+    """Issue 13 on real data: 安徽省统计局 is registered; anhui_anhui.json names it 省统计局 in 556 of its 700 rows.
+    Without an alias those rows are rejected naming the registered department (no second department beside it);
+    once 省统计局 is its alias, the same file imports them under 安徽省统计局."""
+    from govshare.orgs import service as orgs
+
+    _empty_tables(db)  # the module's real catalogs may still be loaded on this backend
+    name, (region, level) = "anhui_anhui.json", PORTALS["anhui_anhui.json"]
+    short = sum(1 for row in _raw(name) if row[PROVIDER_COLUMN[name]].strip() == "省统计局")
+    assert short == 556
+    with db.session() as s:
+        statistics = orgs.create_department(s, SYSTEM, name="安徽省统计局", level=level, region_code=region).id
+    with db.session() as s:
+        first = importer.import_file(s, SYSTEM, CATALOGS / name, region_code=region, level=level)
+    assert len(first.rejected) == short and first.created == 700 - short
+    assert {p["rule"] for p in first.rejected} == {
+        "提供部门“省统计局”未登记；相近的已有部门：安徽省统计局（如为同一部门，请为其添加别名）"}
+    assert "省统计局" not in first.departments_created and "安徽省统计局" not in first.departments_created
+    with db.session() as s:
+        orgs.add_alias(s, SYSTEM, statistics, "省统计局")
+    with db.session() as s:
+        second = importer.import_file(s, SYSTEM, CATALOGS / name, region_code=region, level=level)
+    assert (second.created, second.unchanged, second.rejected, second.departments_created) == (
+        short, 700 - short, [], [])
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Department).where(Department.name == "省统计局")) == 0
+        under = s.scalar(select(func.count()).select_from(CatalogEntry).where(CatalogEntry.provider_id == statistics))
+        assert under == short + 1  # and the one row that names it 安徽省统计局

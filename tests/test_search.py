@@ -70,7 +70,9 @@ def _search(index_dir, q: str = "", **filters) -> dict:
     """A search of the built index: an answer with no hits is a real "nothing found", never a missing index."""
     facets = filters.pop("facets", True)
     now = filters.pop("now", None)
-    result = search.search(index_dir, q, search.parse_filters(**filters), facets=facets, now=now)
+    every_concept = filters.pop("every_concept", False)
+    result = search.search(index_dir, q, search.parse_filters(**filters), facets=facets, now=now,
+                           every_concept=every_concept)
     assert result["notice"] is None, result["notice"]
     return result
 
@@ -82,11 +84,11 @@ def test_r02_finds_by_name_abstract_item_and_department(db, world, index_dir):
     ids = _catalog(db, world)
     assert _ids(_search(index_dir, "人口基本信息"))[0] == ids["population"]  # name
     assert _ids(_search(index_dir, "社会救助核对")) == [ids["social"]]  # abstract
-    assert _ids(_search(index_dir, "纳税人识别号")) == [ids["tax"]]  # item Chinese name
-    assert _ids(_search(index_dir, "出生日期")) == [ids["population"]]  # item Chinese name
-    assert _ids(_search(index_dir, "合肥市民政局")) == [ids["tax"]]  # department
+    assert _ids(_search(index_dir, "纳税人识别号"))[0] == ids["tax"]  # item Chinese name
+    assert _ids(_search(index_dir, "出生日期"))[0] == ids["population"]  # item Chinese name
+    assert _ids(_search(index_dir, "合肥市民政局"))[0] == ids["tax"]  # department
     assert _ids(_search(index_dir, "nsrsbh")) == [ids["tax"]]  # item field name, case folded
-    assert _search(index_dir, "不存在的资源名称")["total"] == 0
+    assert _search(index_dir, "天文望远镜观测")["total"] == 0  # zero hits only when nothing shares a concept
 
 
 def test_r02_synonyms_hukou_finds_huji_and_social_insurance_finds_shebao(db, world, index_dir):
@@ -110,14 +112,18 @@ def test_single_character_and_two_character_queries(db, world, index_dir):
 def test_a_run_of_characters_matches_however_jieba_cut_the_text(db, world, index_dir):
     ids = _catalog(db, world)
     assert _ids(_search(index_dir, "保缴")) == [ids["social"]]  # inside 社保缴费, not a jieba word
-    assert _ids(_search(index_dir, "份号")) == [ids["population"]]  # inside 公民身份号码
+    assert _ids(_search(index_dir, "份号"))[0] == ids["population"]  # inside 公民身份号码
     assert _search(index_dir, "籍口")["total"] == 0  # both characters occur, but never next to each other
 
 
-def test_two_words_must_both_match(db, world, index_dir):
+def test_r02_every_concept_is_optional_and_sharing_more_ranks_first(db, world, index_dir):
+    """Rank, don't filter: an entry that shares one concept of the query is found; one that shares both
+    comes first; an entry that shares none is not found."""
     ids = _catalog(db, world)
-    assert _ids(_search(index_dir, "企业 纳税")) == [ids["tax"]]
-    assert _search(index_dir, "企业 户籍")["total"] == 0
+    assert _ids(_search(index_dir, "企业 纳税"))[0] == ids["tax"]
+    assert set(_ids(_search(index_dir, "企业 户籍"))) == {ids["tax"], ids["population"]}
+    assert _ids(_search(index_dir, "户籍 人口 企业"))[0] == ids["population"]  # two of three before one
+    assert _search(index_dir, "企业 户籍", every_concept=True)["total"] == 0  # the former ranking filtered
 
 
 # ---------------------------------------------------------------- filters and facets
@@ -181,10 +187,10 @@ def test_r02_drafts_and_submitted_entries_are_not_searchable(db, world, index_di
     ids = _catalog(db, world)
     found = _ids(_search(index_dir, "户籍"))
     assert found == [ids["population"]]  # the draft and the submitted entry are about 户籍 too
-    assert _search(index_dir, "户籍草稿目录")["total"] == 0
+    assert ids["draft"] not in _ids(_search(index_dir, "户籍草稿目录"))
     with db.session() as s:  # a rebuild from the database indexes published entries only, too
         assert search_index.rebuild(s, index_dir) == 3
-    assert _search(index_dir, "户籍待审目录")["total"] == 0
+    assert ids["submitted"] not in _ids(_search(index_dir, "户籍待审目录"))
     assert _ids(_search(index_dir, "户籍")) == [ids["population"]]
     with db.session() as s:  # the very queries find the two entries once they are published
         catalog.submit_entry(s, world.actors["police_manager"], ids["draft"])

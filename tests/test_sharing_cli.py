@@ -105,7 +105,7 @@ def test_r07_r10_request_reply_list_show_revoke(cli, db, world, entry):
 
     created = cli("request", "create", entry_id, "--purpose", "最低生活保障资格审核",
                   "--scenario", "低保申请受理时核对申请人户籍信息", "--duty-basis", "《社会救助暂行办法》第十一条",
-                  "--items", f"{items['gmsfhm']},姓名,csrq", "--scope-item", "gmsfhm", "--scope-prefix", "3401",
+                  "--items", "1,姓名,csrq", "--scope-item", "gmsfhm", "--scope-prefix", "3401",
                   "--period-end", (date.today() + timedelta(days=300)).isoformat(), "--system", system_id,
                   "--submit", "--user", "civil_requester")
     assert created.exit_code == 0, created.output
@@ -271,3 +271,23 @@ def test_r07_a_reply_with_an_unknown_decision_names_the_field_and_its_choices_in
     assert "Input should" not in result.output  # pydantic's English never reaches the user
     with db.session() as s:
         assert s.get(ShareRequest, request_id).status == "submitted"
+
+
+def test_r07_cli_items_are_the_numbers_shown_on_the_entry_never_internal_ids(cli, db, world, entry):
+    """`--items` takes the item's number on the entry page (1 = the first item) or its name; an internal
+    database id is not a number shown anywhere, and a wrong reference is refused with the valid choices."""
+    entry_id, items = entry
+    beyond = len(items) + 1  # no item has this number
+    refused = cli("request", "create", entry_id, "--purpose", "最低生活保障资格审核", "--scenario", "低保申请受理核对",
+                  "--duty-basis", "《社会救助暂行办法》第十一条", "--items", f"2,{beyond}",
+                  "--period-end", (date.today() + timedelta(days=30)).isoformat(), "--user", "civil_requester")
+    assert refused.exit_code != 0
+    assert f"信息项不属于该目录：{beyond}" in refused.output and "1 公民身份号码（gmsfhm）" in refused.output
+    client_id, _secret = _register(cli)
+    created = cli("request", "create", entry_id, "--purpose", "最低生活保障资格审核", "--scenario", "低保申请受理核对",
+                  "--duty-basis", "《社会救助暂行办法》第十一条", "--items", "2", "--system", _system_id(db, client_id),
+                  "--period-end", (date.today() + timedelta(days=30)).isoformat(), "--user", "civil_requester")
+    assert created.exit_code == 0, created.output
+    request_id = int(re.search(r"共享申请 (\d+)：", created.output).group(1))
+    with db.session() as s:
+        assert s.get(ShareRequest, request_id).item_ids == [items["xm"]]  # item 2 is 姓名

@@ -590,9 +590,10 @@ def test_r09_r17_gateway_serves_a_file_source_masked_by_the_detected_kind(client
         if not cursor:
             break
     assert len(seen) == 45 and [r["xzqhdm"] for r in seen] == [r["行政区划代码"] for r in rows]
-    export = client.post(f"/api/v1/data/{code}/export", headers=headers, json={"grant": granted.grant_id})
+    export = client.post(f"/api/v1/data/{code}/export", headers=headers,
+                         json={"grant": granted.grant_id, "headers": "field"})
     assert export.status_code == 200 and export.headers["X-Row-Count"] == "45"
-    exported = list(csv.DictReader(io.StringIO(export.text)))
+    exported = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert [r["lxfs"] for r in exported] == [r["联系方式"][:3] + "****" + r["联系方式"][-4:] for r in rows]
 
 

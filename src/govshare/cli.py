@@ -107,11 +107,42 @@ def dept_list() -> None:
     from govshare.orgs import service
 
     with unit_of_work() as session:
-        table = Table("ID", "名称", "层级", "区划", "统一社会信用代码", "主管部门")
+        table = Table("ID", "名称", "层级", "区划", "统一社会信用代码", "主管部门", "别名")
         for d in service.list_departments(session):
             authority = "是" if d.is_competent_authority else ""
-            table.add_row(str(d.id), d.name, d.level, d.region_code, d.uscc or "", authority)
+            aliases = "、".join(a.alias for a in d.aliases)
+            table.add_row(str(d.id), d.name, d.level, d.region_code, d.uscc or "", authority, aliases)
         console.print(table)
+
+
+dept_alias_app = typer.Typer(help="部门别名（简称、曾用名）：导入目录时按名称或别名认定提供部门", no_args_is_help=True)
+dept_app.add_typer(dept_alias_app, name="alias")
+DEPARTMENT_ARGUMENT = typer.Argument(..., help="部门编号或名称（名称也可以是已有的别名）")
+ALIAS_REGION_OPTION = typer.Option(None, "--region-code", help="多个行政区划有同名部门时，指定部门所在的行政区划代码")
+
+
+@dept_alias_app.command("add")
+def dept_alias_add(department: str = DEPARTMENT_ARGUMENT, alias: str = typer.Argument(..., help="别名，如 省统计局"),
+                   region_code: str = ALIAS_REGION_OPTION) -> None:
+    """Add an alias to a department: rows naming the alias are imported under the department."""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        found = service.find_department(session, department, region_code=region_code)
+        added = service.add_alias(session, SYSTEM, found.id, alias)
+        console.print(f"部门 {found.id}（{found.name}）的别名：{added.alias}")
+
+
+@dept_alias_app.command("remove")
+def dept_alias_remove(department: str = DEPARTMENT_ARGUMENT, alias: str = typer.Argument(..., help="要删除的别名"),
+                      region_code: str = ALIAS_REGION_OPTION) -> None:
+    """Remove an alias of a department."""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:
+        found = service.find_department(session, department, region_code=region_code)
+        removed = service.remove_alias(session, SYSTEM, found.id, service.find_alias(session, found.id, alias).id)
+        console.print(f"已删除部门 {found.id}（{found.name}）的别名：{removed.alias}")
 
 
 @user_app.command("add")
@@ -293,7 +324,8 @@ def catalog_import(
     if report_path:
         Path(report_path).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(f"{report.file}：共 {report.total_rows} 行，新建 {report.created}，"
-                  f"未变（已导入过）{report.unchanged}，重复 {len(report.duplicates)}，拒绝 {report.rejected_rows}；"
+                  f"未变（已导入过）{report.unchanged}，修改草稿 {report.updated}，提出修订 {report.revisions}，"
+                  f"重复 {len(report.duplicates)}，拒绝 {report.rejected_rows}；"
                   f"新建部门 {len(report.departments_created)} 个；用时 {report.seconds:.2f} 秒")
     for duplicate in report.duplicates:
         console.print(f"[yellow]第{duplicate['row']}行与第{duplicate['duplicate_of']}行完全相同，已跳过[/yellow]")
@@ -308,6 +340,68 @@ def catalog_import(
     for note in report.defaults:
         console.print(f"[dim]推定：{escape(note['column'])}：{escape(note['note'])}（{note['rows']} 行）[/dim]")
     if report.rejected:
+        raise typer.Exit(1)
+
+
+@catalog_app.command("item-add")
+def catalog_item_add(
+    entry_id: int = typer.Argument(..., help="目录编号"),
+    name: str = typer.Option(..., "--name", help="字段名，如 fddbr（与已有信息项同名则修改该信息项）"),
+    chinese_name: str = typer.Option(..., "--chinese-name", help="信息项名称，如 法定代表人"),
+    data_type: str = typer.Option("字符型", "--type", help="数据类型（代码或中文，如 string / 字符型、date / 日期型）"),
+    length: int = typer.Option(None, "--length", help="长度"),
+    grade: str = typer.Option("一般1", "--grade", help="分级，如 一般1…一般4、重要、核心"),
+    personal_info: str = typer.Option("none", "--personal",
+                                      help="个人信息：none / pi（个人信息）/ spi（敏感个人信息）"),
+    description: str = typer.Option("", "--description", help="说明"),
+    reason: str = typer.Option("", "--reason", help="修改原因（已发布目录形成修订时使用）"),
+    user: str = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）"),
+) -> None:
+    """添加或修改一个信息项：草稿直接修改；已发布目录提出修订，待主管部门审核（R05）。"""
+    from pydantic import ValidationError
+
+    from govshare.authz import actor_named
+    from govshare.catalog import service
+    from govshare.catalog.schemas import ItemIn
+    from govshare.validation import validation_failed
+
+    with unit_of_work() as session:
+        try:
+            item = ItemIn(name=name, chinese_name=chinese_name, data_type=data_type, length=length, grade=grade,
+                          personal_info=personal_info, description=description)
+        except ValidationError as exc:
+            raise validation_failed(exc) from exc
+        change = service.put_items(session, actor_named(session, user), entry_id, [item], reason)
+        session.flush()
+        done = (f"已提出修订 {change.revision.id}，待主管部门审核后生效" if change.revision
+                else f"目录 {entry_id} 已有信息项 {len(change.entry.items)} 个")
+    console.print(f"信息项“{chinese_name}”（{name}）：{done}")
+
+
+@catalog_app.command("items-import")
+def catalog_items_import(
+    file: str = typer.Argument(..., help="信息项表：.xlsx（“信息项”工作表）或 .csv，按“资源代码”对应已登记的目录"),
+    user: str = typer.Option(None, "--user", help="以该用户的身份操作（默认：节点运维）"),
+) -> None:
+    """按资源代码为已登记的目录导入信息项（导入的门户目录没有信息项，接入数据前先补充）。"""
+    from pathlib import Path
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from govshare.authz import actor_named
+    from govshare.catalog import importer
+
+    with unit_of_work() as session:
+        report = importer.import_items(session, actor_named(session, user), Path(file))
+    console.print(f"{report.file}：共 {report.total_rows} 行；修改草稿 {report.entries_updated} 个，"
+                  f"提出修订 {report.revisions} 个，未变 {report.unchanged} 个，拒绝 {len(report.rejected)} 行")
+    if report.rejected:
+        table = Table("行号", "列", "规则", "资源代码", title="被拒绝的行")
+        for problem in report.rejected[:100]:
+            table.add_row(str(problem["row"]), escape(problem["column"]), escape(problem["rule"]),
+                          escape(problem["value"]))
+        console.print(table)
         raise typer.Exit(1)
 
 

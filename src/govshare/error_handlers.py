@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from govshare.errors import DomainError, NotAuthenticated
-from govshare.validation import has_chinese, validation_message
+from govshare.messages import pydantic_message
+from govshare.validation import has_chinese
 
 log = logging.getLogger("govshare")
 
@@ -71,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
-        field, message = validation_message(errors[0]) if errors else ("body", "请求不符合要求")
+        field, message = pydantic_message(errors[0]) if errors else ("body", "请求不符合要求")
         in_path = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("path",)
         if in_path and not is_api(request):
             return await respond(request, 404, "not_found", "请求的地址不存在（地址中的编号无效）", field)

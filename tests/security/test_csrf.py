@@ -91,7 +91,9 @@ API_BODIES = {
 def _url(path: str, ids: dict) -> str:
     case = IDOR_CASES.get(("POST", path)) or IDOR_CASES.get(("PUT", path)) or IDOR_CASES.get(("DELETE", path))
     params = case.params(ids) if case else {}
-    return path.format(**{"day": "2031-10-08", "code": ids["code"], **params})
+    # routes with no IDOR case (NOT_OBJECT_IDS): any department and alias; the forged write is refused first
+    defaults = {"day": "2031-10-08", "code": ids["code"], "department_id": ids["police"], "alias_id": 1}
+    return path.format(**{**defaults, **params})
 
 
 def _page_fields(path: str, ids: dict) -> dict:

@@ -229,9 +229,9 @@ def test_gateway_csv_export_neutralizes_source_values_masked_values_and_headers(
         source.column_map = {**{k: v for k, v in COLUMN_MAP.items() if k != "xzqhdm"}, "=xzqhdm": "XZQH"}
     headers = token_headers(client, served.client_id, served.secret)
     response = client.post(f"/api/v1/data/{served.resource_code}/export", headers=headers,
-                           json={"grant": served.grant_id, "format": "csv"})
+                           json={"grant": served.grant_id, "format": "csv", "headers": "field"})
     assert response.status_code == 200, response.text
-    table = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    table = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     header, body = table[0], table[1:]
     assert header == ["gmsfhm", "xm", "csrq", "hjdz", "'=xzqhdm"]
     assert len(body) == len(rows)

@@ -220,6 +220,8 @@ CASES: dict[tuple[str, str], Idor] = {
     ("POST", "/api/v1/catalog/entries/{entry_id}/data-updated"): Idor(_p(entry_id="entry_published")),
     ("POST", "/api/v1/catalog/entries/{entry_id}/revisions"):
         Idor(_p(entry_id="entry_published"), lambda _i: {"entry": _entry_body("越权修订"), "reason": "越权"}),
+    ("POST", "/api/v1/catalog/entries/{entry_id}/items"):
+        Idor(_p(entry_id="entry_draft"), lambda _i: {"items": [{"name": "yq", "chinese_name": "越权信息项"}]}),
     ("POST", "/api/v1/catalog/revisions/{revision_id}/approve"): Idor(_p(revision_id="revision")),
     ("POST", "/api/v1/catalog/revisions/{revision_id}/return"): Idor(_p(revision_id="revision"), lambda _i: REASON),
     ("POST", "/api/v1/catalog/one-source/clusters/{cluster_id}/lead"):
@@ -344,6 +346,9 @@ DATA_ROUTES = {
 }
 # Path parameters that name no department's object, so no other department can be refused one.
 NOT_OBJECT_IDS = {
+    ("POST", "/api/v1/departments/{department_id}/aliases"):
+        "a department's alias: the platform administrator's alone (tests/test_department_aliases.py ALIAS_CASES)",
+    ("DELETE", "/api/v1/departments/{department_id}/aliases/{alias_id}"): "a department's alias, as above",
     ("GET", "/api/v1/calendar/years/{year}"): "the national working-day calendar of a year: read by every user",
     ("PUT", "/api/v1/calendar/days/{day}"): "a calendar day, the platform administrator's alone "
                                             "(tests/authz_cases_issue3.py CALENDAR_REFUSED)",

@@ -156,7 +156,8 @@ def _served_rows(client, served) -> dict[str, list[tuple[str, dict]]]:
         if not cursor:
             break
     for fmt in ("csv", "parquet"):
-        response = client.post(f"/api/v1/data/{code}/export", headers=headers, json={"grant": grant, "format": fmt})
+        response = client.post(f"/api/v1/data/{code}/export", headers=headers, json={"grant": grant, "format": fmt,
+                                                                                        "headers": "field"})
         assert response.status_code == 200, response.text
         if fmt == "csv":
             exported = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))

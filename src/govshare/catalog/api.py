@@ -17,6 +17,9 @@ from govshare.catalog.schemas import (
     EntryOut,
     EventOut,
     ImportReportOut,
+    ItemOut,
+    ItemsChangeOut,
+    ItemsIn,
     ReasonIn,
     RevisionIn,
     RevisionOut,
@@ -117,6 +120,19 @@ def entry_version(entry_id: IdPath, version: Version, actor: Actor = Depends(cur
             description="目录的每个修订；因法律法规或职责变化的修订带有发布期限、剩余工作日和逾期标记（R05）。")
 def list_revisions(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return [service.revision_out(session, r) for r in service.list_revisions(session, actor, entry_id)]
+
+
+@router.post("/entries/{entry_id}/items", response_model=ItemsChangeOut, summary="添加或修改信息项",
+             responses=errors(409),
+             description="向目录添加信息项，或按字段名修改已有信息项（其余信息项不变）。草稿或退回的目录直接修改；"
+                         "已发布目录形成修订，经主管部门批准后生效（R05）；待审核的目录答 409。"
+                         "导入的目录没有信息项时，先用本接口补充，才能接入数据源。")
+def put_items(entry_id: IdPath, body: ItemsIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
+    change = service.put_items(session, actor, entry_id, body.items, body.reason)
+    session.flush()
+    return ItemsChangeOut(applied="revision" if change.revision else "updated", entry_id=change.entry.id,
+                          revision_id=change.revision.id if change.revision else None,
+                          items=[ItemOut.model_validate(item) for item in change.entry.items])
 
 
 @router.post("/entries/{entry_id}/revisions", response_model=RevisionOut, status_code=201, summary="提出目录修订",

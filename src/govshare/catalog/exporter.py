@@ -38,7 +38,7 @@ ENTRY_FIELDS = [
     "resource_code", "classification_code", "name", "provider", "provider_code", "provider_region",
     "provider_level", "abstract", "data_format", "share_type", "share_condition", "share_method", "legal_basis",
     "open_attribute", "open_condition", "update_cycle", "publish_date", "data_updated_at", "related_codes",
-    "source_system", "grade", "theme",
+    "source_system", "grade", "theme", "tags", "url", "status", "version",
 ]
 ITEM_FIELDS = ["resource_code", "position", "name", "chinese_name", "data_type", "length", "description", "grade",
                "personal_info"]
@@ -48,6 +48,7 @@ _LABELS = {
 }
 _ITEM_LABELS = {"data_type": ItemType, "grade": Grade, "personal_info": PersonalInfo}
 EXPORT_BATCH = 500
+UNKNOWN_DATE = "未知"  # an update date nobody gave (an import without one); read back as unknown by the importer
 
 
 def entry_headers() -> list[str]:
@@ -83,10 +84,14 @@ def entry_row(entry: CatalogEntry) -> list:
         "legal_basis": entry.legal_basis,
         "open_condition": entry.open_condition,
         "publish_date": entry.publish_date.isoformat() if entry.publish_date else "",
-        "data_updated_at": entry.data_updated_at.date().isoformat() if entry.data_updated_at else "",
+        "data_updated_at": entry.data_updated_at.date().isoformat() if entry.data_updated_at else UNKNOWN_DATE,
         "related_codes": ";".join(entry.related_codes or []),
         "source_system": entry.source_system,
         "theme": entry.theme,
+        "tags": entry.tags,
+        "url": entry.source_url,
+        "status": EntryStatus(entry.status).label,
+        "version": entry.version,
     }
     for field, enum_cls in _LABELS.items():
         values[field] = _label(enum_cls, getattr(entry, field))

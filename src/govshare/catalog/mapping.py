@@ -259,6 +259,27 @@ def split_themes(value: object) -> list[str]:
     return seen
 
 
+TAG_SEPARATOR = "，"
+MAX_TAGS_LENGTH = 500
+
+
+def split_tags(*values: object) -> str:
+    """The distinct tags of several columns (标签, 行业分类), joined by "，". Industry names hold "、"
+    (公共管理、社会保障和社会组织), so only commas, semicolons and line breaks separate tags. Tags that would pass
+    the column's length are left out whole, never cut."""
+    seen: list[str] = []
+    for value in values:
+        for part in re.split(r"[,，;；\r\n\t|]+", text(value)):
+            part = part.strip()
+            if part and part.casefold() not in ("null", "none") and part not in seen:
+                seen.append(part)
+    kept: list[str] = []
+    for tag in seen:
+        if len(TAG_SEPARATOR.join([*kept, tag])) <= MAX_TAGS_LENGTH:
+            kept.append(tag)
+    return TAG_SEPARATOR.join(kept)
+
+
 def theme_classification(theme: str) -> str | None:
     """主题 class + 项 for a theme name; None when the theme table does not know it."""
     code = _theme_index().get(theme)

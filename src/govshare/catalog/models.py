@@ -45,9 +45,11 @@ class CatalogEntry(Base):
     source_system: Mapped[str] = mapped_column(String(200), default="")
     grade: Mapped[str] = mapped_column(String(20))
     theme: Mapped[str] = mapped_column(String(60), default="", index=True)
+    tags: Mapped[str] = mapped_column(String(500), default="", server_default="")  # 标签, 行业分类 of a portal
+    source_url: Mapped[str] = mapped_column(String(500), default="", server_default="")  # the portal's page
     status: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    data_updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    data_updated_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: unknown (an import without a date)
     external_key: Mapped[str | None] = mapped_column(String(64))
     return_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

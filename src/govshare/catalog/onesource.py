@@ -11,7 +11,13 @@ Decisions, so that the behaviour is predictable:
   when what remains is a term of the synonym list (data/synonyms.txt).
 * **Canonical name.** The normalized name is mapped through ``govshare.synonyms.canonical``; the key
   of a cluster is ``province|canonical name|item type``: the same name with another ItemType is a
-  different item. Administrative bookkeeping columns (备注, 序号, 更新时间 …) never form clusters.
+  different item.
+* **Generic items never cluster.** Bookkeeping columns (备注, 序号, 更新时间 …), attributes whose meaning
+  depends on the entry (地址, 发证日期 …) and descriptive attributes of a person or organization (姓名, 性别,
+  出生日期, 成立日期, 联系电话 …) are not one fact collected by several departments; two departments that share
+  only such items would be noise. They are listed in data/generic_items.txt (data, not code), compared by
+  canonical name, so a line covers its synonym group. Identifying items (身份证号, 统一社会信用代码, 户籍地址
+  …) are not listed and cluster as before.
 * **Scope.** Clusters are formed per province (first two digits of the provider's region code): one
   source is decided by the province's competent authority for the departments of its area (1+32+N).
 * **Which entries.** Only *published* entries count: they are the catalog of record that requesters
@@ -29,6 +35,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -45,15 +53,7 @@ from govshare.orgs.models import Department, Role
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}|【[^【】]*】|〔[^〔〕]*〕|〈[^〈〉]*〉")
 _ALWAYS_DROPPED_SUFFIXES = ("信息",)
 _KNOWN_TERM_SUFFIXES = ("代码", "编码", "编号")
-# Bookkeeping columns that every table has, and generic attributes whose meaning depends on the entry
-# (发证日期 of which licence? 地址 of what?): they are not one data item collected by several departments.
-GENERIC_ITEMS = frozenset({
-    "备注", "序号", "主键", "id", "标识", "记录标识", "数据来源", "更新时间", "创建时间", "入库时间",
-    "数据更新时间", "最后更新时间", "修改时间", "操作时间", "数据状态", "有效标志", "删除标志",
-    "名称", "地址", "状态", "类型", "类别", "金额", "日期", "时间", "机构名称", "发证日期", "发证机关", "登记日期",
-    "登记机关", "发放日期", "签发日期", "审批日期", "批准日期", "批准文号", "受理时间", "有效期", "有效期限",
-    "有效期至", "有效期起", "有效期止",
-})
+GENERIC_ITEMS_FILE = Path(__file__).resolve().parent.parent / "data" / "generic_items.txt"
 
 
 def normalize_name(name: str) -> str:
@@ -95,6 +95,13 @@ def canonical_item_name(name: str) -> str:
     return text
 
 
+@lru_cache
+def generic_items(path: Path = GENERIC_ITEMS_FILE) -> frozenset[str]:
+    """The canonical names of the items that never form clusters (data/generic_items.txt)."""
+    names = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(canonical_item_name(name) for name in names if name and not name.startswith("#"))
+
+
 def province_of(region_code: str) -> str:
     return (region_code or "")[:2] or "00"
 
@@ -102,7 +109,7 @@ def province_of(region_code: str) -> str:
 def cluster_key(name: str, data_type: str, region_code: str) -> str | None:
     """`province|canonical name|item type`, or None for items that never form clusters."""
     canonical = canonical_item_name(name)
-    if not canonical or canonical in GENERIC_ITEMS:
+    if not canonical or canonical in generic_items():
         return None
     return f"{province_of(region_code)}|{canonical}|{data_type}"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -63,6 +63,8 @@ class EntryIn(BaseModel):
     source_system: str = ""
     grade: _labelled(Grade) = Grade.GENERAL_1
     theme: str = ""
+    tags: str = Field("", max_length=500, description="标签与行业分类，以“、”分隔（可检索）")
+    source_url: str = Field("", max_length=500, description="来源页面：数据开放门户上的页面地址（http/https）")
     secrecy: str = Field("", description="涉密情况; anything but empty/非涉密 is refused (R01)")
 
 
@@ -102,12 +104,29 @@ class EntryOut(BaseModel):
     source_system: str
     grade: str
     theme: str
+    tags: str
+    source_url: str
     status: str
     version: int
     stale: bool
-    data_updated_at: UtcDateTime = Field(description="数据最近更新时间（据此判断是否过期，R05）")
+    data_updated_at: UtcDateTime | None = Field(
+        description="数据最近更新时间（据此判断是否过期，R05）；null：未知（导入的文件未给出），按发布日期判断是否过期")
     return_reason: str
     items: list[ItemOut]
+
+
+class ItemsIn(BaseModel):
+    """Items to add to an entry, or to edit (an item with the field name of an existing one replaces it)."""
+
+    items: list[ItemIn] = Field(min_length=1, max_length=500)
+    reason: str = Field("", max_length=500, description="修改原因（已发布目录的修订必须说明，默认“补充或修改信息项”）")
+
+
+class ItemsChangeOut(BaseModel):
+    applied: Literal["updated", "revision"] = Field(description="updated: 草稿已修改；revision: 已发布目录的修订待审核")
+    entry_id: int
+    revision_id: int | None = None
+    items: list[ItemOut] = Field(description="目录当前的信息项（修订待审核时仍为发布版本的信息项）")
 
 
 class ReasonIn(BaseModel):
@@ -192,6 +211,8 @@ class ImportReportOut(BaseModel):
     total_rows: int
     created: int = Field(description="新建的目录数（草稿，或节点运维导入的已发布目录）")
     unchanged: int = Field(description="此前已导入、本次未变的行数")
+    updated: int = Field(0, description="本节点已有的草稿或退回目录（资源代码、名称、提供部门一致）按本行修改的数目")
+    revisions: int = Field(0, description="本节点已发布的目录按本行提出修订（待主管部门审核）的数目")
     rejected: list[ImportProblemOut]
     duplicates: list[ImportDuplicateOut]
     mapping: dict[str, str] = Field(description="{目标字段: 文件中的列名}")

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -22,7 +22,7 @@ from govshare.authz import (
 )
 from govshare.catalog import grades, law_change
 from govshare.catalog.models import CatalogEntry, CodeSequence, DataItem, EntryEvent, EntryRevision
-from govshare.catalog.schemas import EntryIn
+from govshare.catalog.schemas import EntryIn, ItemIn
 from govshare.catalog.vocab import (
     GRADE_RANK,
     STALE_AFTER_DAYS,
@@ -39,6 +39,8 @@ from govshare.workdays import service as workdays
 
 CLASSIFICATION_CODE = re.compile(r"^[123](\d{2}(\d{3}(\d{3})?)?)?$")
 RESOURCE_CODE = re.compile(r"^[123]\d{0,8}/\d{6}$")
+# a source page is shown as a link: only web addresses, never javascript: or data: (the page escapes the rest)
+SOURCE_URL = re.compile(r"^https?://[^\s<>\"]+$", re.IGNORECASE)
 NOT_SECRET = {"", "非涉密", "否", "无", "不涉密", "公开"}
 # Words that do not make a condition concrete (R04): a condition must say what is required.
 VAGUE_CONDITIONS = {"有条件", "有条件共享", "依申请", "申请", "需申请", "按规定", "视情况", "无", "其他"}
@@ -71,6 +73,9 @@ def validate_entry(data: EntryIn) -> None:
     for code in data.related_codes:
         if not RESOURCE_CODE.match(code):
             raise ValidationFailed(f"关联资源代码格式应为 分类代码/6位顺序码：{code}", field="related_codes")
+    if data.source_url and not SOURCE_URL.match(data.source_url):
+        raise ValidationFailed(f"来源页面应为 http:// 或 https:// 开头的网址：{data.source_url[:80]}",
+                               field="source_url")
     _validate_grades(data)
     require_condition_for_grade(data.share_type, data.grade, data.items)
     names = [item.name for item in data.items]
@@ -192,18 +197,36 @@ def list_entries(
 
 
 def stale_condition(now: datetime):
-    """SQL form of is_stale: published and not updated within the update cycle (R05)."""
-    overdue = [
-        and_(CatalogEntry.update_cycle == cycle.value, CatalogEntry.data_updated_at < now - timedelta(days=days))
-        for cycle, days in STALE_AFTER_DAYS.items()
-        if days is not None
-    ]
+    """SQL form of is_stale: published and not updated within the update cycle (R05), counted like
+    stale_deadline: from the data update time, else from the publish date (midnight), else never. Every term
+    is false rather than NULL on a missing date, so that the negation (not stale) holds those entries too."""
+    overdue = []
+    for cycle, days in STALE_AFTER_DAYS.items():
+        if days is None:
+            continue
+        cutoff = now - timedelta(days=days)
+        # publish_date at midnight < cutoff  <=>  publish_date < the first day whose midnight is not before it
+        first_day_not_before = cutoff.date() + timedelta(days=0 if cutoff.time() == time() else 1)
+        overdue.append(and_(CatalogEntry.update_cycle == cycle.value, or_(
+            and_(CatalogEntry.data_updated_at.is_not(None), CatalogEntry.data_updated_at < cutoff),
+            and_(CatalogEntry.data_updated_at.is_(None), CatalogEntry.publish_date.is_not(None),
+                 CatalogEntry.publish_date < first_day_not_before),
+        )))
     return and_(CatalogEntry.status == EntryStatus.PUBLISHED, or_(*overdue))
 
 
 def stale_deadline(entry: CatalogEntry) -> datetime | None:
+    """When the entry becomes stale (R05): its update cycle counted from the time its data was last updated,
+    or, when that is unknown (an import without an update date), from its publish date (at midnight). None:
+    never (an irregular cycle, or neither date known). The search index stores it as `stale_after`."""
     days = STALE_AFTER_DAYS.get(UpdateCycle(entry.update_cycle))
-    return None if days is None else entry.data_updated_at + timedelta(days=days)
+    if entry.data_updated_at is not None:
+        since = entry.data_updated_at
+    elif entry.publish_date is not None:
+        since = datetime.combine(entry.publish_date, time())
+    else:
+        return None
+    return None if days is None else since + timedelta(days=days)
 
 
 def is_stale(entry: CatalogEntry, now: datetime | None = None) -> bool:
@@ -285,7 +308,7 @@ def _keep_resource_codes(session: Session, new: list[NewEntry]) -> None:
 def _apply(entry: CatalogEntry, data: EntryIn) -> None:
     for field in (
         "name", "abstract", "share_condition", "legal_basis", "open_condition", "source_system", "theme",
-        "publish_date", "related_codes",
+        "tags", "source_url", "publish_date", "related_codes",
     ):
         setattr(entry, field, getattr(data, field))
     for field in ("data_format", "share_type", "share_method", "open_attribute", "update_cycle", "grade"):
@@ -411,7 +434,8 @@ def create_entries(
             version=1 if publish else 0,
             external_key=n.external_key,
             created_by_id=actor.user_id,
-            data_updated_at=n.data_updated_at or now,
+            # an import keeps a missing update date unknown; an entry written by hand starts now
+            data_updated_at=n.data_updated_at if imported else (n.data_updated_at or now),
         )
         _apply(entry, n.data)
         entries.append(entry)
@@ -614,6 +638,65 @@ def revision_out(session: Session, revision: EntryRevision, today: date | None =
     }
 
 
+def items_referred(entry: CatalogEntry, references: list[str], field: str = "items") -> list[DataItem]:
+    """The entry's items a person names: the number shown on the entry (1, 2 …), the field name or the Chinese
+    name; never an internal id. A wrong one is refused with the valid choices."""
+    items = sorted(entry.items, key=lambda item: item.position)
+    by_reference: dict[str, DataItem] = {}
+    for number, item in enumerate(items, start=1):
+        by_reference.setdefault(str(number), item)
+        by_reference.setdefault(item.name, item)
+        by_reference.setdefault(item.chinese_name, item)
+    unknown = [reference for reference in references if reference not in by_reference]
+    if unknown:
+        choices = "、".join(f"{n} {i.chinese_name}（{i.name}）" for n, i in enumerate(items, start=1)) or \
+            "该目录尚无信息项"
+        raise ValidationFailed(f"信息项不属于该目录：{'、'.join(unknown)}；可选（序号、字段名或名称）：{choices}",
+                               field=field)
+    return [by_reference[reference] for reference in references]
+
+
+def entry_in_of(entry: CatalogEntry) -> EntryIn:
+    """The entry's content as it would be written: the start of an edit that changes a part of it."""
+    fields = {key: value for key, value in snapshot(entry).items() if key in EntryIn.model_fields}
+    return EntryIn.model_validate(fields)
+
+
+@dataclass
+class ItemsChange:
+    """What adding or editing items did: the draft was edited, or a revision of the published entry awaits
+    review."""
+
+    entry: CatalogEntry
+    revision: EntryRevision | None = None
+
+
+def put_items(session: Session, actor: Actor, entry_id: int, items: list[ItemIn], reason: str = "") -> ItemsChange:
+    """Adds items to an entry, or edits those with the same field name; the other items stay as they are, in
+    order. A draft or returned entry is edited; a published one gets a revision awaiting the authority's
+    review (R05), as every change of a published entry; an entry under review cannot change."""
+    entry = _writable(session, actor, entry_id)
+    data = entry_in_of(entry)
+    merged = {item.name: item for item in data.items}
+    for item in items:
+        merged[item.name] = item
+    data = data.model_copy(update={"items": list(merged.values())})
+    if entry.status == EntryStatus.PUBLISHED:
+        revision = propose_revision(session, actor, entry_id, data, reason.strip() or "补充或修改信息项")
+        return ItemsChange(entry, revision)
+    if entry.status == EntryStatus.SUBMITTED:
+        raise Conflict("目录正在审核中，信息项须在审核结束（发布或退回）后修改", field="status")
+    return ItemsChange(update_entry(session, actor, entry_id, data, reason))
+
+
+def same_content(entry: CatalogEntry, data: EntryIn) -> bool:
+    """Whether storing `data` would leave the entry as it is (what an import of the node's own export asks)."""
+    probe = CatalogEntry(resource_code=entry.resource_code, provider_id=entry.provider_id,
+                         classification_code=data.classification_code)
+    _apply(probe, data)
+    return snapshot(probe) == snapshot(entry)
+
+
 def snapshot(entry: CatalogEntry) -> dict:
     """The full content of an entry as it is now, for the version history."""
     return {
@@ -635,6 +718,8 @@ def snapshot(entry: CatalogEntry) -> dict:
         "source_system": entry.source_system,
         "grade": entry.grade,
         "theme": entry.theme,
+        "tags": entry.tags,
+        "source_url": entry.source_url,
         "items": [
             {
                 "name": i.name, "chinese_name": i.chinese_name, "data_type": i.data_type, "length": i.length,

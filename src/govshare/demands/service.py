@@ -3,8 +3,10 @@ entries that may meet it (catalog search, ranked) or routes it to the likely pro
 (and then catalogs within `demand_working_days`) or a reason; the provider links the new published entry.
 
 Matching runs the catalog search once per meaningful word of the demand (a sentence as one query would
-require every word in one entry and find nothing) and adds up the scores. When the node has no search
-index attached, or it is empty, a plain SQL LIKE over published names, abstracts and item names stands in."""
+require every word in one entry and find nothing) and adds up the scores. Routing by the platform follows the
+top suggestion to its provider; only when nothing is suggested does it go to the department whose related entries
+score highest in total. When the node has no search index attached, or it is empty, a plain SQL LIKE over
+published names, abstracts and item names stands in."""
 
 from __future__ import annotations
 
@@ -88,7 +90,9 @@ class Match:
 @dataclass
 class MatchResult:
     suggestions: list[Match]
-    provider_id: int | None  # the likely provider, when any department has related published entries
+    # where routing goes: the provider of the top suggestion; without suggestions the likely provider, when any
+    # department has related published entries
+    provider_id: int | None
     source: str  # "index" or "sql"
 
 
@@ -155,7 +159,8 @@ def likely_provider(matches: list[Match]) -> int | None:
 
 
 def match_demand(session: Session, text: str, exclude: set[int]) -> MatchResult:
-    """Suggestions (best first) and the likely provider for a demand's text, leaving out `exclude`'s entries."""
+    """Suggestions (best first) and where routing goes (MatchResult.provider_id) for a demand's text, leaving out
+    `exclude`'s entries."""
     words = demand_words(text)
     index_dir = search_index_dir(session)
     if not words:
@@ -167,7 +172,11 @@ def match_demand(session: Session, text: str, exclude: set[int]) -> MatchResult:
     ranked = sorted(found_.values(), key=lambda m: (-len(m.words), -m.score, m.entry_id))
     needed = SUGGESTION_COVERAGE * len(words)
     suggestions = [m for m in ranked if m.name_hit and len(m.words) >= needed][:SUGGESTION_LIMIT]
-    return MatchResult(suggestions, likely_provider(ranked), "index" if index_dir else "sql")
+    # A demand routed because of a suggested entry goes to the department that catalogs the top suggestion, not
+    # to one whose many weaker hits add up to more (a city bureau of the same kind that a provincial requester's
+    # demand was never about): the totals only decide when nothing is suggested.
+    provider_id = suggestions[0].provider_id if suggestions else likely_provider(ranked)
+    return MatchResult(suggestions, provider_id, "index" if index_dir else "sql")
 
 
 # ---------------------------------------------------------------- reading
@@ -316,7 +325,8 @@ def _route(session: Session, demand: Demand, provider_id: int, *, automatic: boo
 
 
 def route_demand(session: Session, actor: Actor, demand_id: int, provider_id: int | None = None) -> Demand:
-    """The requester found no suggestion fitting: routes to `provider_id`, or to the likely provider."""
+    """The requester found no suggestion fitting: routes to `provider_id`, or to the provider of the top suggestion
+    (re-matched now, leaving out a department that refused), or without suggestions to the likely provider."""
     demand = get_demand(session, actor, demand_id)
     _require_requester(actor, demand, action="转交需求")
     _require_status(demand, DemandStatus.OPEN, DemandStatus.DECLINED, action="转交")

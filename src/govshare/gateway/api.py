@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.background import BackgroundTask
 from starlette.routing import request_response
@@ -135,12 +135,24 @@ EXPORT_FILES = file_response({MEDIA_TYPES["csv"]: "CSV 文件（format=csv）",
              response_class=FileResponse, responses={**EXPORT_FILES, **DATA_ERRORS})
 def export(request: Request, code: str, body: ExportIn):
     call = Call(Mode.EXPORT, code, grant_id=body.grant, items=tuple(body.items) if body.items else None,
-                filters=tuple(body.filters.items()), export_format=body.format)
+                filters=tuple(body.filters.items()), export_format=body.format, export_headers=body.headers)
     outcome = access(request.app.state.db, _system(request), call)
     path = outcome.export_path
-    return FileResponse(path, media_type=MEDIA_TYPES[body.format], filename=f"{code.replace('/', '_')}.{body.format}",
-                        headers={"X-Usage-Record": str(outcome.record_seq), "X-Row-Count": str(outcome.row_count)},
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    filename = f"{code.replace('/', '_')}.{body.format}"
+    headers = {"X-Usage-Record": str(outcome.record_seq), "X-Row-Count": str(outcome.row_count),
+               "Content-Disposition": f"attachment; filename=\"{filename}\""}
+    cleanup = BackgroundTask(path.unlink, missing_ok=True)
+    if body.format == "csv":  # UTF-8 with a BOM: Excel and WPS open the Chinese text without asking
+        return StreamingResponse(_with_bom(path), media_type=MEDIA_TYPES["csv"], headers=headers, background=cleanup)
+    return FileResponse(path, media_type=MEDIA_TYPES[body.format], filename=filename, headers=headers,
+                        background=cleanup)
+
+
+def _with_bom(path, chunk: int = 1 << 20):
+    yield "\ufeff".encode()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            yield block
 
 
 @router.get("/api/v1/data/{code:path}/preview", response_model=DataOut, summary="页面预览共享数据",

@@ -167,7 +167,14 @@ def _item_named(items: list[DataItem], name: str) -> DataItem | None:
         (i for i in items if i.chinese_name == name), None)
 
 
+NO_ITEMS = ("该目录尚无信息项，不能接入数据源。请先添加信息项：草稿在目录页面“编辑”中添加，已发布目录在“修订”中添加"
+            "（经主管部门批准后生效）；也可用 govshare catalog item-add 或 govshare catalog items-import 信息项表，"
+            "或接口 POST /api/v1/catalog/entries/{目录编号}/items")
+
+
 def key_item_of(items: list[DataItem], key_item: str) -> str:
+    if not items:  # imported portal catalogs come without items
+        raise ValidationFailed(NO_ITEMS, field="key_item")
     item = _item_named(items, key_item)
     if item is None:
         known = "、".join(f"{i.chinese_name}（{i.name}）" for i in items)

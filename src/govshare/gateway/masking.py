@@ -4,7 +4,13 @@ A rule is a short string: `none` (as stored), `keep:F:L` (keep the first F and l
 the rest), `hash` (SHA-256 of a per-requester secret and the value: the same value always gives the same
 token for one requester, but tokens of two requesters cannot be linked), `year` (a date to its year) and
 `null` (withheld). Each rule exists twice, as a Python function for one row (key lookups, pages) and as a
-DuckDB SQL expression for exports (vectorized); tests prove the two agree."""
+DuckDB SQL expression for exports (vectorized); tests prove the two agree.
+
+What the gateway serves is `served_masker` / `served_sql`: the rule, except that a placeholder for a missing
+value (`N/A`, `n/a`, `NA`, `无`, `-`, `--`, `/`, `null`, empty or blank: `is_placeholder`) passes `keep`, `hash`
+and `year` as it is. It holds nothing to hide, and starring it (`N/A` → `N**`) or hashing it would dress up a
+missing value as a masked real one; `null` still withholds it. The rules themselves (`python_masker`,
+`sql_expression`) keep their exact shapes for every input (tests/security/test_fuzz_masking.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from govshare.catalog import grades
 from govshare.catalog.vocab import Grade, PersonalInfo
 from govshare.errors import ValidationFailed
 
@@ -43,7 +50,28 @@ KIND_BY_NAME = (
 
 
 def kind_from_name(chinese_name: str) -> str | None:
-    return next((kind for word, kind in KIND_BY_NAME if word in (chinese_name or "")), None)
+    """The kind an item's Chinese name tells: a personal-information name first (catalog.grades), then the
+    words above (a plain 地址 is an address, whoever's it is)."""
+    return grades.personal_kind_of_name(chinese_name) or next(
+        (kind for word, kind in KIND_BY_NAME if word in (chinese_name or "")), None)
+
+
+# Placeholders for a missing value, as real files write them. The same pattern twice: Python's re and RE2
+# (DuckDB), with explicit character classes (no case folding, whose Unicode rules differ between the two).
+PLACEHOLDER_WORDS = r"(?:[Nn]/?[Aa]|[Nn][Uu][Ll][Ll]|无|--?|/)?"
+PLACEHOLDER = re.compile(rf"[ \t\n\r\f\v\u00a0\u3000]*{PLACEHOLDER_WORDS}[ \t\n\r\f\v\u00a0\u3000]*")
+PLACEHOLDER_RE2 = rf"[ \t\n\r\f\v\x{{00a0}}\x{{3000}}]*{PLACEHOLDER_WORDS}[ \t\n\r\f\v\x{{00a0}}\x{{3000}}]*"
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether `text` only says that a value is missing: `N/A`, `n/a`, `NA`, `无`, `-`, `--`, `/`, `null`
+    (any case), empty or blank."""
+    return PLACEHOLDER.fullmatch(text) is not None
+
+
+def placeholder_sql(text: str) -> str:
+    """The DuckDB condition `is_placeholder` over the VARCHAR expression `text` (NULL for NULL)."""
+    return f"regexp_full_match({text}, {quote_literal(PLACEHOLDER_RE2)})"
 
 
 @dataclass(frozen=True)
@@ -120,6 +148,22 @@ def python_masker(rule: Rule, salt: str) -> Callable[[object], object]:
     return keep
 
 
+@lru_cache(maxsize=4096)
+def served_masker(rule: Rule, salt: str) -> Callable[[object], object]:
+    """What the gateway serves of one value under `rule`: `python_masker`, except that a placeholder of a missing
+    value passes `keep`, `hash` and `year` as it is (`N/A`, not `N**`); `null` still withholds it."""
+    masker = python_masker(rule, salt)
+    if rule.name in ("none", "null"):
+        return masker
+
+    def serve(value):
+        if value is not None and is_placeholder(text := str(value)):
+            return text
+        return masker(value)
+
+    return serve
+
+
 # ---------------------------------------------------------------- vectorized (DuckDB SQL)
 
 
@@ -146,3 +190,12 @@ def sql_expression(rule: Rule, column: str, salt: str) -> str:
     tail = f"right({text}, {last})" if last else "''"
     return (f"CASE WHEN length({text}) <= {first + last} THEN repeat('*', length({text})) "
             f"ELSE left({text}, {first}) || repeat('*', length({text}) - {first + last}) || {tail} END")
+
+
+def served_sql(rule: Rule, column: str, salt: str) -> str:
+    """The DuckDB expression of `served_masker`: `sql_expression`, with placeholders passed as they are."""
+    expression = sql_expression(rule, column, salt)
+    if rule.name in ("none", "null"):
+        return expression
+    text = f"CAST({column} AS VARCHAR)"  # NULL is no placeholder: it goes on to the rule, which keeps it NULL
+    return f"CASE WHEN {placeholder_sql(text)} THEN {text} ELSE {expression} END"

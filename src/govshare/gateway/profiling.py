@@ -6,7 +6,11 @@ sample read as Arrow from a SQL table, reported as a sample). The kind of an ite
 sample of its non-empty values (`KIND_SAMPLE`): 公民身份号码 and 统一社会信用代码 by python-stdnum
 (`cn.ric`, see `is_id_number`; `cn.uscc`), bank cards by the Luhn check (`stdnum.luhn`), mobile numbers by
 the allocated number ranges, names by a common surname, addresses by their place words, dates by their
-form. A kind is assigned when at least `THRESHOLD` of the sampled values match it.
+form. A kind is assigned when at least `THRESHOLD` of the sampled values match it. An item whose name says it is
+personal information (法人代表, 姓名, 联系电话, 身份证号, 住址 …: `catalog.grades.personal_kind_of_name`) is of that
+kind whatever its values, unless they show another personal kind: a 法人代表 column that is `N/A` in every row
+is still a column of names. Placeholders for missing values (`N/A`, `无`, `-`, `null`, blank …:
+`masking.is_placeholder`) count as empty, never as values.
 
 Loading a file also needs the check digits of every key value (a row whose key fails is reported and
 skipped). That runs over whole Arrow columns (`valid_mask`): the same rules as python-stdnum's validate,
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -27,6 +32,7 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from govshare.catalog import grades
 from govshare.catalog.vocab import GRADE_RANK, Grade, LabelledEnum, PersonalInfo
 from govshare.fields import is_digits
 from govshare.gateway import masking
@@ -107,6 +113,33 @@ def is_id_number(value: str) -> bool:
     return True
 
 
+# Identifiers a requester types or copies from a document: compared as their check-digit code defines them.
+NORMALIZED_KINDS = (Kind.USCC, Kind.ID_NUMBER)
+IDENTIFIER_NAMES = (("统一社会信用代码", Kind.USCC), ("信用代码", Kind.USCC), ("身份号码", Kind.ID_NUMBER),
+                    ("身份证", Kind.ID_NUMBER))
+_BLANKS_AND_HYPHENS = re.compile(r"[\s\-]")
+
+
+def identifier_kind(kind: str | None, *names: str) -> str | None:
+    """The identifier kind (credit code or ID number) of an item: the kind its values were found to be, else the
+    one its names say (统一社会信用代码, 公民身份号码, 身份证号); None for any other item."""
+    if kind in NORMALIZED_KINDS:
+        return str(kind)
+    if kind is not None:
+        return None  # its values are of another kind, whatever it is called
+    return next((str(found) for name in names for word, found in IDENTIFIER_NAMES if word in (name or "")), None)
+
+
+def normalize_identifier(value: object, kind: str | None) -> str:
+    """A value of an item of `kind` as its code defines it, so that a key typed by hand finds its row: for credit
+    codes and ID numbers, full-width digits and letters made half-width (NFKC), spaces and hyphens removed,
+    upper case (`９１３１０１２０７３４５８０６０６ｘ` → `91310120734580606X`); other values only trimmed."""
+    text = str(value)
+    if kind not in NORMALIZED_KINDS:
+        return text.strip()
+    return _BLANKS_AND_HYPHENS.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
 def is_mobile(value: str) -> bool:
     return bool(MOBILE_RE.match(_compact(value)))
 
@@ -164,8 +197,9 @@ CHECKS = {
 
 def detect_kind(values: list[str], hints: tuple[str, ...] = ()) -> tuple[str | None, float]:
     """The kind most of `values` (non-empty strings) are, and its share; (None, best share) when none
-    reaches THRESHOLD. `hints` (the item's names) tell a birth date from another date."""
-    values = [v for v in (str(v).strip() for v in values) if v]
+    reaches THRESHOLD. `hints` (the item's names) tell a birth date from another date. Placeholders of missing
+    values (`N/A`, `无`, `-` …) are not values."""
+    values = [v for v in (str(v).strip() for v in values) if v and not masking.is_placeholder(v)]
     if not values:
         return None, 0.0
     distinct_share = len(set(values)) / len(values)
@@ -284,8 +318,9 @@ def profile_relation(connection: duckdb.DuckDBPyConnection, relation: str, items
     parts = ["count(*)"]
     for item in mapped:
         column = quote_identifier(columns[item.name])
-        text = f"CAST({column} AS VARCHAR)"
-        parts += [f"count(*) FILTER (WHERE {column} IS NULL OR trim({text}) = '')", f"count(DISTINCT {column})"]
+        text = f"CAST({column} AS VARCHAR)"  # a placeholder (N/A, 无, -, blank …) is missing, as NULL is
+        parts += [f"count(*) FILTER (WHERE {column} IS NULL OR {masking.placeholder_sql(text)})",
+                  f"count(DISTINCT {column})"]
     counts = connection.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
     rows = int(counts[0])
     profiled = {}
@@ -293,26 +328,36 @@ def profile_relation(connection: duckdb.DuckDBPyConnection, relation: str, items
         column = columns[item.name]
         values = _sample(connection, relation, column)
         kind, share = detect_kind(values, (item.name, item.chinese_name, column))
+        named = named_personal_kind(item.chinese_name, item.name, column)
+        if named is not None and kind not in KIND_FLOORS:
+            kind = named  # named as personal information, and its values show no other personal kind
         profiled[item.name] = {
             "column": column, "nulls": int(counts[1 + 2 * position]), "distinct": int(counts[2 + 2 * position]),
-            "kind": kind, "match_ratio": share, "sampled_values": len(values),
+            "kind": kind, "match_ratio": share, "sampled_values": len(values), "named_kind": named,
         }
     organizations = key_item in profiled and profiled[key_item]["kind"] == Kind.USCC
     for item in mapped:
         found = profiled[item.name]
+        # an organization's address is not personal information; an item named 住址 or 法定代表人住址 is
         grade, personal_info, rule = suggestion(found["kind"], item.grade, item.personal_info,
-                                                of_organizations=organizations)
+                                                of_organizations=organizations and found["named_kind"] is None)
         found.update(suggested_grade=grade, suggested_personal_info=personal_info, suggested_masking=rule)
     return {"rows": total_rows if total_rows is not None else rows, "sampled": sampled, "sample_rows": rows,
             "items": profiled, "profiled_at": datetime.now().astimezone().isoformat(timespec="seconds")}
 
 
+def named_personal_kind(*names: str) -> str | None:
+    """The personal-information kind the first of an item's names (Chinese name, code, source column) that
+    reads as personal information says it holds (`catalog.grades.personal_kind_of_name`), or None."""
+    return next((kind for name in names if (kind := grades.personal_kind_of_name(name)) is not None), None)
+
+
 def _sample(connection: duckdb.DuckDBPyConnection, relation: str, column: str) -> list[str]:
-    """Up to KIND_SAMPLE non-empty values of the column, drawn at random (with a fixed seed: the same data
-    gives the same profile)."""
+    """Up to KIND_SAMPLE values of the column that are not empty or placeholders, drawn at random (with a fixed
+    seed: the same data gives the same profile)."""
     text = f"trim(CAST({quote_identifier(column)} AS VARCHAR))"
     values = [v for (v,) in connection.execute(
-        f"SELECT {text} FROM {relation} WHERE {text} <> '' "
+        f"SELECT {text} FROM {relation} WHERE NOT {masking.placeholder_sql(text)} "
         f"USING SAMPLE reservoir({KIND_SAMPLE} ROWS) REPEATABLE (7)").fetchall()]
     random.Random(7).shuffle(values)  # reservoir order is not part of the result
     return values

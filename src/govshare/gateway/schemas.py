@@ -31,6 +31,8 @@ class ExportIn(BaseModel):
     format: Literal["csv", "parquet"] = "csv"
     items: list[str] | None = None
     filters: dict[str, str] = Field(default_factory=dict)
+    headers: Literal["chinese", "field"] = Field(
+        "chinese", description="CSV 表头：chinese 用信息项中文名称（Excel、WPS 可直接读），field 用字段名（程序读取）")
 
 
 class DataOut(BaseModel):

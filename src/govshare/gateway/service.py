@@ -47,7 +47,7 @@ from govshare.catalog.vocab import EntryStatus
 from govshare.config import Settings, get_settings, settings_of
 from govshare.db import Database, utcnow
 from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
-from govshare.gateway import connections, limits, masking
+from govshare.gateway import connections, limits, masking, profiling
 from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.gateway.sources import FileSource, HttpSource, Query, Source, SqlSource
 from govshare.gateway.tokens import node_secret, read_token
@@ -118,6 +118,7 @@ class Call:
     cursor: str | None = None
     limit: int = DEFAULT_PAGE
     export_format: str = "csv"
+    export_headers: str = "chinese"  # a CSV's header row: the items' Chinese names, or "field" names
     request_hash: str = ""
 
 
@@ -140,6 +141,9 @@ class Decision:
     salt: str = ""
     scope: tuple[str, tuple[str, ...]] | None = None  # (source column, prefixes)
     scope_item: str | None = None
+    key_item: str | None = None
+    identifiers: dict[str, str] = field(default_factory=dict)  # item name -> credit code / ID number kind
+    titles: dict[str, str] = field(default_factory=dict)  # item name -> Chinese name (a CSV's headers)
 
 
 @dataclass
@@ -357,6 +361,8 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
         source=plan.source, key_column=plan.key_column, order_column=plan.order_column,
         items=served, columns=columns, rules={n: granted.rules[n] for n in served},
         salt=masking.requester_salt(node_secret(settings), department_id or 0),
+        key_item=plan.key_item, identifiers=plan.identifiers,
+        titles={name: plan.items[name].chinese_name for name in served if name in plan.items},
     )
     scope = grant.row_scope if grant else {}
     if scope and scope.get("item") and scope.get("prefixes"):
@@ -444,6 +450,8 @@ class Plan:
     source: Source
     key_column: str
     order_column: str
+    key_item: str | None = None
+    identifiers: dict[str, str] = field(default_factory=dict)  # item name -> kind whose values are normalized
     _granted: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -492,9 +500,16 @@ def _new_plan(session: Session, entry) -> Plan:
     for item in items.values():
         session.expunge(item)  # cached across sessions: plain, detached values
     key_column = columns.get(source_row.key_item, "")
-    return Plan(items=items, columns=columns, kinds=(source_row.profile or {}).get("items", {}),
+    kinds = (source_row.profile or {}).get("items", {})
+    found = {name: (kinds.get(name) or {}).get("kind") for name in items}
+    if found.get(source_row.key_item) is None:  # the key's kind as the file's loader checked it
+        found[source_row.key_item] = (source_row.load_report or {}).get("key_kind")
+    identifiers = {name: kind for name, item in items.items()
+                   if (kind := profiling.identifier_kind(found.get(name), item.chinese_name))}
+    return Plan(items=items, columns=columns, kinds=kinds,
                 source=open_source(session, source_row), key_column=key_column,
-                order_column=FileSource.ROW if source_row.kind == "file" else key_column)
+                order_column=FileSource.ROW if source_row.kind == "file" else key_column,
+                key_item=source_row.key_item, identifiers=identifiers)
 
 
 def _items(session: Session, entry_id: int) -> list[DataItem]:
@@ -623,7 +638,7 @@ def _check_filters(call: Call, decision: Decision, granted: Granted) -> None:
     for _, value in call.filters:
         _check_text(value, "filter", "筛选条件的值")
     if decision.scope:
-        for name, value in call.filters:
+        for name, value in _filters(decision, call):
             if name == decision.scope_item and not str(value).startswith(decision.scope[1]):
                 raise Refused(f"筛选条件超出授权的数据范围（{name}）", field="filter", code="row_out_of_scope")
     masked = [name for name in dict.fromkeys(name for name, _ in call.filters) if granted.rules[name].name != "none"]
@@ -637,6 +652,19 @@ def _check_filters(call: Call, decision: Decision, granted: Granted) -> None:
 # Text no source holds (PostgreSQL refuses NUL; an unpaired surrogate is not UTF-8): bad input, refused as
 # such, rather than sent on to fail at the source as a source error (or match on one kind of source only).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def normalized(decision: Decision, name: str | None, value):
+    """A value given for item `name` as its kind defines it (`profiling.normalize_identifier`: a credit code or
+    ID number in upper case, half-width, without spaces), so that `91310120734580606x` or a full-width ID
+    number finds its row. The one place keys, filters and verified fields are normalized, before the source is
+    read and before the row scope is checked. Values of other items are left as given."""
+    kind = decision.identifiers.get(name or "")
+    return value if value is None or kind is None else profiling.normalize_identifier(value, kind)
+
+
+def _filters(decision: Decision, call: Call) -> tuple[tuple[str, str], ...]:
+    return tuple((name, normalized(decision, name, value)) for name, value in call.filters)
 
 
 def _check_text(value, field_name: str, label: str) -> None:
@@ -693,7 +721,7 @@ def _lookup(decision: Decision, key: str | None, items: list[str]) -> list[dict]
     _check_text(key, "key", "主键值")
     wanted = list(dict.fromkeys([*items, *([decision.scope_item] if decision.scope_item else [])]))
     query = Query(columns=tuple(decision.columns[n] for n in wanted),
-                  filters=((decision.key_column, str(key).strip()),))
+                  filters=((decision.key_column, normalized(decision, decision.key_item, str(key).strip())),))
     rows = [{name: row[decision.columns[name]] for name in wanted} for row in decision.source.rows(query)]
     if decision.scope_item:
         prefixes = decision.scope[1]
@@ -703,7 +731,7 @@ def _lookup(decision: Decision, key: str | None, items: list[str]) -> list[dict]
 
 
 def _masked(decision: Decision, rows: list[dict]) -> list[dict]:
-    maskers = {name: masking.python_masker(decision.rules[name], decision.salt) for name in decision.items}
+    maskers = {name: masking.served_masker(decision.rules[name], decision.salt) for name in decision.items}
     return [{name: maskers[name](_jsonable(row[name])) for name in decision.items} for row in rows]
 
 
@@ -719,7 +747,8 @@ def _verify(decision: Decision, call: Call) -> str:
     rows = _lookup(decision, key, list(fields))
     if not rows:
         return "not_found"
-    same = any(all(_same(row[name], value) for name, value in fields.items()) for row in rows)
+    same = any(all(_same(normalized(decision, name, row[name]), normalized(decision, name, value))
+                   for name, value in fields.items()) for row in rows)
     return "match" if same else "no_match"
 
 
@@ -731,7 +760,7 @@ def _source_query(decision: Decision, call: Call, *, limit: int | None, after=No
                   extra: tuple[tuple[str, object], ...] = ()) -> Query:
     return Query(
         columns=tuple(dict.fromkeys([*(decision.columns[n] for n in decision.items), decision.order_column])),
-        filters=tuple((decision.columns[name], value) for name, value in call.filters) + extra,
+        filters=tuple((decision.columns[name], value) for name, value in _filters(decision, call)) + extra,
         scope=decision.scope, order=decision.order_column if ordered else None, after=after, limit=limit)
 
 
@@ -897,6 +926,16 @@ def sweep_exports(folder: Path, now: datetime | None = None) -> int:
     return removed
 
 
+def csv_headers(decision: Decision, style: str) -> dict[str, str]:
+    """A CSV's header of each item: its Chinese name (what a person opening the file in Excel or WPS reads),
+    or its field name (`field`, for programs). A Chinese name two items share gets the field name beside it."""
+    if style == "field":
+        return {name: name for name in decision.items}
+    titles = [decision.titles.get(name) or name for name in decision.items]
+    return {name: title if titles.count(title) == 1 else f"{title}（{name}）"
+            for name, title in zip(decision.items, titles, strict=True)}
+
+
 def export_sql(decision: Decision, call: Call, connection) -> tuple[str, list]:
     """The SELECT that projects, scopes and masks (public so the benchmark measures exactly this). A CSV
     may be opened in a spreadsheet: its text cells and headers are neutralized (formula injection)."""
@@ -906,9 +945,10 @@ def export_sql(decision: Decision, call: Call, connection) -> tuple[str, list]:
     relation, filtered = decision.source.from_clause(connection, query)
     quoted, salt = masking.quote_identifier, decision.salt
     cell, header = (spreadsheet.neutralize_sql, spreadsheet.neutralize) if call.export_format == "csv" else (str, str)
+    headers = csv_headers(decision, call.export_headers) if call.export_format == "csv" else {}
     selected = ", ".join(
-        cell(masking.sql_expression(decision.rules[name], quoted(decision.columns[name]), salt))
-        + " AS " + quoted(header(name)) for name in decision.items)
+        cell(masking.served_sql(decision.rules[name], quoted(decision.columns[name]), salt))
+        + " AS " + quoted(header(headers.get(name, name))) for name in decision.items)
     where, params = ("TRUE", []) if filtered else decision.source.where_sql(query)
     return f"SELECT {selected} FROM {relation} WHERE {where}", params
 

@@ -12,6 +12,8 @@ from govshare.errors import ValidationFailed
 from govshare.fields import IdPath, IdQuery
 from govshare.orgs import service
 from govshare.orgs.schemas import (
+    DepartmentAliasIn,
+    DepartmentAliasOut,
     DepartmentIn,
     DepartmentOut,
     LoginIn,
@@ -81,7 +83,8 @@ def me(actor: Actor = Depends(current_actor)) -> MeOut:
                  department_id=actor.department_id)
 
 
-@router.get("/departments", response_model=list[DepartmentOut], summary="部门列表")
+@router.get("/departments", response_model=list[DepartmentOut], summary="部门列表",
+            description="全部部门及其别名（简称、曾用名：导入目录时提供部门按名称或别名认定，R03）。")
 def list_departments(_actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.list_departments(session)
 
@@ -96,6 +99,27 @@ def create_department(body: DepartmentIn, actor: Actor = Depends(current_actor),
         session, actor, name=body.name, level=body.level, region_code=body.region_code, uscc_code=body.uscc,
         parent_id=body.parent_id, is_competent_authority=body.is_competent_authority,
     )
+
+
+@router.post("/departments/{department_id}/aliases", response_model=DepartmentAliasOut, status_code=201,
+             summary="添加部门别名", responses=errors(404, 409),
+             description="平台管理员为部门添加别名（R18 管理员职责），如为“安徽省统计局”添加“省统计局”："
+                         "此后导入目录时，提供部门为别名的行归入该部门（R03），该部门的目录管理员也可导入这些行。"
+                         "别名在同一行政区划内唯一：已是其他部门的名称或别名答 409；"
+                         "重复添加本部门已有的别名不变。其他角色答 403。")
+def add_department_alias(department_id: IdPath, body: DepartmentAliasIn, actor: Actor = Depends(current_actor),
+                         session: Session = SESSION):
+    return service.add_alias(session, actor, department_id, body.alias)
+
+
+@router.delete("/departments/{department_id}/aliases/{alias_id}", status_code=204, summary="删除部门别名",
+               responses=errors(404),
+               description="平台管理员删除部门的一个别名（R18 管理员职责）；已按该别名导入的目录仍属该部门，"
+                           "此后以该名称导入的行不再归入该部门（R03）。不是该部门的别名答 404，其他角色答 403。")
+def remove_department_alias(department_id: IdPath, alias_id: IdPath, actor: Actor = Depends(current_actor),
+                            session: Session = SESSION) -> Response:
+    service.remove_alias(session, actor, department_id, alias_id)
+    return Response(status_code=204)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="创建用户", responses=errors(404, 409),

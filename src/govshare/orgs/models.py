@@ -54,6 +54,28 @@ class Department(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     parent: Mapped[Department | None] = relationship(remote_side=[id])
+    aliases: Mapped[list[DepartmentAlias]] = relationship(
+        back_populates="department", order_by="DepartmentAlias.alias", cascade="all, delete-orphan"
+    )
+
+
+class DepartmentAlias(Base):
+    """Another name of a department (a short name such as 省统计局 for 安徽省统计局, a former name). Imports
+    resolve a provider by its name or an alias. Unique within a region, like the names themselves: the region
+    is the department's, kept here so that the database enforces it (orgs.service checks it also against the
+    names of the region's departments)."""
+
+    __tablename__ = "department_aliases"
+    __table_args__ = (UniqueConstraint("region_code", "alias", name="uq_department_aliases_region_alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    alias: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    department: Mapped[Department] = relationship(back_populates="aliases")
 
 
 class User(Base):

@@ -50,6 +50,19 @@ class DepartmentIn(BaseModel):
     is_competent_authority: bool = False
 
 
+class DepartmentAliasIn(BaseModel):
+    alias: str = Field(min_length=1, max_length=200,
+                       description="部门的其他名称（简称、曾用名，如“省统计局”），同一行政区划内唯一")
+
+
+class DepartmentAliasOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    department_id: int
+    alias: str
+
+
 class DepartmentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -60,6 +73,8 @@ class DepartmentOut(BaseModel):
     uscc: str | None
     parent_id: int | None
     is_competent_authority: bool
+    aliases: list[DepartmentAliasOut] = Field(default_factory=list,
+                                              description="别名（简称、曾用名）：导入目录时按名称或别名认定提供部门")
 
 
 class UserIn(BaseModel):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
@@ -18,8 +18,9 @@ from govshare.authz import Actor, require_role
 from govshare.config import settings_of
 from govshare.db import utcnow
 from govshare.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.messages import invalid_value
 from govshare.orgs import throttle
-from govshare.orgs.models import ApiToken, Department, Level, Role, User
+from govshare.orgs.models import ApiToken, Department, DepartmentAlias, Level, Role, User
 
 _hasher = PasswordHasher()
 
@@ -41,7 +42,7 @@ def validate_uscc(value: str) -> str:
     try:
         return uscc.validate(value)
     except StdnumError as exc:
-        raise ValidationFailed(f"统一社会信用代码无效：{value}（{exc}）", field="uscc") from exc
+        raise invalid_value(exc, "uscc", "统一社会信用代码", value) from exc
 
 
 def validate_region_code(value: str) -> str:
@@ -96,6 +97,9 @@ def _ensure_unique_department(session: Session, department: Department) -> None:
     )
     if session.scalars(same_name).first():
         raise Conflict(f"该行政区划下已有同名部门：{department.name}", field="name")
+    alias = _alias_in_region(session, department.name, department.region_code)
+    if alias is not None:
+        raise Conflict(f"该行政区划下“{department.name}”已是部门“{alias.department.name}”的别名", field="name")
     if department.uscc and session.scalars(select(Department).where(Department.uscc == department.uscc)).first():
         raise Conflict(f"统一社会信用代码已被使用：{department.uscc}", field="uscc")
 
@@ -103,10 +107,8 @@ def _ensure_unique_department(session: Session, department: Department) -> None:
 def find_or_create_department_by_name(
     session: Session, name: str, *, level: str, region_code: str
 ) -> Department:
-    """Imports name providers in free text; one department per (name, region)."""
-    found = session.scalars(
-        select(Department).where(Department.name == name, Department.region_code == region_code)
-    ).first()
+    """Imports name providers in free text; one department per (name, region), found by its name or an alias."""
+    found = department_named(session, name, region_code)
     if found:
         return found
     department = Department(name=name, level=level, region_code=region_code)
@@ -115,12 +117,185 @@ def find_or_create_department_by_name(
     return department
 
 
+# ---------------------------------------------------------------- aliases and close names
+
+MAX_ALIAS_CHARS = 200
+# The places a department's name starts with: 安徽省, 六安市 裕安区, 金寨县, 内蒙古自治区 … (2–4 characters and the
+# kind of the area, one after the other), and a bare 省/市/县/区 standing for the region's own (省统计局).
+_PLACE = re.compile(r"[\u4e00-\u9fff]{2,6}?(?:自治区|自治州|自治县|特别行政区)|[\u4e00-\u9fff]{2,4}?[省市州盟县区旗]")
+_PLACE_KINDS = "省市州盟县区旗"
+_BARE_LEVEL = "省市州县区"
+_BRACKETS = re.compile(r"[（(][^）)]*[）)]")
+_MIN_CORE_CHARS = 3  # 统计局 and 审计局 are one character apart and not the same office: short names are compared whole
+
+
+def department_named(session: Session, name: str, region_code: str) -> Department | None:
+    """The department of `region_code` called `name`, by its name or by one of its aliases."""
+    found = session.scalars(
+        select(Department).where(Department.name == name, Department.region_code == region_code)
+    ).first()
+    if found is not None:
+        return found
+    alias = _alias_in_region(session, name, region_code)
+    return alias.department if alias is not None else None
+
+
+def _alias_in_region(session: Session, alias: str, region_code: str) -> DepartmentAlias | None:
+    return session.scalars(
+        select(DepartmentAlias).where(DepartmentAlias.alias == alias, DepartmentAlias.region_code == region_code)
+    ).first()
+
+
+def list_aliases(session: Session, department_id: int) -> list[DepartmentAlias]:
+    get_department(session, department_id)
+    query = select(DepartmentAlias).where(DepartmentAlias.department_id == department_id)
+    return list(session.scalars(query.order_by(DepartmentAlias.alias)))
+
+
+def add_alias(session: Session, actor: Actor, department_id: int, alias: str) -> DepartmentAlias:
+    """Another name of a department (a short or a former name), by which imports find it. Only the platform
+    administrator names departments. Unique within the region: no other department of the region has it as
+    its name or an alias (409). Adding an alias the department already has changes nothing."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="管理部门别名")
+    department = get_department(session, department_id)
+    alias = (alias or "").strip()
+    if not alias:
+        raise ValidationFailed("别名不能为空", field="alias")
+    if len(alias) > MAX_ALIAS_CHARS:
+        raise ValidationFailed(f"别名不能超过{MAX_ALIAS_CHARS}个字符（现为{len(alias)}个）", field="alias")
+    if any(ch < " " or ch == "\x7f" for ch in alias):
+        raise ValidationFailed("别名不能含控制字符", field="alias")
+    if alias == department.name:
+        raise ValidationFailed(f"别名与部门名称相同：{alias}", field="alias")
+    named = session.scalars(select(Department).where(
+        Department.name == alias, Department.region_code == department.region_code)).first()
+    if named is not None:
+        raise Conflict(f"该行政区划下已有名为“{alias}”的部门（编号{named.id}），不能作为其他部门的别名",
+                       field="alias")
+    existing = _alias_in_region(session, alias, department.region_code)
+    if existing is not None:
+        if existing.department_id == department.id:
+            return existing
+        raise Conflict(f"该行政区划下“{alias}”已是部门“{existing.department.name}”的别名", field="alias")
+    added = DepartmentAlias(department_id=department.id, region_code=department.region_code, alias=alias,
+                            created_by_id=actor.user_id)
+    session.add(added)
+    session.flush()
+    return added
+
+
+def remove_alias(session: Session, actor: Actor, department_id: int, alias_id: int) -> DepartmentAlias:
+    """Removes one alias of a department (platform administrator only); an alias of another department is not
+    found. Entries imported under the alias stay with the department."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="管理部门别名")
+    get_department(session, department_id)
+    alias = session.get(DepartmentAlias, alias_id)
+    if alias is None or alias.department_id != department_id:
+        raise NotFound(f"该部门没有编号为{alias_id}的别名", field="alias_id")
+    session.delete(alias)
+    session.flush()
+    return alias
+
+
+def find_alias(session: Session, department_id: int, alias: str) -> DepartmentAlias:
+    """The alias of a department called `alias` (the command line names aliases, the API numbers them)."""
+    get_department(session, department_id)
+    found_alias = session.scalars(select(DepartmentAlias).where(
+        DepartmentAlias.department_id == department_id, DepartmentAlias.alias == (alias or "").strip())).first()
+    return found(found_alias, f"该部门没有别名：{alias}", "alias")
+
+
+def _parts(name: str) -> tuple[tuple[str, ...], str]:
+    """A department's name as (the places it starts with, the rest), without what is in brackets and, when it
+    names no place, without a bare 省/市/县/区 in front: 六安市裕安区民政局 → ((六安市, 裕安区), 民政局);
+    省统计局 → ((), 统计局)."""
+    rest = _BRACKETS.sub("", name).strip()
+    places = []
+    while (match := _PLACE.match(rest)) and match.end() < len(rest):
+        places.append(match.group())
+        rest = rest[match.end():]
+    if not places and len(rest) > 1 and rest[0] in _BARE_LEVEL:
+        rest = rest[1:]
+    return tuple(places), rest
+
+
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    rest = iter(long)
+    return all(ch in rest for ch in short)
+
+
+def _rests_close(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    if short == long:
+        return True
+    if len(short) < _MIN_CORE_CHARS:
+        return False
+    if long.endswith(short) and long[:-len(short)][-1] in _PLACE_KINDS:
+        return True  # 国家税务总局安徽省税务局 and 税务局
+    # an abbreviation: 科技厅 of 科学技术厅, 人社局 of 人力资源和社会保障局 (公安局叶集分局 is a unit of its own)
+    if (short[0] == long[0] and short[-1] == long[-1] and not long.startswith(short)
+            and _is_subsequence(short, long)):
+        return True
+    return len(short) > _MIN_CORE_CHARS and _edit_distance(short, long) <= 1  # 生态环境局 and 生态环境厅
+
+
+def names_close(name: str, other: str) -> bool:
+    """Whether two department names of one region may name the same office. The places they start with must
+    agree, or one of them names none (the region's own is implied: 省统计局 beside 安徽省统计局, while 六安市民政局,
+    金寨县民政局 and 六安市裕安区民政局 are three offices). What follows must be equal, or one must abbreviate the
+    other (科技厅, 科学技术厅), end it after a place (税务局, 国家税务总局安徽省税务局), or be one character apart
+    (生态环境局, 生态环境厅; names of three characters are compared whole: 统计局, 审计局)."""
+    if name == other:
+        return True
+    (places, rest), (other_places, other_rest) = _parts(name), _parts(other)
+    if places and other_places and places != other_places:
+        return False
+    return _rests_close(rest, other_rest)
+
+
+def close_departments(name: str, departments: list[Department]) -> list[Department]:
+    """The departments among `departments` whose name or an alias is close to `name` (names_close)."""
+    return [d for d in departments
+            if any(names_close(name, known) for known in (d.name, *(a.alias for a in d.aliases)))]
+
+
+def find_department(session: Session, name_or_id: str, *, region_code: str | None = None) -> Department:
+    """A department named on the command line: its id, or its name (or an alias), with `region_code` when
+    departments of several regions have that name."""
+    text = (name_or_id or "").strip()
+    if text.isascii() and text.isdigit():
+        return get_department(session, int(text))
+    if region_code:
+        region = validate_region_code(region_code)
+        return found(department_named(session, text, region), f"行政区划{region}下没有部门：{text}", "department")
+    named = {d.id: d for d in session.scalars(select(Department).where(Department.name == text))}
+    if not named:
+        aliased = select(Department).join(DepartmentAlias).where(DepartmentAlias.alias == text)
+        named = {d.id: d for d in session.scalars(aliased)}
+    if len(named) > 1:
+        regions = "、".join(sorted(d.region_code for d in named.values()))
+        raise ValidationFailed(f"多个行政区划（{regions}）都有部门“{text}”，请用 --region-code 指定或改用部门编号",
+                               field="region_code")
+    return found(next(iter(named.values()), None), f"部门不存在：{text}", "department")
+
+
 def get_department(session: Session, department_id: int) -> Department:
     return found(session.get(Department, department_id), f"部门不存在：{department_id}", "department_id")
 
 
 def list_departments(session: Session) -> list[Department]:
-    return list(session.scalars(select(Department).order_by(Department.level, Department.name)))
+    query = select(Department).options(selectinload(Department.aliases))
+    return list(session.scalars(query.order_by(Department.level, Department.name)))
 
 
 def create_user(

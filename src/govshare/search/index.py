@@ -36,7 +36,7 @@ from govshare.search import tokenize
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 META_FILE = "govshare-search.json"
 WORDS = "words"  # whitespace only: jieba tokens joined by spaces, lower-cased in Python
 CHARS = "chars"  # one token per character (the characters arrive space-separated)
@@ -78,6 +78,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("body", tokenizer_name=WORDS, index_option="freq")
     sb.add_text_field("syn", tokenizer_name=WORDS, index_option="freq")
     sb.add_text_field("chars", tokenizer_name=CHARS, index_option="position")
+    sb.add_text_field("name_chars", tokenizer_name=CHARS, index_option="position")  # a whole query in the name
     sb.add_text_field("lead", tokenizer_name=WORDS, index_option="basic")
     sb.add_integer_field("department", indexed=True, fast=True)
     for name in ENUM_CODES:
@@ -109,7 +110,7 @@ def prepare(doc: dict) -> dict:
     name = tokenize.normalize(doc["name"])
     text = tokenize.normalize(
         " ".join((doc.get("abstract") or "", " ".join(doc.get("items") or ()), doc["department_name"],
-                  doc.get("theme") or ""))
+                  doc.get("theme") or "", doc.get("tags") or ""))
     )
     name_tokens = tokenize.cut_for_search(name)
     body_tokens = tokenize.cut_for_search(text)
@@ -126,6 +127,7 @@ def prepare(doc: dict) -> dict:
         "syn": tokenize.synonym_string(name_tokens, body_tokens),
         # one token per character; "|" keeps phrases from running across the original spaces
         "chars": " ".join(f"{name}|{text}".replace(" ", "|")),
+        "name_chars": " ".join(name.replace(" ", "|")),
         "lead": " ".join(lead_terms),
         "department": doc["department_id"],
         "department_label": f"{doc['department_id']}{DEPARTMENT_LABEL_SEP}{doc['department_name']}",
@@ -459,6 +461,7 @@ def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: i
                 "data_format": entry.data_format,
                 "grade": entry.grade,
                 "theme": entry.theme or "",
+                "tags": entry.tags or "",
                 "stale_after": stale_deadline(entry),
                 "lead_terms": list(lead.get(entry.id, ())),
             }

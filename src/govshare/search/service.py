@@ -7,6 +7,7 @@ import html
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import tantivy
@@ -18,11 +19,15 @@ from govshare.errors import ValidationFailed
 from govshare.fields import MAX_ID
 from govshare.orgs.models import LEVEL_LABELS, Level
 from govshare.search import index as search_index
-from govshare.search.tokenize import Concept, canonical, normalize, query_concepts
+from govshare.search.tokenize import LEGACY_STOP, Concept, canonical, normalize, query_concepts, sub_words
 
 NAME_BOOST = 3.0
 SYNONYM_BOOST = 2.0
 CHARS_BOOST = 0.5
+SUB_WORD_BOOST = 0.3
+COVERAGE_SCORE = 4.0  # per concept matched: about what one concept's BM25 score reaches in a name
+NAME_PHRASE_BOOST = 3.0
+PHRASE_BOOST = 1.0
 LEAD_BOOST = 1000.0
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
@@ -111,6 +116,8 @@ def _term(schema, field_name: str, value: str, boost: float = 1.0) -> Query:
 
 
 def _concept_query(schema, concept: Concept) -> Query:
+    """Where one concept may match: the name (weighs most), the body, its synonym group, its characters as a
+    run (words jieba cut differently in the document), and, weaker, the shorter words inside it."""
     text = concept.text
     parts = [_term(schema, "name", text, NAME_BOOST), _term(schema, "body", text)]
     if concept.canonical:
@@ -119,9 +126,39 @@ def _concept_query(schema, concept: Concept) -> Query:
     if len(chars) == 1:
         parts.append(_term(schema, "chars", chars[0], CHARS_BOOST))
     else:
-        # words that jieba cut differently in the document still match as a run of characters
         parts.append(Query.boost_query(Query.phrase_query(schema, "chars", chars), CHARS_BOOST))
+    for word in sub_words(text):
+        parts.append(_term(schema, "name", word, NAME_BOOST * SUB_WORD_BOOST))
+        parts.append(_term(schema, "body", word, SUB_WORD_BOOST))
     return Query.boolean_query([(Occur.Should, q) for q in parts])
+
+
+def _ranked_concepts(schema, query: str, concepts: list[Concept]) -> Query:
+    """Every concept is optional, at least one must match (rank, don't filter). Each concept matched adds a
+    constant, so entries sharing more of the query come first, and BM25 orders those alike; a single
+    character among words (献血点 cut as 献血 + 点) adds no such constant, it matches almost everything.
+    Neighbouring concepts written together in the query (医院名录, not 中小学和幼儿园) add more when the name
+    has them together too, and so does the whole query found as it was written."""
+    words = [c for c in concepts if not c.single_char] or concepts
+    written = normalize(query).replace(" ", "")
+    clauses: list[tuple[Occur, Query]] = []
+    for concept in concepts:
+        matched = _concept_query(schema, concept)
+        clauses.append((Occur.Should, matched))
+        if concept in words:
+            clauses.append((Occur.Should, Query.const_score_query(matched, COVERAGE_SCORE)))
+    runs = [first.text + second.text for first, second in pairwise(concepts)]
+    whole = "".join(c.text for c in concepts)
+    if len(concepts) > 2:
+        runs.append(whole)
+    for run in runs:
+        if run in written:
+            clauses.append((Occur.Should, Query.boost_query(Query.phrase_query(schema, "name_chars", list(run)),
+                                                             NAME_PHRASE_BOOST)))
+    if len(whole) > 1 and whole in written:
+        clauses.append((Occur.Should, Query.boost_query(Query.phrase_query(schema, "chars", list(whole)),
+                                                         PHRASE_BOOST)))
+    return Query.boolean_query(clauses)
 
 
 def lead_terms(query: str, concepts: list[Concept]) -> set[str]:
@@ -142,10 +179,16 @@ def _stale_query(schema, stale: bool, now) -> Query:
     return Query.range_query(schema, "stale_after", tantivy.FieldType.Date, lower_bound=now)
 
 
-def build_query(schema, query: str, filters: SearchFilters, now=None) -> tuple[Query, set[str], list[Concept]]:
-    """(query with filters and the lead-source boost, lead terms, concepts)."""
-    concepts = query_concepts(query)
-    clauses: list[tuple[Occur, Query]] = [(Occur.Must, _concept_query(schema, c)) for c in concepts]
+def build_query(schema, query: str, filters: SearchFilters, now=None, *, every_concept: bool = False
+                ) -> tuple[Query, set[str], list[Concept]]:
+    """(query with filters and the lead-source boost, lead terms, concepts). `every_concept`: the former
+    ranking, where every concept must match (kept as a baseline of the relevance benchmark)."""
+    if every_concept:
+        concepts = query_concepts(query, stop=LEGACY_STOP)
+        clauses: list[tuple[Occur, Query]] = [(Occur.Must, _concept_query(schema, c)) for c in concepts]
+    else:
+        concepts = query_concepts(query)
+        clauses = [(Occur.Must, _ranked_concepts(schema, query, concepts))] if concepts else []
     filter_clauses: list[tuple[Occur, Query]] = []
     for name, values in filters.terms().items():
         field_name = search_index.FILTER_FIELDS[name]
@@ -219,8 +262,10 @@ def search(
     offset: int = 0,
     facets: bool = True,
     now=None,
+    every_concept: bool = False,
 ) -> dict:
-    """Searches the published catalog. Returns {total, hits, facets, facet_labels, took_ms, notice}."""
+    """Searches the published catalog. Returns {total, hits, facets, facet_labels, took_ms, notice}.
+    `every_concept`: the former all-concepts ranking (a baseline of the relevance benchmark)."""
     started = time.perf_counter()
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"每页条数应在 1 到 {MAX_LIMIT} 之间：{limit}", field="limit")
@@ -236,7 +281,7 @@ def search(
         return result
     schema = target.index().schema
     now = now or utcnow()
-    full, leads, concepts = build_query(schema, query, filters, now)
+    full, leads, concepts = build_query(schema, query, filters, now, every_concept=every_concept)
     found = searcher.search(full, limit=limit, offset=offset, count=True)
     result["total"] = found.count
     for score, address in found.hits:

@@ -67,28 +67,17 @@ def _date(text: str | None, field: str) -> date | None:
 
 
 def _item_ids(session, entry_id: int, text: str | None, field: str = "item_ids") -> list[int] | None:
-    """`1,2,5` (item ids) or `gmsfhm,xm` / `公民身份号码,姓名` (names of the entry's items)."""
+    """`1,2,5` (the items' numbers shown on the entry) or `gmsfhm,xm` / `公民身份号码,姓名` (their names)."""
+    from govshare.catalog import service as catalog
     from govshare.catalog.models import CatalogEntry
-    from govshare.errors import ValidationFailed
 
     if text is None:
         return None
-    tokens = [t.strip() for t in text.replace("，", ",").split(",") if t.strip()]
+    references = [t.strip() for t in text.replace("，", ",").split(",") if t.strip()]
     entry = session.get(CatalogEntry, entry_id)
-    by_name = {}
-    if entry is not None:
-        for item in entry.items:
-            by_name[item.name] = item.id
-            by_name[item.chinese_name] = item.id
-    ids = []
-    for token in tokens:
-        if token.isdigit():
-            ids.append(int(token))
-        elif token in by_name:
-            ids.append(by_name[token])
-        else:
-            raise ValidationFailed(f"信息项不属于该目录：{token}", field=field)
-    return ids
+    if entry is None or entry.status != "published":  # only published entries are requested: the service
+        return []  # refuses the request naming the entry, and no draft's items are listed here
+    return [item.id for item in catalog.items_referred(entry, references, field)]
 
 
 def _scope(scope_item: str | None, prefixes: list[str] | None):

@@ -802,7 +802,8 @@ def one_source_name_lead(request: Request, cluster_id: IdPath, department_id: st
 
 ENTRY_TEXT_FIELDS = ("classification_code", "name", "abstract", "data_format", "share_type", "share_condition",
                      "share_method", "legal_basis", "open_attribute", "open_condition", "update_cycle",
-                     "publish_date", "related_codes", "source_system", "grade", "theme", "secrecy")
+                     "publish_date", "related_codes", "source_system", "grade", "theme", "tags", "source_url",
+                     "secrecy")
 ITEM_FIELDS = ("name", "chinese_name", "data_type", "length", "grade", "personal_info", "description")
 EXTRA_ITEM_ROWS = 3  # empty rows for 添加信息项 (no JavaScript); empty rows are ignored
 MAX_ITEM_ROWS = 500
@@ -811,7 +812,7 @@ FIELD_TITLES = {
     "share_type": "共享类型", "share_condition": "共享条件", "share_method": "共享方式", "legal_basis": "不予共享依据",
     "open_attribute": "开放属性", "open_condition": "开放条件", "update_cycle": "更新周期", "publish_date": "发布日期",
     "related_codes": "关联资源代码", "source_system": "来源系统", "grade": "分级", "theme": "主题",
-    "secrecy": "涉密情况", "items": "信息项", "reason": "修订原因",
+    "tags": "标签", "source_url": "来源页面", "secrecy": "涉密情况", "items": "信息项", "reason": "修订原因",
 }
 ITEM_TITLES = {"name": "字段名", "chinese_name": "信息项名称", "data_type": "数据类型", "length": "长度",
                "grade": "分级", "personal_info": "个人信息", "description": "说明"}

@@ -417,6 +417,23 @@ def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_refe
         ("status", "申请当前状态为“已撤销”，不能再提起争议", {"current_status": "revoked"})
 
 
+def test_r08_ending_a_grant_closes_a_step_referred_to_the_higher_node_too(session, world):
+    """The grant of a partly agreed negotiation is revoked while the authority level is referred to the higher
+    node: the referral is closed with the dispute (as withdrawing it would), not left waiting there."""
+    requester = _registered_user(session, world, "authority_requester", "authority", Role.REQUESTER)
+    civil_reviewer = _registered_user(session, world, "civil_reviewer", "civil", Role.DEPT_REVIEWER)
+    entry = published_entry(session, world, manager="civil_manager", name="社会救助对象信息")
+    request = _refused(session, world, entry=entry, reviewer=civil_reviewer, who="authority_requester")
+    negotiation = disputes.escalate(session, requester, request.id, "数据治理确需该数据")
+    _decide(session, civil_reviewer, negotiation, decision="approve_in_part",
+            item_ids=request.item_ids[:2], reason="协商同意提供部分信息项")
+    step = disputes.escalate(session, requester, request.id, "请求主管部门协调全部信息项")
+    assert step.status == DisputeStatus.REFERRED
+    sharing.revoke_grant(session, civil_reviewer, sharing.grant_of(session, request.id).id, "该系统存在越权调用")
+    session.flush()
+    assert (request.status, step.status) == (S.REVOKED, DisputeStatus.WITHDRAWN)
+
+
 # ---------------------------------------------------------------- a party never settles its own dispute
 
 

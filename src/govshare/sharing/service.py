@@ -516,12 +516,14 @@ def end_grant(session: Session, actor: Actor, grant: Grant, reason: GrantEndReas
 
 
 def _close_open_disputes(session: Session, request: ShareRequest) -> None:
-    """A grant that ends ends the dispute about it too: nothing is left to decide."""
+    """A grant that ends ends the dispute about it too: nothing is left to decide, here or at the higher node a
+    step was referred to (withdrawing a dispute closes both kinds alike)."""
     from govshare.sharing.models import DisputeStep
     from govshare.sharing.vocab import DisputeStatus
 
     for step in session.scalars(select(DisputeStep).where(
-            DisputeStep.request_id == request.id, DisputeStep.status == DisputeStatus.OPEN)):
+            DisputeStep.request_id == request.id,
+            DisputeStep.status.in_([DisputeStatus.OPEN.value, DisputeStatus.REFERRED.value]))):
         step.status = DisputeStatus.WITHDRAWN.value
 
 

@@ -6,6 +6,8 @@ a source column whose name holds a double quote, giving what the row-by-row mask
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -49,3 +51,16 @@ def test_r17_a_rule_that_is_not_text_is_refused_naming_the_masking_field(given):
     with pytest.raises(ValidationFailed) as refused:
         masking.parse_rule(given)
     assert (refused.value.field, refused.value.message) == ("masking", f"脱敏规则无效：''{ALLOWED}")
+
+
+def test_r17_an_unmasked_column_keeps_its_type_in_an_export():
+    """Rule `none` serves the column as stored: a number or a date stays a number or a date in a Parquet
+    export (only masked columns become text). Kills x_served_sql__mutmut_9/10 (`none` wrapped in the
+    placeholder CASE, which turns every column it serves into text)."""
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT 42::INTEGER AS n, DATE '2024-01-02' AS d")
+    none = masking.parse_rule("none")
+    relation = connection.sql(f"SELECT {masking.served_sql(none, 'n', 's')} AS n, "
+                              f"{masking.served_sql(none, 'd', 's')} AS d FROM t")
+    assert [str(t) for t in relation.types] == ["INTEGER", "DATE"]
+    assert relation.fetchall() == [(42, date(2024, 1, 2))]

@@ -393,11 +393,9 @@ def test_r08_a_referred_step_is_recorded_told_and_neither_pushed_up_nor_decided_
         (DisputeStatus.REFERRED, S.ESCALATED, 2)
 
 
-def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_referred(session, world):
-    """The negotiation granted part of the data; the authority level was referred; then the provider revoked the
-    grant, so the request left the dispute. A referred step left on its record (ending a grant closes the open
-    steps) does not make the refusal say the dispute is with the higher node: it is over. Kills
-    x__next_level__mutmut_47 (a referred last step refused as referred whatever the request's state)."""
+def _referred_after_a_partial_agreement(session, world):
+    """(requester, the provider's reviewer, request, step): the negotiation granted part of the data, and the
+    authority level, with no authority here other than the parties, was referred to the higher node."""
     requester = _registered_user(session, world, "authority_requester", "authority", Role.REQUESTER)
     civil_reviewer = _registered_user(session, world, "civil_reviewer", "civil", Role.DEPT_REVIEWER)
     entry = published_entry(session, world, manager="civil_manager", name="社会救助对象信息")
@@ -406,6 +404,15 @@ def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_refe
     _decide(session, civil_reviewer, negotiation, decision="approve_in_part",
             item_ids=request.item_ids[:2], reason="协商同意提供部分信息项")
     step = disputes.escalate(session, requester, request.id, "请求主管部门协调全部信息项")
+    return requester, civil_reviewer, request, step
+
+
+def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_referred(session, world):
+    """The negotiation granted part of the data; the authority level was referred; then the provider revoked the
+    grant, so the request left the dispute. A referred step left on its record (ending a grant closes the open
+    steps) does not make the refusal say the dispute is with the higher node: it is over. Kills
+    x__next_level__mutmut_47 (a referred last step refused as referred whatever the request's state)."""
+    requester, civil_reviewer, request, step = _referred_after_a_partial_agreement(session, world)
     assert (step.status, request.status) == (DisputeStatus.REFERRED, S.ESCALATED)
     sharing.revoke_grant(session, civil_reviewer, sharing.grant_of(session, request.id).id, "该系统存在越权调用")
     assert request.status == S.REVOKED
@@ -420,14 +427,7 @@ def test_r08_a_referred_dispute_whose_grant_ended_is_refused_as_over_not_as_refe
 def test_r08_ending_a_grant_closes_a_step_referred_to_the_higher_node_too(session, world):
     """The grant of a partly agreed negotiation is revoked while the authority level is referred to the higher
     node: the referral is closed with the dispute (as withdrawing it would), not left waiting there."""
-    requester = _registered_user(session, world, "authority_requester", "authority", Role.REQUESTER)
-    civil_reviewer = _registered_user(session, world, "civil_reviewer", "civil", Role.DEPT_REVIEWER)
-    entry = published_entry(session, world, manager="civil_manager", name="社会救助对象信息")
-    request = _refused(session, world, entry=entry, reviewer=civil_reviewer, who="authority_requester")
-    negotiation = disputes.escalate(session, requester, request.id, "数据治理确需该数据")
-    _decide(session, civil_reviewer, negotiation, decision="approve_in_part",
-            item_ids=request.item_ids[:2], reason="协商同意提供部分信息项")
-    step = disputes.escalate(session, requester, request.id, "请求主管部门协调全部信息项")
+    _requester, civil_reviewer, request, step = _referred_after_a_partial_agreement(session, world)
     assert step.status == DisputeStatus.REFERRED
     sharing.revoke_grant(session, civil_reviewer, sharing.grant_of(session, request.id).id, "该系统存在越权调用")
     session.flush()

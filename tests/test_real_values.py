@@ -141,3 +141,19 @@ def test_r09_id_number_in_full_width_is_found_verified_and_checked_against_the_s
     verified = client.post(f"/api/v1/data/{served.resource_code}/verify", headers=headers, json={
         "grant": served.grant_id, "fields": {"gmsfhm": f" {typed} ", "xm": person["XM"]}})
     assert verified.status_code == 200 and verified.json()["result"] == "match", verified.text
+
+
+@pytest.mark.parametrize(("name", "content"), [("broken.parquet", b"PAR1 not a parquet file at all"),
+                                              ("truncated.parquet", b"PAR1" + bytes(64) + b"PAR1")])
+def test_r18_an_unreadable_data_file_is_refused_in_chinese(db, world, name, content):
+    """A file the reader library cannot read is refused naming the field, in Chinese, without the library's
+    English (pyarrow's `Parquet magic bytes not found…`, `CSV parse error…`)."""
+    from govshare.errors import ValidationFailed
+
+    with db.session() as s:
+        entry = published_entry(s, world)
+    with db.session() as s, pytest.raises(ValidationFailed) as refused:
+        connect.connect_file(s, world.actors["police_manager"], entry.id, content, name, "gmsfhm")
+    assert refused.value.field == "file"
+    assert refused.value.message == connect.PARQUET_UNREADABLE
+    assert not any(word in refused.value.message for word in ("magic", "parse error", "Expected", "Invalid"))

@@ -472,6 +472,10 @@ def detect_encoding(path: Path) -> str:
     raise ValidationFailed("无法识别文件编码：CSV 文件应为 UTF-8 或 GBK/GB18030 编码", field="file")
 
 
+CSV_UNREADABLE = "CSV 文件无法解析：有的行列数与表头不一致或引号未闭合，请检查文件后重新上传"
+PARQUET_UNREADABLE = "Parquet 文件无法读取：文件已损坏，或不是 Parquet 格式"
+
+
 def _csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
     """(the header cells, the delimiter): read from the first line only."""
     with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as handle:
@@ -527,7 +531,7 @@ def read_csv(path: Path) -> Loaded:
                                                   strings_can_be_null=True, quoted_strings_can_be_null=True,
                                                   null_values=[""]))
     except pa.ArrowInvalid as exc:
-        raise ValidationFailed(f"CSV 文件无法解析：{exc}", field="file") from exc
+        raise ValidationFailed(CSV_UNREADABLE, field="file") from exc  # pyarrow's words are English
     table = table.rename_columns(names)
     loaded = Loaded(table, "csv", encoding)
     # Good rows come out in file order; the refused ones have their position (pyarrow's row number, which
@@ -634,7 +638,7 @@ def read_parquet(path: Path) -> Loaded:
     try:
         source = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ValidationFailed(f"Parquet 文件无法读取：{exc}", field="file") from exc
+        raise ValidationFailed(PARQUET_UNREADABLE, field="file") from exc
     names = _check_header([str(n) for n in source.column_names])
     arrays = {}
     for name, column in zip(names, source.columns, strict=True):
@@ -657,7 +661,7 @@ def read_header(path: Path, file_kind: str) -> list[str]:
         try:
             return _check_header([str(n) for n in pq.read_schema(path).names])
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ValidationFailed(f"Parquet 文件无法读取：{exc}", field="file") from exc
+            raise ValidationFailed(PARQUET_UNREADABLE, field="file") from exc
     workbook = xlsx.open_workbook(path)
     try:
         return _check_header(_xlsx_header(xlsx.sheet_rows(workbook))[1])

@@ -692,12 +692,17 @@ def _group_items(source: Source, entry_mapping: m.ColumnMapping, report: ImportR
         raise ValidationFailed("信息项表需要“资源代码”列（对应目录表的资源代码）或“目录行号”列", field="items")
     report.mapping.update({f"{ITEM_SHEET}.{t}": s for t, s in item_mapping.columns.items()})
     report.ignored_columns.extend(f"{ITEM_SHEET}.{c}" for c in item_mapping.ignored)
+    return _items_by_entry(source.items, item_mapping, link), link
+
+
+def _items_by_entry(items: Table, item_mapping: m.ColumnMapping, link: str) -> dict[str, list[tuple[int, dict]]]:
+    """The rows of an items sheet, {value of the `link` column: [(row number, {target: value})]}."""
     groups: dict[str, list[tuple[int, dict]]] = {}
-    for number, raw in source.items.rows:
+    for number, raw in items.rows:
         key = m.text(raw.get(item_mapping.source(link)))
         item = {t: raw.get(s) for t, s in item_mapping.columns.items() if t not in ("resource_code", "entry_row")}
         groups.setdefault(key, []).append((number, item))
-    return groups, link
+    return groups
 
 
 def _item_payloads(row: _Row) -> list[dict]:
@@ -1095,12 +1100,8 @@ class ItemsImportReport:
     unchanged: int = 0  # entries whose items were already these
     rejected: list[dict] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {"file": self.file, "total_rows": self.total_rows, "entries_updated": self.entries_updated,
-                "revisions": self.revisions, "unchanged": self.unchanged, "rejected": self.rejected}
 
-
-def read_items_table(path: Path, name: str | None = None) -> Table:
+def read_items_table(path: str | Path, name: str | None = None) -> Table:
     """The items of an .xlsx (its 信息项 sheet, else its first sheet) or a .csv file."""
     path = Path(path)
     source = read_source(path, name=name)
@@ -1115,18 +1116,13 @@ def import_items(session: Session, actor: Actor, path: str | Path, *, name: str 
     export's 信息项 sheet, or one written by hand): imported catalogs come without items, and an entry needs
     them before it can be connected to its data. Each entry goes through catalog.service.put_items (its own
     department writes it; a published entry gets a revision awaiting review); rows are reported one by one."""
-    table = read_items_table(Path(path), name)
+    table = read_items_table(path, name)
     report = ItemsImportReport(file=file_name(name or Path(path).name), total_rows=len(table.rows))
     mapping = m.detect_mapping(table.headers, "item")
     if mapping.source("resource_code") is None:
         raise ValidationFailed("信息项表需要“资源代码”列（对应已登记目录的资源代码）", field="file")
-    groups: dict[str, list[tuple[int, dict]]] = {}
-    for number, raw in table.rows:
-        code = m.text(raw.get(mapping.source("resource_code")))
-        item = {t: raw.get(c) for t, c in mapping.columns.items() if t not in ("resource_code", "entry_row")}
-        groups.setdefault(code, []).append((number, item))
     header = mapping.source("resource_code")
-    for code, rows in groups.items():
+    for code, rows in _items_by_entry(table, mapping, "resource_code").items():
         _import_entry_items(session, actor, code, rows, report, header)
     return report
 

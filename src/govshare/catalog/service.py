@@ -220,13 +220,13 @@ def stale_deadline(entry: CatalogEntry) -> datetime | None:
     or, when that is unknown (an import without an update date), from its publish date (at midnight). None:
     never (an irregular cycle, or neither date known). The search index stores it as `stale_after`."""
     days = STALE_AFTER_DAYS.get(UpdateCycle(entry.update_cycle))
-    if entry.data_updated_at is not None:
-        since = entry.data_updated_at
-    elif entry.publish_date is not None:
-        since = datetime.combine(entry.publish_date, time())
-    else:
+    if days is None:
         return None
-    return None if days is None else since + timedelta(days=days)
+    if entry.data_updated_at is not None:
+        return entry.data_updated_at + timedelta(days=days)
+    if entry.publish_date is not None:
+        return datetime.combine(entry.publish_date, time()) + timedelta(days=days)
+    return None
 
 
 def is_stale(entry: CatalogEntry, now: datetime | None = None) -> bool:

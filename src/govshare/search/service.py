@@ -115,9 +115,10 @@ def _term(schema, field_name: str, value: str, boost: float = 1.0) -> Query:
     return query if boost == 1.0 else Query.boost_query(query, boost)
 
 
-def _concept_query(schema, concept: Concept) -> Query:
+def _concept_query(schema, concept: Concept, *, inner_words: bool = True) -> Query:
     """Where one concept may match: the name (weighs most), the body, its synonym group, its characters as a
-    run (words jieba cut differently in the document), and, weaker, the shorter words inside it."""
+    run (words jieba cut differently in the document), and, weaker, the shorter words inside it (not in the
+    former ranking, which the benchmark keeps as it was)."""
     text = concept.text
     parts = [_term(schema, "name", text, NAME_BOOST), _term(schema, "body", text)]
     if concept.canonical:
@@ -127,7 +128,7 @@ def _concept_query(schema, concept: Concept) -> Query:
         parts.append(_term(schema, "chars", chars[0], CHARS_BOOST))
     else:
         parts.append(Query.boost_query(Query.phrase_query(schema, "chars", chars), CHARS_BOOST))
-    for word in sub_words(text):
+    for word in sub_words(text) if inner_words else ():
         parts.append(_term(schema, "name", word, NAME_BOOST * SUB_WORD_BOOST))
         parts.append(_term(schema, "body", word, SUB_WORD_BOOST))
     return Query.boolean_query([(Occur.Should, q) for q in parts])
@@ -185,7 +186,8 @@ def build_query(schema, query: str, filters: SearchFilters, now=None, *, every_c
     ranking, where every concept must match (kept as a baseline of the relevance benchmark)."""
     if every_concept:
         concepts = query_concepts(query, stop=LEGACY_STOP)
-        clauses: list[tuple[Occur, Query]] = [(Occur.Must, _concept_query(schema, c)) for c in concepts]
+        clauses: list[tuple[Occur, Query]] = [(Occur.Must, _concept_query(schema, c, inner_words=False))
+                                               for c in concepts]
     else:
         concepts = query_concepts(query)
         clauses = [(Occur.Must, _ranked_concepts(schema, query, concepts))] if concepts else []

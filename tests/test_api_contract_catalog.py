@@ -284,6 +284,7 @@ def test_r18_every_timestamp_of_a_response_carries_its_offset(client, world, cat
         ("/api/v1/catalog/one-source/clusters", "/api/v1/catalog/one-source/clusters", "reviewer", {}),
         ("/api/v1/demands", "/api/v1/demands", "civil_requester", {}),
         ("/api/v1/calendar/days", "/api/v1/calendar/days", "admin", {}),
+        ("/api/v1/admin/events", "/api/v1/admin/events", "auditor", {}),  # the deactivation above is one
     ]
     checked: dict[str, int] = {}
     for template, url, who, params in reads:

@@ -181,6 +181,9 @@ def test_r12_records_page_filters_pages_and_shows_the_field_error(db, world, tmp
     assert bad.status_code == 422
     assert re.search(r'name="since".*?<span class="field-error" role="alert">开始日期的格式应为', bad.text, re.S)
     assert "完整性校验" in bad.text  # the auditor's button
+    for grant in ("99999999999999999999", "0", "abc"):  # an id beyond any id is a 422, never a database overflow
+        huge = client.get("/audit", params={"grant": grant})
+        assert huge.status_code == 422 and "授权编号应为不超过" in huge.text, grant
 
 
 def test_r12_records_page_badges_the_anomalies(db, world, tmp_path, as_user, settings):

@@ -169,6 +169,12 @@ def _user_state(session, params) -> tuple:
     return user.is_active, [(t.id, t.revoked_at is not None) for t in tokens]
 
 
+def _user_credentials(session, params) -> tuple:
+    """The user's role and password hash, whether active, and which of their tokens are revoked."""
+    user = session.get(User, params["user_id"])
+    return user.role, user.password_hash, _user_state(session, params)
+
+
 # Who is refused. "Other department" is a catalog manager elsewhere (same province and a city), "other
 # authority" a reviewer of the city below or of another province, "wrong role" a user of the owning
 # department or authority whose role does not allow the write.
@@ -192,6 +198,11 @@ CASES = [
          (*ADMINS_REFUSED, "civil_manager", "city_civil_manager"), "admin", _user_state),
     Case("POST", "/api/v1/users/{user_id}/activate", _inactive_user, lambda _p: None,
          (*ADMINS_REFUSED, "city_civil_manager"), "admin", _user_state),
+    # issue 14: a new password or a new role ends the user's sessions; the user themself is refused too.
+    Case("POST", "/api/v1/users/{user_id}/password", _active_user, lambda _p: {"password": "reset-by-admin-1"},
+         (*ADMINS_REFUSED, "civil_manager", "city_civil_manager"), "admin", _user_credentials),
+    Case("POST", "/api/v1/users/{user_id}/role", _active_user, lambda _p: {"role": "platform_admin"},
+         (*ADMINS_REFUSED, "civil_manager", "city_civil_manager"), "admin", _user_credentials),
     Case("POST", "/api/v1/catalog/entries", _nothing, lambda _p: _entry_body(),
          EDITORS_REFUSED, "police_manager", _entry_count, owner_status=201,
          extra={"query_provider": "police"}),

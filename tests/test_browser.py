@@ -93,9 +93,16 @@ def test_r02_login_search_open_entry_and_publish_in_a_real_browser(db, world, se
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('登录')")
     page.wait_for_load_state()
+    page.click("nav summary:has-text('目录管理')")  # the menu opens on a click (details/summary)
     page.click("nav >> text=审核队列")
     page.wait_for_load_state()
     assert "合肥市婚姻登记信息" in page.locator("main").inner_text()
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("button:has-text('发布')")  # an irreversible action asks first: dismissed, nothing happens
+    assert questions and "确定发布该目录吗" in questions[0]
+    assert "合肥市婚姻登记信息" in page.locator("main").inner_text() and page.locator(".notice").count() == 0
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("button:has-text('发布')")
     page.wait_for_load_state()
     assert "目录已发布" in page.locator(".notice").inner_text()
@@ -243,3 +250,72 @@ def test_r02_r03_a_need_as_a_sentence_finds_its_entry_and_an_imported_entry_gets
         [revision] = s.query(EntryRevision).filter_by(entry_id=imported.id).all()
         assert revision.status == "submitted" and [i["name"] for i in revision.payload["items"]] == ["tyshxydm"]
     page.close()
+
+
+WORKBENCH_SCREENSHOTS = Path("/tmp/govshare_workbench")
+
+
+def test_every_role_lands_on_its_workbench_in_a_real_browser(db, world, live_server, browser):
+    """After login each role's home page is its 工作台 with its own panels; the authority's department chart is
+    drawn from the page's numbers; no script fails. Screenshots go to /tmp/govshare_workbench/."""
+    from tests.factories import submitted_request
+
+    with db.session() as s:
+        submitted_request(s, world)
+    expected = {"police_reviewer": "待本部门答复的共享申请", "civil_requester": "本部门的共享申请",
+                "police_manager": "目录草稿", "reviewer": "待审核的目录与修订", "auditor": "使用记录链",
+                "admin": "数据连接"}
+    WORKBENCH_SCREENSHOTS.mkdir(exist_ok=True)
+    for username, panel in expected.items():
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+        page.goto(f"{live_server}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_load_state()
+        assert page.url.rstrip("/") == live_server, page.url
+        assert page.locator("h1").inner_text().startswith("工作台"), username
+        assert panel in page.locator("main").inner_text(), username
+        if username == "reviewer":
+            page.locator("#chart-departments canvas").first.wait_for(state="visible", timeout=10_000)
+            drawn = page.evaluate("""() => {
+                const box = document.getElementById('chart-departments');
+                const option = window.echarts.getInstanceByDom(box).getOption();
+                return {names: option.xAxis[0].data,
+                        page: JSON.parse(document.getElementById('chart-data-departments').textContent).names};
+            }""")
+            assert drawn["names"] == drawn["page"] and "省公安厅" in drawn["names"], drawn
+        if username == "police_reviewer":
+            page.click("#panel-replies-due >> text=筛选与分页")
+            page.wait_for_load_state()
+            assert page.locator("table.list tbody tr").count() == 1 and "/workbench/replies-due" in page.url
+        page.screenshot(path=str(WORKBENCH_SCREENSHOTS / f"{username}.png"), full_page=True)
+        assert errors == [], (username, errors)
+        page.close()
+
+
+def test_every_roles_navigation_fits_one_line_at_1366_and_menus_work_by_keyboard(db, world, live_server, browser):
+    """At the common desk resolution the navigation is one line for every role; a menu opens with the keyboard
+    (Tab to its title, Enter), shows its links, and closes with Escape."""
+    for username in ("admin", "auditor", "reviewer", "police_reviewer", "police_manager", "civil_requester"):
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        page.goto(f"{live_server}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_load_state()
+        tops = page.evaluate("""() => Array.from(document.querySelectorAll('nav.nav > a, nav.nav > details > summary'))
+            .map(el => Math.round(el.getBoundingClientRect().top))""")
+        assert tops and len(set(tops)) == 1, (username, tops)
+        header = page.evaluate("() => document.querySelector('header.topbar').getBoundingClientRect().height")
+        assert header < 70, (username, header)  # the bar itself did not wrap onto a second line
+        summary = page.locator("nav summary").first
+        summary.focus()
+        page.keyboard.press("Enter")
+        menu = page.locator("nav details[open] .menu a").first
+        menu.wait_for(state="visible", timeout=5_000)
+        page.keyboard.press("Escape")
+        assert page.locator("nav details[open]").count() == 0, username
+        page.close()

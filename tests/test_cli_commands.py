@@ -41,7 +41,7 @@ from govshare.gateway.models import DataConnection, DataSource
 from govshare.notify.models import Notification, OutboxMessage, Webhook
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
-from govshare.orgs.models import ROLE_LABELS, ApiToken, ConsumerSystem, Department, User
+from govshare.orgs.models import ROLE_LABELS, AdminEvent, ApiToken, ConsumerSystem, Department, User
 from govshare.sealing import unseal
 from govshare.sharing import changes
 from govshare.sharing import service as sharing
@@ -90,11 +90,12 @@ class Smoke:
     cleanups: list[Callable] = field(default_factory=list)
     runner: CliRunner = field(default_factory=CliRunner)
 
-    def run(self, *args, code: int = 0, env: dict | None = None) -> str:
-        """`govshare ARGS…`; the exit code must be `code`. Returns what it printed (stdout and stderr)."""
+    def run(self, *args, code: int = 0, env: dict | None = None, input: str | None = None) -> str:
+        """`govshare ARGS…` (`input`: what the person types at its prompts); the exit code must be `code`.
+        Returns what it printed (stdout and stderr)."""
         get_settings.cache_clear()
         try:
-            result = self.runner.invoke(cli.app, [str(a) for a in args], env=env)
+            result = self.runner.invoke(cli.app, [str(a) for a in args], env=env, input=input)
         finally:
             get_settings.cache_clear()
         if result.exit_code != code:
@@ -437,6 +438,45 @@ def _user_activate(c: Smoke) -> None:
     with c.session() as s:
         assert s.scalars(select(User.is_active).where(User.username == "smoke_user")).one() is True
         assert orgs.login(s, "smoke_user", "smoke-password-1", session_hours=1)
+
+
+@step("user", "reset-password")
+def _user_reset_password(c: Smoke) -> None:
+    with c.session() as s:
+        before = orgs.login(s, "smoke_user", "smoke-password-1", session_hours=1)
+    mistyped = c.run("user", "reset-password", "smoke_user", input="smoke-password-2\nsmoke-password-3\n"
+                     "smoke-password-2\nsmoke-password-2\n")  # typed twice, hidden: a mismatch asks again
+    assert "两次输入不一致" in mistyped and "已重置用户" in mistyped and "smoke_user" in mistyped
+    assert "smoke-password" not in mistyped  # never shown
+    with c.session() as s:
+        with pytest.raises(NotAuthenticated):  # the session of the old password ended
+            orgs.authenticate(s, before)
+        with pytest.raises(NotAuthenticated):
+            orgs.login(s, "smoke_user", "smoke-password-1", session_hours=1)
+    with c.session() as s:
+        c.ids["login"] = orgs.login(s, "smoke_user", "smoke-password-2", session_hours=1)
+        user_id = s.scalars(select(User.id).where(User.username == "smoke_user")).one()
+        event = s.scalars(select(AdminEvent).order_by(AdminEvent.id.desc())).first()
+        assert (event.action, event.target_id, event.actor_user_id) == ("password_reset", user_id, None)
+        assert "smoke-password" not in event.summary
+    short = c.run("user", "reset-password", "smoke_user", "--password", "short", code=2)
+    assert "密码长度至少8位" in short
+
+
+@step("user", "set-role")
+def _user_set_role(c: Smoke) -> None:
+    out = c.run("user", "set-role", "smoke_user", "dept_reviewer")
+    assert f"角色改为{ROLE_LABELS['dept_reviewer']}（dept_reviewer）" in out, out
+    with c.session() as s:
+        user = s.scalars(select(User).where(User.username == "smoke_user")).one()
+        assert user.role == "dept_reviewer"
+        with pytest.raises(NotAuthenticated):  # logged out: the new role starts with a new login
+            orgs.authenticate(s, c.ids["login"])
+        event = s.scalars(select(AdminEvent).order_by(AdminEvent.id.desc())).first()
+        assert (event.action, event.target_id) == ("role_changed", user.id)
+    refused = c.run("user", "set-role", "smoke_user", "superuser", code=2)
+    assert "role" in refused and "platform_admin" in refused
+    c.run("user", "set-role", "smoke_user", "requester")  # back: later steps act as a requester
 
 
 # ---------------------------------------------------------------- the catalog and its search

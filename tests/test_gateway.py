@@ -136,7 +136,7 @@ def test_r09_r17_key_lookup_serves_granted_items_masked_by_grade(client, db, wor
         "hjdz": person["HJDZ"][:6] + "*" * (len(person["HJDZ"]) - 6),  # 户籍地址: keep the province and city
         "xzqhdm": person["XZQH"],  # 行政区划代码: general, not personal: as stored
     }]
-    assert body["masking"]["gmsfhm"] == "保留前6位、后4位" and body["masking"]["xzqhdm"] == "不脱敏"
+    assert body["masking"]["gmsfhm"] == "只显示前6位和后4位，其余以*遮盖" and body["masking"]["xzqhdm"] == "不脱敏"
     record = _last_record(db)
     assert (record.seq, record.result, record.row_count, record.mode) == (body["usage_record"], "ok", 1, "lookup")
 
@@ -684,7 +684,7 @@ def test_r09_masking_of_a_grant_is_shown_and_set_by_the_provider(client, db, wor
     url = f"/api/v1/gateway/grants/{served.grant_id}/masking"
     shown = client.get(url, headers=world.headers("civil_requester"))
     assert shown.status_code == 200, shown.text
-    assert shown.json()["effective"]["gmsfhm"] == {"rule": "keep:6:4", "label": "保留前6位、后4位",
+    assert shown.json()["effective"]["gmsfhm"] == {"rule": "keep:6:4", "label": "只显示前6位和后4位，其余以*遮盖",
                                                    "source": "default"}
     changed = client.put(url, json={"rules": {"gmsfhm": "keep:3:0", "xm": " hash"}},
                          headers=world.headers("police_reviewer"))

@@ -190,3 +190,13 @@ def test_r17_kind_from_name_reads_personal_names():
     assert masking.kind_from_name("法人代表") == "person_name" and masking.kind_from_name("联系人") == "person_name"
     assert masking.kind_from_name("法定代表人身份证号") == "id_number"
     assert masking.kind_from_name("注册地址") == "address"  # a plain 地址 still masks as an address when personal
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ("keep:6:4", "只显示前6位和后4位，其余以*遮盖"), ("keep:1:0", "只显示前1位，其余以*遮盖"),
+    ("keep:0:4", "只显示后4位，其余以*遮盖"), ("keep:0:0", "全部以*遮盖"), ("year", "只显示年份"),
+    ("hash", "替换为不可还原的编码"), ("null", "不提供"), ("none", "不脱敏"),
+])
+def test_a_masking_rule_is_described_in_the_words_a_clerk_reads(rule, words):
+    """Pages and the API name a rule by what the requester will see (issue 14), never as 保留前1位、后0位."""
+    assert masking.parse_rule(rule).label == words

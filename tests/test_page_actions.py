@@ -87,6 +87,26 @@ ELSEWHERE = {
         "tests.test_connections_web::test_r18_the_admin_registers_a_connection_and_the_manager_connects_through_it",
     ("POST", "/sharing/changes/{change_id}/decide"):
         "tests.test_user_path::test_r11_the_notified_authority_opens_the_service_change_from_its_notification",
+    ("POST", "/sharing/changes/new"):
+        "tests.test_service_change_pages::test_r11_provider_proposes_a_stop_and_the_authority_approves_it_from_its_notification",
+    ("POST", "/data/verify"):
+        "tests.test_verify_page::test_r09_a_clerk_verifies_a_record_and_reads_match_no_match_or_not_found",
+    ("POST", "/admin/users"):
+        "tests.test_admin_pages::test_r18_admin_creates_a_user_on_the_users_page_and_the_change_is_recorded",
+    ("POST", "/admin/users/{user_id}/deactivate"):
+        "tests.test_admin_pages::test_r18_admin_deactivates_and_activates_a_user_on_the_page",
+    ("POST", "/admin/users/{user_id}/activate"):
+        "tests.test_admin_pages::test_r18_admin_deactivates_and_activates_a_user_on_the_page",
+    ("POST", "/admin/users/{user_id}/password"):
+        "tests.test_admin_pages::test_r18_a_reset_password_ends_the_users_sessions_and_the_new_one_logs_in",
+    ("POST", "/admin/users/{user_id}/role"):
+        "tests.test_admin_pages::test_r18_admin_changes_a_role_on_the_page_and_the_new_role_applies_at_once",
+    ("POST", "/admin/departments"):
+        "tests.test_admin_pages::test_r18_admin_creates_a_department_and_adds_and_removes_an_alias_on_the_page",
+    ("POST", "/admin/departments/{department_id}/aliases"):
+        "tests.test_admin_pages::test_r18_admin_creates_a_department_and_adds_and_removes_an_alias_on_the_page",
+    ("POST", "/admin/departments/{department_id}/aliases/{alias_id}/remove"):
+        "tests.test_admin_pages::test_r18_admin_creates_a_department_and_adds_and_removes_an_alias_on_the_page",
 }
 
 

@@ -86,7 +86,7 @@ def test_r17_placeholder_of_a_masked_item_is_served_as_it_is_on_lookup_page_and_
                        headers=headers)
     assert found.status_code == 200, found.text
     body = found.json()
-    assert body["masking"]["fddbr"] == "保留前1位、后0位"  # the item is masked ...
+    assert body["masking"]["fddbr"] == "只显示前1位，其余以*遮盖"  # the item is masked ...
     assert body["rows"][0]["fddbr"] == "N/A"  # ... but N/A is not a name: not "N**"
     page = client.get(f"/api/v1/data/{code}/rows", params={"grant": granted.grant_id, "limit": 50},
                       headers=headers)

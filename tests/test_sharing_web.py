@@ -14,6 +14,7 @@ from govshare.orgs import systems
 from govshare.orgs.models import ConsumerSystem
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant, ShareRequest
+from govshare.sharing.schemas import ReplyIn
 from govshare.workdays import service as workdays
 from tests.factories import SYSTEM, consumer_system, published_entry, request_in, submitted_request
 from tests.web_helpers import token, visible_text
@@ -62,7 +63,7 @@ def test_r07_request_form_creates_and_submits_a_request_with_its_due_date(db, wo
     page = client.get(location)
     text = visible_text(page)
     assert "申请已提交" in text and "待答复" in text and due.isoformat() in text
-    assert "公民身份号码" in text and "按 hjdz 限定：340104、340111" in text
+    assert "公民身份号码" in text and "按户籍地址限定：340104、340111" in text
     listing = visible_text(client.get("/sharing/requests"))
     assert "人口基本信息" in listing and "待答复" in listing and due.isoformat() in listing
 
@@ -392,7 +393,7 @@ SHARING_PAGE_WRITE_ROUTES = {
     ("POST", "/demands/{demand_id}/accept"), ("POST", "/demands/{demand_id}/withdraw"),
     ("POST", "/notifications/{notification_id}/read"), ("POST", "/notifications/read-all"),
     ("POST", "/admin/calendar/import"), ("POST", "/admin/calendar/days"),
-    ("POST", "/sharing/changes/{change_id}/decide"),
+    ("POST", "/sharing/changes/{change_id}/decide"), ("POST", "/sharing/changes/new"),
 }
 
 
@@ -429,7 +430,8 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
             "period_end": end,
             "decision": "approve", "reason": "越权", "name": "越权系统", "title": "越权需求", "accept": "yes",
             "planned_date": end, "provider_id": str(world.ids["police"]), "day": "2031-10-01", "is_workday": "0",
-            "text": "2031-10-01,放假,国庆节", "format": "csv"}
+            "text": "2031-10-01,放假,国庆节", "format": "csv", "kind": "stop", "description": "越权停止",
+            "effective_date": "2099-01-01"}
     refused = [f"/sharing/requests/{pending}/submit", f"/sharing/requests/{pending}/withdraw",
                f"/sharing/requests/{approved}/renew", f"/sharing/requests/{approved}/escalate",
                f"/sharing/requests/{pending}/reply", f"/sharing/disputes/{step}/decide",
@@ -439,7 +441,7 @@ def test_r18_every_sharing_page_write_route_refuses_the_auditor_and_anonymous_us
                f"/sharing/systems/{system_id}/revoke", "/demands", f"/demands/{demand}/route",
                f"/demands/{demand}/answer", f"/demands/{demand}/link", f"/demands/{demand}/accept",
                f"/demands/{demand}/withdraw", "/admin/calendar/import", "/admin/calendar/days",
-               "/sharing/requests/new", f"/sharing/changes/{change}/decide"]
+               "/sharing/requests/new", f"/sharing/changes/{change}/decide", "/sharing/changes/new"]
     own_inbox = [f"/notifications/{notification}/read", "/notifications/read-all"]
     client.cookies.clear()
     for url in refused + own_inbox:
@@ -482,3 +484,44 @@ def test_every_sharing_page_opens_for_every_role_and_links_only_what_the_role_ma
         assert ("节假日日历" in nav) == (username == "admin")
         assert ("争议处理" in nav) == (username in ("reviewer", "police_reviewer"))
         assert ("应用系统" in nav) == (username in ("admin", "police_reviewer", "civil_requester", "auditor"))
+
+
+def test_r07_request_form_reports_every_invalid_field_at_once_and_stores_nothing(db, world, as_user):
+    """Issue 14: a clerk sees all that is wrong in one go, each next to its field, and keeps what was typed."""
+    with db.session() as s:
+        entry = published_entry(s, world)
+        entry_id = entry.id
+    client = as_user("civil_requester")
+    response = client.post("/sharing/requests/new", data={
+        "csrf_token": token(client), "entry_id": str(entry_id), "purpose": "x", "scenario": "低保申请受理时核对户籍",
+        "duty_basis": "", "period_end": "明年年底", "scope_prefixes": "340104", "rate_limit": "",
+        "consumer_system_id": "abc"})
+    assert response.status_code == 422
+    errors = {name: field_error(response.text, name)
+              for name in ("purpose", "period_end", "consumer_system_id", "scope_item")
+              if re.search(rf'name="{name}"', response.text)}
+    assert errors["purpose"] and "日期格式" in errors["period_end"] and "整数" in errors["consumer_system_id"], errors
+    assert "另有" in visible_text(response) and "低保申请受理时核对户籍" in response.text
+    with db.session() as s:
+        assert s.scalars(select(ShareRequest)).first() is None
+
+
+def test_r10_grants_show_the_other_department_scope_masking_and_recent_calls(db, world, as_user):
+    """Issue 14: a provider sees who holds its data, under what scope and masking, and how much it is used."""
+    from govshare.gateway.models import GrantUsageDay
+
+    with db.session() as s:
+        request = submitted_request(s, world, row_scope={"item": "hjdz", "prefixes": ["340104"]})
+        sharing.reply(s, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve"))
+        grant = s.scalars(select(Grant).where(Grant.request_id == request.id)).one()
+        grant.masking = {"gmsfhm": "keep:6:4"}
+        today = workdays.local_today(s)
+        s.add_all([GrantUsageDay(grant_id=grant.id, day=today, calls=7),
+                   GrantUsageDay(grant_id=grant.id, day=today - timedelta(days=3), calls=5),
+                   GrantUsageDay(grant_id=grant.id, day=today - timedelta(days=40), calls=100)])  # too old
+        grant_id = grant.id
+    provider = visible_text(as_user("police_reviewer").get("/sharing/grants?box=incoming"))
+    assert "省民政厅" in provider and "按户籍地址限定：340104" in provider
+    assert "公民身份号码：只显示前6位和后4位，其余以*遮盖" in provider and "12 次" in provider
+    holder = as_user("civil_requester").get("/sharing/grants?box=outgoing")
+    assert "省公安厅" in visible_text(holder) and f'href="/audit?grant={grant_id}"' in holder.text

@@ -578,7 +578,7 @@ def test_r09_r17_gateway_serves_a_file_source_masked_by_the_detected_kind(client
     body = found_row.json()
     mobile = wanted["联系方式"]
     assert body["rows"][0]["lxfs"] == mobile[:3] + "****" + mobile[-4:]
-    assert body["masking"]["lxfs"] == "保留前3位、后4位"
+    assert body["masking"]["lxfs"] == "只显示前3位和后4位，其余以*遮盖"
     assert body["rows"][0]["xzqhdm"] == wanted["行政区划代码"]
     seen, cursor = [], None
     while True:

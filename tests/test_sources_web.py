@@ -54,7 +54,8 @@ def test_r09_provider_uploads_a_file_sees_profile_and_bad_rows_and_confirms(db, 
     text = visible_text(page)
     assert "数据源已接入" in text and "11 行" in text and "跳过问题行 1 行" in text
     assert "第 5 行" in text and "字段数为 8，应为 7" in text
-    assert "公民身份号码" in text and "手机号码" in text and "银行卡号" in text and "保留前3位、后4位" in text
+    assert "公民身份号码" in text and "手机号码" in text and "银行卡号" in text
+    assert "只显示前3位和后4位，其余以*遮盖" in text
     assert 'name="grade_zh"' in page.text and "尚未确认" in text
     confirmed = client.post(f"/sources/{entry_id}/confirm", data={"csrf_token": token(client), "accept_all": "1"},
                             follow_redirects=False)
@@ -65,6 +66,8 @@ def test_r09_provider_uploads_a_file_sees_profile_and_bad_rows_and_confirms(db, 
     assert "已由 police_manager" in visible_text(client.get(f"/sources/{entry_id}"))
     preview = client.get(f"/data/preview?entry={entry_id}")
     assert preview.status_code == 200 and residents(12)[0]["公民身份号码"] in preview.text
+    headers = re.findall(r'<th scope="col">([^<]+)', preview.text)
+    assert "公民身份号码" in headers and "gmsfhm" not in headers  # Chinese item names, not field codes
 
 
 def test_r09_confirm_form_keeps_the_providers_choice_and_refuses_lowering(db, world, as_user):

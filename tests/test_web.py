@@ -13,9 +13,11 @@ from govshare.catalog.schemas import ItemIn
 from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
+from tests.test_admin_pages import ADMIN_PAGE_WRITE_ROUTES
 from tests.test_connections_web import CONNECTION_PAGE_WRITE_ROUTES
 from tests.test_sharing_web import SHARING_PAGE_WRITE_ROUTES
 from tests.test_sources_web import SOURCE_PAGE_WRITE_ROUTES
+from tests.test_verify_page import DATA_PAGE_WRITE_ROUTES
 
 
 def visible_text(response) -> str:
@@ -255,7 +257,8 @@ PAGE_WRITE_ROUTES = {
     ("POST", "/review/revisions/{revision_id}/approve"), ("POST", "/review/revisions/{revision_id}/return"),
 }
 # + the one-stop sharing pages (govshare.web.sharing_pages): enumerated, and their refusal of the auditor and of
-# logged-out visitors proved, in tests/test_sharing_web.py (SHARING_PAGE_WRITE_ROUTES)
+# logged-out visitors proved, in tests/test_sharing_web.py (SHARING_PAGE_WRITE_ROUTES); likewise the platform
+# administration (govshare.web.admin_pages) in tests/test_admin_pages.py (ADMIN_PAGE_WRITE_ROUTES)
 
 
 def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app, db, world, as_user, client):
@@ -266,7 +269,7 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
     found = {(m, p) for p, methods in _flatten(app.routes) if not p.startswith("/api/")
              for m in methods & {"POST", "PUT", "PATCH", "DELETE"}}
     assert found == (PAGE_WRITE_ROUTES | SHARING_PAGE_WRITE_ROUTES | SOURCE_PAGE_WRITE_ROUTES
-                     | CONNECTION_PAGE_WRITE_ROUTES)
+                     | CONNECTION_PAGE_WRITE_ROUTES | ADMIN_PAGE_WRITE_ROUTES | DATA_PAGE_WRITE_ROUTES)
     with db.session() as s:
         draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
@@ -581,22 +584,35 @@ def test_import_page_refuses_requesters(db, world, as_user, client):
 
 
 def test_navigation_shows_only_the_links_of_the_role(db, world, as_user):
-    def nav(username: str) -> list[str]:
+    """The daily pages at the top, the rest in menus (issue 14: one line at 1366 px); a menu with nothing the
+    role may open is not shown."""
+    def nav(username: str) -> list:
         page = as_user(username).get("/catalog")
-        return re.findall(r">([^<>]+)</a>", re.search(r'<nav class="nav".*?</nav>', page.text, re.S).group(0))
+        html = re.search(r'<nav class="nav".*?</nav>', page.text, re.S).group(0)
+        found = []
+        for menu, link in re.findall(r'(<details.*?</details>)|<a [^>]*>([^<]+)</a>', html, re.S):
+            if menu:
+                title = re.search(r"<summary>([^<]+)</summary>", menu).group(1)
+                found.append((title, re.findall(r">([^<>]+)</a>", menu)))
+            else:
+                found.append(link)
+        return found
 
-    assert nav("civil_requester") == ["目录检索", "共享申请", "共享授权", "应用系统", "使用记录", "需求清单"]
-    assert nav("police_manager") == ["目录检索", "我的目录", "目录导入", "共享申请", "数据源", "使用记录", "需求清单"]
-    assert nav("police_reviewer") == ["目录检索", "共享申请", "共享授权", "应用系统", "争议处理", "数据源", "使用记录",
-                                      "需求清单"]
-    assert nav("reviewer") == ["目录检索", "审核队列", "一数一源", "共享申请", "共享授权", "争议处理", "数据源",
-                               "使用记录", "需求清单"]
-    assert nav("admin") == ["目录检索", "目录导入", "一数一源", "共享申请", "共享授权", "应用系统", "数据源",
-                            "数据连接", "使用记录", "需求清单", "节假日日历"]
-    assert nav("auditor") == ["目录检索", "共享申请", "共享授权", "应用系统", "数据源", "数据连接", "使用记录",
-                              "需求清单"]
-    assert nav("city_reviewer") == ["目录检索", "审核队列", "一数一源", "共享申请", "共享授权", "争议处理", "数据源",
-                                    "使用记录", "需求清单"]
+    requester_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "需求清单"])
+    assert nav("civil_requester") == ["工作台", "目录检索", requester_menu, "使用记录"]
+    assert nav("police_manager") == ["工作台", "目录检索", ("目录管理", ["我的目录", "目录导入", "数据源"]),
+                                     ("共享办理", ["共享申请", "服务变更", "需求清单"]), "使用记录"]
+    reviewer_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "争议处理", "服务变更", "需求清单"])
+    assert nav("police_reviewer") == ["工作台", "目录检索", ("目录管理", ["数据源"]), reviewer_menu, "使用记录"]
+    authority = ["工作台", "目录检索", ("目录管理", ["审核队列", "一数一源", "数据源"]),
+                 ("共享办理", ["共享申请", "共享授权", "争议处理", "服务变更", "需求清单"]), "使用记录"]
+    assert nav("reviewer") == authority and nav("city_reviewer") == authority
+    assert nav("admin") == ["工作台", "目录检索", ("目录管理", ["目录导入", "一数一源", "数据源"]),
+                            ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单"]), "使用记录",
+                            ("系统管理", ["用户管理", "部门管理", "数据连接", "节假日日历", "变更记录"])]
+    assert nav("auditor") == ["工作台", "目录检索", ("目录管理", ["数据源"]),
+                              ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单"]), "使用记录",
+                              ("系统管理", ["用户管理", "部门管理", "数据连接", "变更记录"])]
 
 
 # ---------------------------------------------------------------- CSRF (R18)
@@ -834,3 +850,18 @@ def test_r05_reviewer_returns_a_revision_with_a_reason(db, world, as_user):
         [rev] = catalog.list_revisions(s, SYSTEM, entry_id)
         assert (rev.status, rev.return_reason) == ("returned", "名称不规范")
         assert catalog.get_entry(s, SYSTEM, entry_id).version == 1
+
+
+def test_r03_the_entry_form_names_every_invalid_field_at_once_and_keeps_the_input(db, world, as_user):
+    """Issue 14: a blank name, an unknown update cycle and an item row without a Chinese name are all shown,
+    each next to its field or row, in one answer; nothing is stored."""
+    client = as_user("police_manager")
+    form = {**_form_of(population_entry()), "name": "", "update_cycle": "每世纪",
+            "item-1-chinese_name": "", "abstract": "保留我的摘要"}
+    response = client.post("/my/catalog/new", data=form)
+    assert response.status_code == 422
+    assert _field_error(response.text, "name") and _field_error(response.text, "update_cycle")
+    text = visible_text(response)
+    assert "信息项第 2 行" in text and "另有" in text and "保留我的摘要" in response.text
+    with db.session() as s:
+        assert catalog.list_entries(s, SYSTEM, limit=50) == []

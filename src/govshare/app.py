@@ -56,12 +56,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.orgs.api import router as orgs_router
     from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
+    from govshare.web.admin_pages import router as admin_pages_router
     from govshare.web.audit_pages import router as audit_pages_router
     from govshare.web.connection_pages import router as connection_pages_router
     from govshare.web.data_pages import router as data_pages_router
     from govshare.web.gateway_pages import router as gateway_pages_router
     from govshare.web.pages import router as web_router
     from govshare.web.sharing_pages import router as sharing_pages_router
+    from govshare.web.workbench_pages import router as workbench_pages_router
     from govshare.workdays.api import router as workdays_router
 
     # the data routes first, and on the app's own router: they are the hot path, and an included router
@@ -82,8 +84,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(sharing_pages_router)
     app.include_router(gateway_pages_router)
     app.include_router(connection_pages_router)
+    app.include_router(admin_pages_router)
     app.include_router(data_pages_router)
     app.include_router(audit_pages_router)
+    app.include_router(workbench_pages_router)
 
     apidoc.install_docs(app)
 

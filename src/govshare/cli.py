@@ -198,6 +198,49 @@ def user_activate(username: str) -> None:
         console.print(f"已启用用户 {user.id}：{user.username}")
 
 
+def _typed_twice(label: str) -> str:
+    """A secret typed at the terminal, hidden, twice (until both agree)."""
+    while True:
+        first = typer.prompt(label, hide_input=True)
+        if typer.prompt(f"再次输入{label}", hide_input=True) == first:
+            return first
+        err_console.print("[red]两次输入不一致，请重新输入[/red]")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: str,
+    password: str = typer.Option(None, "--password", help="新密码（不填则提示输入：输入不显示，须输入两次）"),
+) -> None:
+    """重置用户密码：规则与创建用户相同；该用户的全部登录会话立即结束（R18），变更记入管理变更记录。"""
+    from govshare.orgs import service
+
+    with unit_of_work() as session:  # the user first: a mistyped name is told before the password is asked
+        user_id = service.find_user(session, username).id
+    if password is None:
+        password = _typed_twice("新密码")
+    with unit_of_work() as session:
+        user = service.reset_password(session, SYSTEM, user_id, password)
+        console.print(f"已重置用户 {user.id}：{user.username} 的密码（其登录会话已结束，须以新密码登录）")
+
+
+@user_app.command("set-role")
+def user_set_role(username: str, role: str = typer.Argument(..., help="/".join(r.value for r in Role))) -> None:
+    """修改用户角色：该用户的全部登录会话立即结束（R18），变更记入管理变更记录。"""
+    from govshare.orgs import service
+    from govshare.orgs.models import ROLE_LABELS
+
+    with unit_of_work() as session:
+        found = service.find_user(session, username)
+        before = found.role
+        user = service.change_role(session, SYSTEM, found.id, role)
+        label = f"{ROLE_LABELS[Role(user.role)]}（{user.role}）"
+        if user.role == before:
+            console.print(f"用户 {user.id}：{user.username} 的角色已是{label}，未修改")
+        else:
+            console.print(f"已将用户 {user.id}：{user.username} 的角色改为{label}（其登录会话已结束）")
+
+
 @token_app.command("list")
 def token_list(username: str) -> None:
     """列出某用户的令牌（不含令牌本身）。"""

@@ -61,6 +61,12 @@ PAGE_FORMS = {
     "/admin/calendar/days": lambda _ids: {"day": "2031-10-08", "is_workday": "0", "name": "国庆节"},
     "/admin/connections": lambda ids: {"department_id": str(ids["police"]), "name": "跨站伪造的连接", "kind": "http",
                                        "url": "https://evil.example/api", "internal": "1"},
+    "/admin/users": lambda ids: {"username": "mallory", "password": "long-enough-1", "role": "platform_admin",
+                                 "department_id": str(ids["police"])},
+    "/admin/departments": lambda _ids: {"name": "跨站伪造的部门", "level": "provincial", "region_code": "340000"},
+    "/data/verify": lambda ids: {"grant": str(ids["grant_active"]), "field_gmsfhm": ids["person"]},
+    "/sharing/changes/new": lambda ids: {"entry_id": str(ids["entry_source"]), "kind": "stop",
+                                         "description": "跨站伪造的停止", "effective_date": "2031-01-01"},
 }
 UPLOADS = {"/catalog/import": ("catalog.csv", "目录名称,提供部门\n跨站伪造,省公安厅\n".encode(), "text/csv"),
            "/sources/{entry_id}/file": ("rk.csv", b"GMSFHM,XM\n340104199001010011,x\n", "text/csv")}

@@ -131,6 +131,7 @@ def build_scene(session, world, folder) -> dict:
     session.add(message)
     orgs.create_api_token(session, civil, name="同步程序", max_days=30)
     ids["connection"] = _police_connection(session, world)
+    ids["alias"] = orgs.add_alias(session, SYSTEM, world.ids["police"], "安徽省公安厅").id
     session.flush()
     ids.update(webhook=hook.id, message=message.id, user=world.ids["user:civil_manager"],
                token=session.scalars(select(ApiToken.id).where(ApiToken.name == "同步程序")).one(),
@@ -206,6 +207,8 @@ CASES: dict[tuple[str, str], Idor] = {
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): Idor(_p(token_id="token")),
     ("POST", "/api/v1/users/{user_id}/activate"): Idor(_p(user_id="user")),
     ("POST", "/api/v1/users/{user_id}/deactivate"): Idor(_p(user_id="user")),
+    ("POST", "/api/v1/users/{user_id}/password"): Idor(_p(user_id="user"), lambda _i: {"password": "越权设置的新密码"}),
+    ("POST", "/api/v1/users/{user_id}/role"): Idor(_p(user_id="user"), lambda _i: {"role": "platform_admin"}),
     # ------------------------------------------------ API: catalog
     ("GET", "/api/v1/catalog/entries/{entry_id}"): Idor(_p(entry_id="entry_draft")),
     ("PUT", "/api/v1/catalog/entries/{entry_id}"): Idor(_p(entry_id="entry_draft"),
@@ -335,6 +338,15 @@ CASES: dict[tuple[str, str], Idor] = {
                                                  lambda ids: {"entry_id": str(ids["entry_published"])}),
     ("POST", "/notifications/{notification_id}/read"): _page(_p(notification_id="notification")),
     ("POST", "/admin/connections/{connection_id}/retire"): _page(_p(connection_id="connection")),
+    # the platform administration (issue 14): another department's user, 省公安厅 and its alias
+    ("POST", "/admin/users/{user_id}/deactivate"): _page(_p(user_id="user")),
+    ("POST", "/admin/users/{user_id}/activate"): _page(_p(user_id="user")),
+    ("POST", "/admin/users/{user_id}/password"): _page(_p(user_id="user"), lambda _i: {"password": "越权设置的新密码"}),
+    ("POST", "/admin/users/{user_id}/role"): _page(_p(user_id="user"), lambda _i: {"role": "platform_admin"}),
+    ("POST", "/admin/departments/{department_id}/aliases"): _page(_p(department_id="police"),
+                                                                  lambda _i: {"alias": "越权别名"}),
+    ("POST", "/admin/departments/{department_id}/aliases/{alias_id}/remove"):
+        _page(_p(department_id="police", alias_id="alias")),
 }
 
 # The data routes name the resource by its code and the grant by the `grant` parameter: a consumer system of
@@ -354,6 +366,10 @@ NOT_OBJECT_IDS = {
                                             "(tests/authz_cases_issue3.py CALENDAR_REFUSED)",
     ("DELETE", "/api/v1/calendar/days/{day}"): "a calendar day, as above",
     ("GET", "/static/{name:path}"): "a packaged static file (tests/test_web.py: paths stay inside)",
+    ("GET", "/workbench/{key}"): "a workbench panel's name, not an object: a panel lists only what the visitor's "
+                                 "own readable_* queries return, and a panel of another role answers 404 "
+                                 "(tests/test_workbench.py)",
+    ("GET", "/workbench/{key}/export.xlsx"): "a workbench panel's export, as above",
 }
 # Readable by every logged-in user by design: a cluster is derived from the published catalog (R06).
 PUBLIC_READS = {("GET", "/api/v1/catalog/one-source/clusters/{cluster_id}")}
@@ -504,6 +520,13 @@ def test_r09_r12_data_routes_refuse_another_departments_system_and_users_and_rec
         assert (record.mode, record.result, record.user_id) == ("preview", "refused", world.ids[f"user:{who}"])
         page = _page_as(client, world, who, f"/data/preview?grant={grant}")
         assert page.status_code in (403, 404) and "<td" not in page.text, who
+        verify = _page_as(client, world, who, f"/data/verify?grant={grant}")
+        assert verify.status_code in (403, 404) and 'name="field_' not in verify.text, who
+        client.cookies.set(SESSION_COOKIE, world.tokens[who])
+        posted = client.post("/data/verify", data={"grant": str(grant), "field_gmsfhm": person,
+                                                   "csrf_token": csrf_token(world.tokens[who])}, follow_redirects=False)
+        client.cookies.clear()
+        assert posted.status_code in (403, 404) and "核验结果" not in posted.text, who
     assert snapshot(db, skip=audit_tables) == before
     with db.session() as s:
         assert s.get(Grant, grant).status == "active"  # wrong_system and no_grant do not count toward suspension

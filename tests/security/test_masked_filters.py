@@ -29,7 +29,8 @@ HIDDEN = {
     "gmsfhm": ("keep:6:4", "GMSFHM"),  # 公民身份号码 with its middle digits starred (the default of an ID number)
     "xm": ("hash", "XM"),              # 姓名 hashed
 }
-LABELS = {"year": "日期泛化到年", "null": "不提供", "keep:6:4": "保留前6位、后4位", "hash": "哈希替换"}
+LABELS = {"year": "只显示年份", "null": "不提供", "keep:6:4": "只显示前6位和后4位，其余以*遮盖",
+          "hash": "替换为不可还原的编码"}
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +115,7 @@ def test_r17_filters_on_items_served_as_stored_still_work(client, db, world, tmp
     person = district[0]
     mixed = _page(client, served, headers, "xzqhdm:340104", f"csrq:{person['CSRQ']}", f"hjdz:{person['HJDZ']}")
     message = mixed.json()["error"]["message"]
-    assert mixed.status_code == 403 and "csrq（日期泛化到年）、hjdz（不提供）" in message and "xzqhdm" not in message
+    assert mixed.status_code == 403 and "csrq（只显示年份）、hjdz（不提供）" in message and "xzqhdm" not in message
 
     # a grant that serves the ID number as stored may filter by it
     with db.session() as s:

@@ -82,14 +82,24 @@ ESCALATIONS = [
                                          {"rules": {"gmsfhm": "none", "xm": "none"}}), None, REVIEWER_LOWER),
     Escalation("create a platform administrator", ("POST", "/api/v1/users", {
         "username": "mallory", "password": "long-enough-1", "role": "platform_admin", "department_id": "{civil}"}),
-        None, ADMIN_LOWER),
+        ("/admin/users", {"username": "mallory", "password": "long-enough-1", "role": "platform_admin",
+                          "department_id": "{civil}"}), ADMIN_LOWER),
     Escalation("create an auditor", ("POST", "/api/v1/users", {
         "username": "mallory", "password": "long-enough-1", "role": "auditor", "department_id": "{civil}"}),
         None, ADMIN_LOWER),
     Escalation("create a department", ("POST", "/api/v1/departments",
                                        {"name": "假部门", "level": "provincial", "region_code": "340000"}),
-               None, ADMIN_LOWER),
-    Escalation("deactivate a user", ("POST", "/api/v1/users/{user}/deactivate", None), None, ADMIN_LOWER),
+               ("/admin/departments", {"name": "假部门", "level": "provincial", "region_code": "340000"}),
+               ADMIN_LOWER),
+    Escalation("deactivate a user", ("POST", "/api/v1/users/{user}/deactivate", None),
+               ("/admin/users/{user}/deactivate", {}), ADMIN_LOWER),
+    Escalation("reset a user's password", ("POST", "/api/v1/users/{user}/password", {"password": "long-enough-1"}),
+               ("/admin/users/{user}/password", {"password": "long-enough-1"}), ADMIN_LOWER),
+    Escalation("give a user the platform administrator's role",
+               ("POST", "/api/v1/users/{user}/role", {"role": "platform_admin"}),
+               ("/admin/users/{user}/role", {"role": "platform_admin"}), ADMIN_LOWER),
+    Escalation("add a department's alias", ("POST", "/api/v1/departments/{police}/aliases", {"alias": "越级别名"}),
+               ("/admin/departments/{police}/aliases", {"alias": "越级别名"}), ADMIN_LOWER),
     Escalation("see another user's tokens", ("GET", "/api/v1/auth/tokens?user_id={user}", None), None,
                ("reviewer", "police_reviewer", "civil_requester", "auditor")),
     Escalation("set a calendar day", ("PUT", "/api/v1/calendar/days/2031-10-08",
@@ -200,7 +210,8 @@ def test_r18_lower_roles_are_refused_the_actions_of_higher_roles_through_api_and
 
 OWNERS = {"publish an entry": "reviewer", "reply to a request": "police_reviewer",
           "create a platform administrator": "admin", "decide an authority-level dispute": "reviewer",
-          "set a grant's masking": "police_reviewer", "set a calendar day": "admin"}
+          "set a grant's masking": "police_reviewer", "set a calendar day": "admin",
+          "give a user the platform administrator's role": "admin"}
 
 
 # ---------------------------------------------------------------- fields that would give more

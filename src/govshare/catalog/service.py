@@ -592,6 +592,17 @@ def list_revisions(session: Session, actor: Actor, entry_id: int) -> list[EntryR
     ))
 
 
+def submitted_revisions(session: Session, actor: Actor) -> list[tuple[EntryRevision, CatalogEntry]]:
+    """Revisions awaiting review of the published entries the actor may read, oldest first, in one query
+    (the review queue and the workbenches narrow them to an area)."""
+    published = readable_entries(actor).where(CatalogEntry.status == EntryStatus.PUBLISHED)
+    query = (select(EntryRevision, CatalogEntry).join(CatalogEntry, CatalogEntry.id == EntryRevision.entry_id)
+             .where(EntryRevision.status == RevisionStatus.SUBMITTED,
+                    CatalogEntry.id.in_(published.with_only_columns(CatalogEntry.id)))
+             .options(selectinload(CatalogEntry.items)).order_by(EntryRevision.id))
+    return [(revision, entry) for revision, entry in session.execute(query)]
+
+
 def approve_revision(session: Session, actor: Actor, revision_id: int, reason: str = "") -> CatalogEntry:
     """The authority approves a revision: it becomes the next published version, the old one kept."""
     revision = _revision(session, revision_id)

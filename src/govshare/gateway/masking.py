@@ -25,8 +25,10 @@ from govshare.catalog import grades
 from govshare.catalog.vocab import Grade, PersonalInfo
 from govshare.errors import ValidationFailed
 
+# in the words a clerk reads on the pages (what the requester will see), not in the rule's terms
 RULE_LABELS = {
-    "none": "不脱敏", "keep": "保留首尾字符", "hash": "哈希替换", "year": "日期泛化到年", "null": "不提供",
+    "none": "不脱敏", "keep": "只显示首尾字符，其余以*遮盖", "hash": "替换为不可还原的编码", "year": "只显示年份",
+    "null": "不提供",
 }
 
 # The kind of value an item holds (detected when a source is profiled, see gateway.profiling): the
@@ -87,8 +89,14 @@ class Rule:
     @property
     def label(self) -> str:
         if self.name == "keep":
-            return f"保留前{self.first}位、后{self.last}位"
+            return keep_label(self.first, self.last)
         return RULE_LABELS[self.name]
+
+
+def keep_label(first: int, last: int) -> str:
+    shown = [f"前{first}位" if first else "", f"后{last}位" if last else ""]
+    kept = "和".join(part for part in shown if part)
+    return f"只显示{kept}，其余以*遮盖" if kept else "全部以*遮盖"
 
 
 KEEP = re.compile(r"keep:(\d{1,4}):(\d{1,4})", re.ASCII)

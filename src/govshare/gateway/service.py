@@ -78,6 +78,8 @@ class Mode(StrEnum):
     PREVIEW = "preview"
 
 
+# what a person may do through the UI with the own department's grant: see its first rows, or verify a record
+PERSON_MODES = frozenset({Mode.PREVIEW, Mode.VERIFY})
 MODE_LABELS = {Mode.LOOKUP: "按键查询", Mode.PAGE: "分页查询", Mode.VERIFY: "核验", Mode.EXPORT: "批量导出",
                Mode.PREVIEW: "页面预览"}
 
@@ -535,13 +537,13 @@ def _grant_for(caller: Caller, call: Call, facts, today: date) -> Grant | None:
                           field="grant", code="no_grant")
         grant = _grant(facts, call.grant_id)
         # whose grant it is comes first: another department learns nothing of its state
-        if grant is not None and (grant.requester_id != actor.department_id or call.mode != Mode.PREVIEW
+        if grant is not None and (grant.requester_id != actor.department_id or call.mode not in PERSON_MODES
                                   or not actor.has(Role.REQUESTER, Role.DEPT_REVIEWER)):
             grant = None
         problem = sharing.grant_refusal(grant, None, today)
         if grant is None:
-            problem = Forbidden("只有申请部门的需求人员或审核人员可以在页面预览本部门获授权的数据", field="grant",
-                                code="no_grant")
+            problem = Forbidden("只有申请部门的需求人员或审核人员可以在页面预览或核验本部门获授权的数据",
+                                field="grant", code="no_grant")
     else:
         raise NotAuthenticated("需要应用系统访问令牌", field="authorization", code="token_invalid")
     if problem is not None:

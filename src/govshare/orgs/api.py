@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
@@ -9,15 +11,19 @@ from govshare.apidoc import errors
 from govshare.authz import Actor
 from govshare.deps import SESSION, bearer_token, client_address, current_actor
 from govshare.errors import ValidationFailed
-from govshare.fields import IdPath, IdQuery
+from govshare.fields import IdPath, IdQuery, Offset, limit_query
 from govshare.orgs import service
+from govshare.orgs.models import AdminAction
 from govshare.orgs.schemas import (
+    AdminEventOut,
     DepartmentAliasIn,
     DepartmentAliasOut,
     DepartmentIn,
     DepartmentOut,
     LoginIn,
     MeOut,
+    PasswordIn,
+    RoleIn,
     TokenIn,
     TokenInfoOut,
     TokenOut,
@@ -148,3 +154,32 @@ def deactivate_user(user_id: IdPath, actor: Actor = Depends(current_actor), sess
              description="重新启用用户（R18）；旧令牌不会恢复，用户须重新登录、重新创建程序令牌。")
 def activate_user(user_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     return service.set_user_active(session, actor, user_id, active=True)
+
+
+@router.post("/users/{user_id}/password", response_model=UserOut, summary="重置用户密码",
+             description="平台管理员为用户设置新密码（R18 统一身份认证，管理员职责），"
+                         "规则与创建用户相同（至少 8 个字符）；"
+                         "该用户的全部登录会话立即结束，须以新密码重新登录（程序令牌不受影响）。"
+                         "变更记入管理变更记录（不含密码）。其他角色答 403。")
+def reset_password(user_id: IdPath, body: PasswordIn, actor: Actor = Depends(current_actor),
+                   session: Session = SESSION):
+    return service.reset_password(session, actor, user_id, body.password)
+
+
+@router.post("/users/{user_id}/role", response_model=UserOut, summary="修改用户角色", responses=errors(409),
+             description="平台管理员修改用户的角色（R18 管理员、操作员、审计员分离）；"
+                         "未知角色答 422（error.field 为 role），不能修改自己的角色（答 409）。"
+                         "该用户的全部登录会话立即结束，须重新登录；变更记入管理变更记录。其他角色答 403。")
+def change_role(user_id: IdPath, body: RoleIn, actor: Actor = Depends(current_actor), session: Session = SESSION):
+    return service.change_role(session, actor, user_id, body.role)
+
+
+@router.get("/admin/events", response_model=list[AdminEventOut], summary="管理变更记录",
+            description="平台管理员对部门和用户的每一次变更（创建部门、添加或删除别名、创建、停用、启用用户、重置密码、"
+                        "修改角色），最新的在前；平台管理员和审计员可查看，其他角色答 403（R18）。")
+def list_admin_events(action: AdminAction | None = None, limit: Annotated[int, limit_query(500)] = 100,
+                      offset: Offset = 0,
+                      actor: Actor = Depends(current_actor), session: Session = SESSION):
+    events = service.list_admin_events(session, actor, action=action.value if action else None, limit=limit,
+                                       offset=offset)
+    return [AdminEventOut.of(event) for event in events]

@@ -133,6 +133,50 @@ class ConsumerSystem(Base):
     department: Mapped[Department] = relationship(lazy="joined", innerjoin=True)
 
 
+class AdminAction(enum.StrEnum):
+    """What the platform administrator changed (an AdminEvent's action)."""
+
+    DEPARTMENT_CREATED = "department_created"
+    ALIAS_ADDED = "alias_added"
+    ALIAS_REMOVED = "alias_removed"
+    USER_CREATED = "user_created"
+    USER_DEACTIVATED = "user_deactivated"
+    USER_ACTIVATED = "user_activated"
+    PASSWORD_RESET = "password_reset"
+    ROLE_CHANGED = "role_changed"
+
+
+ADMIN_ACTION_LABELS = {
+    AdminAction.DEPARTMENT_CREATED: "创建部门",
+    AdminAction.ALIAS_ADDED: "添加部门别名",
+    AdminAction.ALIAS_REMOVED: "删除部门别名",
+    AdminAction.USER_CREATED: "创建用户",
+    AdminAction.USER_DEACTIVATED: "停用用户",
+    AdminAction.USER_ACTIVATED: "启用用户",
+    AdminAction.PASSWORD_RESET: "重置密码",
+    AdminAction.ROLE_CHANGED: "修改角色",
+}
+
+
+class AdminEvent(Base):
+    """One change the platform administrator made to departments and users (R18: every administrative change
+    is recorded), written by orgs.service in the same unit of work as the change. `actor_user_id` is empty for
+    the node operator's commands; `summary` is a readable Chinese sentence and never holds a password or its
+    hash."""
+
+    __tablename__ = "admin_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    target_kind: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
 class LoginAttempt(Base):
     """One login attempt, successful or not: the record behind login throttling (orgs.throttle). The
     username is the one typed (normalized), whether or not such a user exists; `locked`: refused for a

@@ -3,11 +3,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from govshare.fields import Id, UtcDateTime
-from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Level, Role
+from govshare.orgs.models import ADMIN_ACTION_LABELS, LEVEL_LABELS, ROLE_LABELS, Level, Role
 
 MAX_TOKEN_HOURS = 100 * 366 * 24  # a ceiling of the schema only; the node's setting is the real maximum
 LEVELS = "、".join(f"{level.value}（{label}）" for level, label in LEVEL_LABELS.items())
 ROLES = "、".join(f"{role.value}（{label}）" for role, label in ROLE_LABELS.items())
+ADMIN_ACTIONS = "、".join(f"{action.value}（{label}）" for action, label in ADMIN_ACTION_LABELS.items())
 
 
 class LoginIn(BaseModel):
@@ -95,6 +96,36 @@ class UserOut(BaseModel):
     department_id: int
     is_active: bool
     created_at: UtcDateTime
+
+
+class PasswordIn(BaseModel):
+    password: str = Field(description="新密码，至少 8 个字符（与创建用户的规则相同）")
+
+
+class RoleIn(BaseModel):
+    role: str = Field(max_length=40, description=f"新角色：{ROLES}")
+
+
+class AdminEventOut(BaseModel):
+    """One change of the platform administrator to departments and users."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor_user_id: int | None = Field(description="操作的平台管理员；为空表示节点运维在命令行操作")
+    actor: str = Field(description="操作人的用户名；节点运维为 system")
+    action: str = Field(description=f"变更类型：{ADMIN_ACTIONS}")
+    target_kind: str = Field(description="对象类型：department（部门）或 user（用户）")
+    target_id: int = Field(description="对象编号")
+    summary: str = Field(description="中文说明（不含密码）")
+    created_at: UtcDateTime
+
+    @classmethod
+    def of(cls, event) -> AdminEventOut:
+        return cls(id=event.id, actor_user_id=event.actor_user_id,
+                   actor=event.actor.username if event.actor is not None else "system", action=event.action,
+                   target_kind=event.target_kind, target_id=event.target_id, summary=event.summary,
+                   created_at=event.created_at)
 
 
 class MeOut(BaseModel):

@@ -1,15 +1,17 @@
-"""Departments, users, passwords and tokens."""
+"""Departments, users, passwords and tokens, and the record of the platform administrator's changes to them."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumError
@@ -17,10 +19,32 @@ from stdnum.exceptions import ValidationError as StdnumError
 from govshare.authz import Actor, require_role
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+    found,
+)
 from govshare.messages import invalid_value
 from govshare.orgs import throttle
-from govshare.orgs.models import ApiToken, Department, DepartmentAlias, Level, Role, User
+from govshare.orgs.models import (
+    ADMIN_ACTION_LABELS,
+    LEVEL_LABELS,
+    ROLE_LABELS,
+    AdminAction,
+    AdminEvent,
+    ApiToken,
+    Department,
+    DepartmentAlias,
+    Level,
+    Role,
+    User,
+)
+
+T = TypeVar("T")
 
 _hasher = PasswordHasher()
 
@@ -36,6 +60,85 @@ _PROVINCES = {
     "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82",
 }
 MIN_PASSWORD_LENGTH = 8
+MAX_USERNAME_CHARS = User.__table__.c.username.type.length
+MIN_USERNAME_CHARS = 2
+MAX_DISPLAY_NAME_CHARS = User.__table__.c.display_name.type.length
+MAX_DEPARTMENT_NAME_CHARS = Department.__table__.c.name.type.length
+MAX_SUMMARY_CHARS = AdminEvent.__table__.c.summary.type.length
+ROLE_CHOICES = "、".join(f"{role.value}（{label}）" for role, label in ROLE_LABELS.items())
+
+
+# ---------------------------------------------------------------- the record of administrative changes
+
+
+def record_admin_change(session: Session, actor: Actor, action: AdminAction | str, target_kind: str,
+                        target_id: int, summary: str) -> AdminEvent:
+    """Records one change of the platform administrator (R18), in the caller's unit of work: it is committed
+    with the change or not at all. `summary` is a readable Chinese sentence; never put a password in it."""
+    event = AdminEvent(actor_user_id=actor.user_id, action=AdminAction(action).value, target_kind=target_kind,
+                       target_id=target_id, summary=summary[:MAX_SUMMARY_CHARS])
+    session.add(event)
+    session.flush()
+    return event
+
+
+def require_admin_reader(actor: Actor, *, action: str) -> None:
+    """The platform administrator and the auditor read the administration (users, departments, the record of
+    changes); the auditor only reads."""
+    require_role(actor, Role.PLATFORM_ADMIN, Role.AUDITOR, action=action)
+
+
+def validate_admin_action(value: str | None) -> str | None:
+    """An action to filter the record by (empty: all)."""
+    if not value:
+        return None
+    try:
+        return AdminAction(value).value
+    except ValueError as exc:
+        allowed = "、".join(f"{a.value}（{label}）" for a, label in ADMIN_ACTION_LABELS.items())
+        raise ValidationFailed(f"变更类型（action）必须为以下之一：{allowed}；收到：{value}", field="action") from exc
+
+
+def readable_admin_events(actor: Actor, *, action: str | None = None) -> Select:
+    """The record of administrative changes: the platform administrator and the auditor only (403 to others)."""
+    require_admin_reader(actor, action="查看管理变更记录")
+    query = select(AdminEvent)
+    action = validate_admin_action(action)
+    if action:
+        query = query.where(AdminEvent.action == action)
+    return query
+
+
+def list_admin_events(session: Session, actor: Actor, *, action: str | None = None, limit: int = 100,
+                      offset: int = 0) -> list[AdminEvent]:
+    """The administrative changes, newest first."""
+    query = readable_admin_events(actor, action=action).order_by(AdminEvent.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def count_admin_events(session: Session, actor: Actor, *, action: str | None = None) -> int:
+    query = readable_admin_events(actor, action=action)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _checked(problems: list[DomainError], check: Callable[[], T]) -> T | None:
+    """The value `check` returns, or None with its error added to `problems` (to report every field at once)."""
+    try:
+        return check()
+    except DomainError as exc:
+        problems.append(exc)
+        return None
+
+
+def _plain_text(value: str | None, field: str, title: str, *, required: bool, max_chars: int) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationFailed(f"{title}不能为空", field=field)
+    if len(value) > max_chars:
+        raise ValidationFailed(f"{title}不能超过{max_chars}个字符（现为{len(value)}个）", field=field)
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise ValidationFailed(f"{title}不能含控制字符", field=field)
+    return value
 
 
 def validate_uscc(value: str) -> str:
@@ -60,6 +163,33 @@ def validate_level(value: str) -> str:
         raise ValidationFailed(f"层级必须为 {allowed} 之一：{value}", field="level") from exc
 
 
+def _new_department(session: Session, *, name: str, level: str, region_code: str, uscc_code: str | None,
+                    parent_id: int | None, is_competent_authority: bool) -> tuple[Department | None, list[DomainError]]:
+    """The department to create, or every reason it cannot be (one per field, then uniqueness)."""
+    problems: list[DomainError] = []
+    name = _checked(problems, lambda: _plain_text(name, "name", "部门名称", required=True,
+                                                  max_chars=MAX_DEPARTMENT_NAME_CHARS))
+    level = _checked(problems, lambda: validate_level(level))
+    region = _checked(problems, lambda: validate_region_code(region_code))
+    code = _checked(problems, lambda: validate_uscc(uscc_code)) if uscc_code else None
+    if parent_id is not None and session.get(Department, parent_id) is None:
+        problems.append(ValidationFailed(f"上级部门不存在：{parent_id}", field="parent_id"))
+    if problems:
+        return None, problems
+    department = Department(name=name, level=level, region_code=region, uscc=code, parent_id=parent_id,
+                            is_competent_authority=is_competent_authority)
+    _checked(problems, lambda: _ensure_unique_department(session, department))
+    return (None if problems else department), problems
+
+
+def department_problems(session: Session, actor: Actor, *, name: str, level: str, region_code: str,
+                        uscc_code: str | None = None, parent_id: int | None = None) -> list[DomainError]:
+    """Every reason `create_department` would refuse these values, one per field (a form shows them at once)."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="创建部门")
+    return _new_department(session, name=name, level=level, region_code=region_code, uscc_code=uscc_code,
+                           parent_id=parent_id, is_competent_authority=False)[1]
+
+
 def create_department(
     session: Session,
     actor: Actor,
@@ -72,22 +202,17 @@ def create_department(
     is_competent_authority: bool = False,
 ) -> Department:
     require_role(actor, Role.PLATFORM_ADMIN, action="创建部门")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("部门名称不能为空", field="name")
-    department = Department(
-        name=name,
-        level=validate_level(level),
-        region_code=validate_region_code(region_code),
-        uscc=validate_uscc(uscc_code) if uscc_code else None,
-        parent_id=parent_id,
-        is_competent_authority=is_competent_authority,
-    )
-    if parent_id is not None and session.get(Department, parent_id) is None:
-        raise ValidationFailed(f"上级部门不存在：{parent_id}", field="parent_id")
-    _ensure_unique_department(session, department)
+    department, problems = _new_department(session, name=name, level=level, region_code=region_code,
+                                           uscc_code=uscc_code, parent_id=parent_id,
+                                           is_competent_authority=is_competent_authority)
+    if problems:
+        raise problems[0]
     session.add(department)
     session.flush()
+    authority = "，政务数据共享主管部门" if department.is_competent_authority else ""
+    record_admin_change(session, actor, AdminAction.DEPARTMENT_CREATED, "department", department.id,
+                        f"创建部门“{department.name}”（{LEVEL_LABELS[Level(department.level)]}，"
+                        f"行政区划{department.region_code}{authority}）")
     return department
 
 
@@ -181,6 +306,8 @@ def add_alias(session: Session, actor: Actor, department_id: int, alias: str) ->
                             created_by_id=actor.user_id)
     session.add(added)
     session.flush()
+    record_admin_change(session, actor, AdminAction.ALIAS_ADDED, "department", department.id,
+                        f"为部门“{department.name}”添加别名“{alias}”")
     return added
 
 
@@ -188,12 +315,14 @@ def remove_alias(session: Session, actor: Actor, department_id: int, alias_id: i
     """Removes one alias of a department (platform administrator only); an alias of another department is not
     found. Entries imported under the alias stay with the department."""
     require_role(actor, Role.PLATFORM_ADMIN, action="管理部门别名")
-    get_department(session, department_id)
+    department = get_department(session, department_id)
     alias = session.get(DepartmentAlias, alias_id)
     if alias is None or alias.department_id != department_id:
         raise NotFound(f"该部门没有编号为{alias_id}的别名", field="alias_id")
     session.delete(alias)
     session.flush()
+    record_admin_change(session, actor, AdminAction.ALIAS_REMOVED, "department", department.id,
+                        f"删除部门“{department.name}”的别名“{alias.alias}”")
     return alias
 
 
@@ -298,6 +427,94 @@ def list_departments(session: Session) -> list[Department]:
     return list(session.scalars(query.order_by(Department.level, Department.name)))
 
 
+def _departments_matching(text: str = "", level: str | None = None) -> Select:
+    query = select(Department)
+    if level:
+        query = query.where(Department.level == validate_level(level))
+    text = (text or "").strip()
+    if text:
+        aliased = select(DepartmentAlias.department_id).where(DepartmentAlias.alias.contains(text, autoescape=True))
+        query = query.where(or_(Department.name.contains(text, autoescape=True),
+                                Department.region_code.contains(text, autoescape=True),
+                                Department.uscc.contains(text.upper(), autoescape=True),
+                                Department.id.in_(aliased)))
+    return query
+
+
+def search_departments(session: Session, *, text: str = "", level: str | None = None, limit: int = 20,
+                       offset: int = 0) -> tuple[list[Department], int]:
+    """One page of the departments whose name, alias, region code or credit code contains `text` (and of
+    `level`), by level and name, with how many there are."""
+    query = _departments_matching(text, level)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.options(selectinload(Department.aliases)).order_by(Department.level, Department.name, Department.id)
+    return list(session.scalars(page.limit(limit).offset(offset))), total
+
+
+def user_counts(session: Session, department_ids: list[int]) -> dict[int, int]:
+    """How many users (active or not) each department has."""
+    if not department_ids:
+        return {}
+    query = (select(User.department_id, func.count()).where(User.department_id.in_(department_ids))
+             .group_by(User.department_id))
+    return {department_id: count for department_id, count in session.execute(query)}
+
+
+def validate_password(password: str | None) -> str:
+    """The rule every password set by the platform administrator follows (creating a user, resetting one)."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"密码长度至少{MIN_PASSWORD_LENGTH}位", field="password")
+    return password
+
+
+def validate_role(role: str | None) -> str:
+    try:
+        return Role(role).value
+    except ValueError as exc:
+        raise ValidationFailed(f"角色（role）必须为以下之一：{ROLE_CHOICES}；收到：{role or '（空）'}",
+                               field="role") from exc
+
+
+def validate_username(username: str | None) -> str:
+    username = _plain_text(username, "username", "用户名", required=True, max_chars=MAX_USERNAME_CHARS)
+    if len(username) < MIN_USERNAME_CHARS:
+        raise ValidationFailed(f"用户名至少{MIN_USERNAME_CHARS}个字符", field="username")
+    if any(ch.isspace() for ch in username):
+        raise ValidationFailed("用户名不能含空格", field="username")
+    return username
+
+
+def _user_department(session: Session, department_id: int | None) -> Department:
+    if not department_id:
+        raise ValidationFailed("请选择用户所属部门", field="department_id")
+    return get_department(session, department_id)
+
+
+def _new_user(session: Session, *, username: str, password: str, role: str, department_id: int | None,
+              display_name: str) -> tuple[dict, list[DomainError]]:
+    """The checked values of a new user, or every reason it cannot be created (one per field)."""
+    problems: list[DomainError] = []
+    username = _checked(problems, lambda: validate_username(username))
+    display = _checked(problems, lambda: _plain_text(display_name, "display_name", "姓名", required=False,
+                                                     max_chars=MAX_DISPLAY_NAME_CHARS))
+    role_value = _checked(problems, lambda: validate_role(role))
+    _checked(problems, lambda: validate_password(password))
+    _checked(problems, lambda: _user_department(session, department_id))
+    if username is not None and session.scalars(select(User).where(User.username == username)).first():
+        problems.append(Conflict(f"用户名已存在：{username}", field="username"))
+    values = {"username": username, "display_name": display or username, "role": role_value,
+              "department_id": department_id}
+    return values, problems
+
+
+def user_problems(session: Session, actor: Actor, *, username: str, password: str, role: str,
+                  department_id: int | None, display_name: str = "") -> list[DomainError]:
+    """Every reason `create_user` would refuse these values, one per field (a form shows them at once)."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="创建用户")
+    return _new_user(session, username=username, password=password, role=role, department_id=department_id,
+                     display_name=display_name)[1]
+
+
 def create_user(
     session: Session,
     actor: Actor,
@@ -309,24 +526,68 @@ def create_user(
     display_name: str = "",
 ) -> User:
     require_role(actor, Role.PLATFORM_ADMIN, action="创建用户")
-    try:
-        role_value = Role(role).value
-    except ValueError as exc:
-        raise ValidationFailed(f"未知角色：{role}", field="role") from exc
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"密码长度至少{MIN_PASSWORD_LENGTH}位", field="password")
-    get_department(session, department_id)
-    if session.scalars(select(User).where(User.username == username)).first():
-        raise Conflict(f"用户名已存在：{username}", field="username")
-    user = User(
-        username=username,
-        display_name=display_name or username,
-        password_hash=_hasher.hash(password),
-        role=role_value,
-        department_id=department_id,
-    )
+    values, problems = _new_user(session, username=username, password=password, role=role,
+                                 department_id=department_id, display_name=display_name)
+    if problems:
+        raise problems[0]
+    user = User(**values, password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()
+    record_admin_change(session, actor, AdminAction.USER_CREATED, "user", user.id,
+                        f"创建用户 {_who(user)}，角色“{ROLE_LABELS[Role(user.role)]}”，部门“{user.department.name}”")
+    return user
+
+
+def _who(user: User) -> str:
+    return user.username if user.display_name == user.username else f"{user.username}（{user.display_name}）"
+
+
+def _revoke_tokens(session: Session, user: User, *, sessions_only: bool) -> int:
+    """Revokes the user's live tokens — only its login sessions, or its program tokens too; returns how many."""
+    live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if sessions_only:
+        live = live.where(ApiToken.kind == SESSION_CREDENTIAL)
+    now, revoked = utcnow(), 0
+    for token in session.scalars(live):
+        token.revoked_at = now
+        revoked += 1
+    return revoked
+
+
+def reset_password(session: Session, actor: Actor, user_id: int, new_password: str) -> User:
+    """The platform administrator sets a new password for a user (who forgot theirs, or whose password may be
+    known to others), by the same rule as a new user's. Every login session of the user ends at once, so
+    whoever logged in with the old password is logged out; program tokens are not sessions and keep working
+    (revoke them one by one, or deactivate the user)."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="重置用户密码")
+    user = get_user(session, user_id)
+    user.password_hash = _hasher.hash(validate_password(new_password))
+    ended = _revoke_tokens(session, user, sessions_only=True)
+    session.flush()
+    record_admin_change(session, actor, AdminAction.PASSWORD_RESET, "user", user.id,
+                        f"重置用户 {_who(user)} 的密码，结束其 {ended} 个登录会话")
+    return user
+
+
+def change_role(session: Session, actor: Actor, user_id: int, role: str) -> User:
+    """The platform administrator gives a user another role (R18: separate administrator, operator and auditor
+    roles). An administrator cannot change their own role: the node could be left without anybody to administer
+    it. The user's login sessions end, so that they log in again under the new role; the same role again
+    changes nothing."""
+    require_role(actor, Role.PLATFORM_ADMIN, action="修改用户角色")
+    role_value = validate_role(role)
+    user = get_user(session, user_id)
+    if user.id == actor.user_id:
+        raise Conflict("不能修改自己的角色（否则本节点可能再无平台管理员）：请由另一位平台管理员修改", field="user_id")
+    if user.role == role_value:
+        return user
+    before, user.role = user.role, role_value
+    # program tokens too: a token made for one role's work must not carry another role's rights
+    revoked = _revoke_tokens(session, user, sessions_only=False)
+    session.flush()
+    record_admin_change(session, actor, AdminAction.ROLE_CHANGED, "user", user.id,
+                        f"将用户 {_who(user)} 的角色由“{ROLE_LABELS.get(before, before)}”改为"
+                        f"“{ROLE_LABELS[Role(role_value)]}”，吊销其 {revoked} 个令牌（登录会话与程序令牌）")
     return user
 
 
@@ -479,13 +740,38 @@ def find_user(session: Session, username: str) -> User:
     return found(user, f"用户不存在：{username}", "username")
 
 
-def list_users(session: Session, actor: Actor) -> list[User]:
+def readable_users(actor: Actor) -> Select:
     """The platform administrator and the auditor see every user; anybody else the users of their own
     department."""
-    query = select(User).order_by(User.department_id, User.username)
+    query = select(User)
     if not (actor.is_system or actor.has(Role.PLATFORM_ADMIN, Role.AUDITOR)):
         query = query.where(User.department_id == actor.department_id)
-    return list(session.scalars(query))
+    return query
+
+
+def list_users(session: Session, actor: Actor) -> list[User]:
+    return list(session.scalars(readable_users(actor).order_by(User.department_id, User.username)))
+
+
+def search_users(session: Session, actor: Actor, *, department_id: int | None = None, role: str | None = None,
+                 active: bool | None = None, text: str = "", limit: int = 20,
+                 offset: int = 0) -> tuple[list[User], int]:
+    """One page of the users the actor may see, of a department, a role, active or not, whose username or name
+    contains `text`; with how many there are."""
+    query = readable_users(actor)
+    if department_id is not None:
+        query = query.where(User.department_id == department_id)
+    if role:
+        query = query.where(User.role == validate_role(role))
+    if active is not None:
+        query = query.where(User.is_active.is_(active))
+    text = (text or "").strip()
+    if text:
+        query = query.where(or_(func.lower(User.username).contains(text.lower(), autoescape=True),
+                                User.display_name.contains(text, autoescape=True)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(User.department_id, User.username).limit(limit).offset(offset)
+    return list(session.scalars(page)), total
 
 
 def set_user_active(session: Session, actor: Actor, user_id: int, *, active: bool) -> User:
@@ -501,12 +787,14 @@ def set_user_active(session: Session, actor: Actor, user_id: int, *, active: boo
     if user.is_active == active:
         return user
     user.is_active = active
-    if not active:
-        now = utcnow()
-        live = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        for token in session.scalars(live):
-            token.revoked_at = now
+    if active:
+        summary = f"启用用户 {_who(user)}"
+    else:
+        revoked = _revoke_tokens(session, user, sessions_only=False)
+        summary = f"停用用户 {_who(user)}，吊销其 {revoked} 个令牌"
     session.flush()
+    record_admin_change(session, actor, AdminAction.USER_ACTIVATED if active else AdminAction.USER_DEACTIVATED,
+                        "user", user.id, summary)
     return user
 
 

@@ -16,6 +16,7 @@ from govshare.audit import service
 from govshare.authz import Actor
 from govshare.deps import SESSION
 from govshare.errors import DomainError, ValidationFailed
+from govshare.fields import MAX_ID, id_from
 from govshare.web.pages import PageRoute, _login_redirect, error_page, page_actor, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -36,11 +37,14 @@ def _day(value: str, field: str) -> date | None:
 
 
 def _number(value: str, field: str) -> int | None:
+    """An id filter: a positive whole number no larger than any id (a longer one answers 422, not a database
+    overflow)."""
     if not value:
         return None
-    if not value.isdigit():
-        raise ValidationFailed(f"{FILTER_TITLES[field]}应为正整数", field=field)
-    return int(value)
+    number = id_from(value)
+    if number is None:
+        raise ValidationFailed(f"{FILTER_TITLES[field]}应为不超过 {MAX_ID} 的正整数", field=field)
+    return number
 
 
 def _typed(request: Request) -> dict[str, str]:

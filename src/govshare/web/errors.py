@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from govshare.errors import ValidationFailed
+
 log = logging.getLogger(__name__)
 
 TITLES = {
@@ -49,3 +51,23 @@ async def error_page(request: Request, status: int, message: str, headers: dict 
     return templates.TemplateResponse(request, "error.html", {
         "me": me, "path": request.url.path, "error": None, "notice": None,
         "title": title_of(status), "message": message}, status_code=status, headers=headers)
+
+
+class FormInvalid(ValidationFailed):
+    """Every invalid field of a form at once (field -> message), so that a clerk corrects them in one go; the
+    message names the first and counts the rest."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first_field, first = next(iter(errors.items()))
+        more = f"（另有 {len(errors) - 1} 处需要修改，见各栏提示）" if len(errors) > 1 else ""
+        super().__init__(first + more, field=first_field, extra={"fields": errors})
+        self.errors = errors
+
+
+def field_errors_of(error) -> dict[str, str]:
+    """The messages a form shows next to its fields: all of a FormInvalid, else the one error's."""
+    if error is None:
+        return {}
+    if isinstance(error, FormInvalid):
+        return dict(error.errors)
+    return {error.field or "form": error.message}

@@ -59,7 +59,7 @@ from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
 from govshare.validation import rule_of
-from govshare.web.errors import title_of
+from govshare.web.errors import FormInvalid, field_errors_of, title_of
 from govshare.workdays import service as workdays
 
 HERE = Path(__file__).resolve().parent
@@ -236,6 +236,7 @@ def _me(session: Session, actor: Actor | None) -> dict | None:
         "role": actor.role.value,
         "role_label": ROLE_LABELS.get(actor.role, actor.role.value),
         "department": department.name if department else "",
+        "department_id": actor.department_id,
         "is_manager": actor.has(Role.CATALOG_MANAGER),
         "is_reviewer": _is_reviewer(actor),
         "is_admin": actor.has(Role.PLATFORM_ADMIN),
@@ -492,7 +493,6 @@ def find_published(request: Request, session: Session, actor: Actor, *, q: str, 
             "indexed": False}
 
 
-@router.get("/", response_class=HTMLResponse)
 @router.get("/catalog", response_class=HTMLResponse)
 def catalog_search(
     request: Request,
@@ -847,16 +847,18 @@ def _typed(form: dict[str, str]) -> dict:
     return typed
 
 
-def _pydantic_failure(exc: ValidationError) -> ValidationFailed:
-    first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ())]
-    problem = rule_of(first)
+def _pydantic_failure(problem: dict, filled: list[tuple[int, dict]]) -> ValidationFailed:
+    """One of pydantic's errors as the form shows it; an item's row is numbered as on the form (`filled` maps
+    the rows sent to the form's rows)."""
+    loc = [str(p) for p in problem.get("loc", ())]
+    rule = rule_of(problem)
     if loc and loc[0] == "items" and len(loc) >= 3:
-        row = int(loc[1]) if loc[1].isdigit() else 0
-        return ValidationFailed(f"信息项第 {row + 1} 行：{ITEM_TITLES.get(loc[2], loc[2])}{problem}",
+        sent = int(loc[1]) if loc[1].isdigit() else 0
+        row = filled[sent][0] if sent < len(filled) else sent
+        return ValidationFailed(f"信息项第 {row + 1} 行：{ITEM_TITLES.get(loc[2], loc[2])}{rule}",
                                 field=f"items.{row}.{loc[2]}")
     field = loc[0] if loc else "entry"
-    return ValidationFailed(f"{FIELD_TITLES.get(field, field)}{problem}", field=field)
+    return ValidationFailed(f"{FIELD_TITLES.get(field, field)}{rule}", field=field)
 
 
 def entry_in(typed: dict):
@@ -871,13 +873,12 @@ def entry_in(typed: dict):
             data.pop(field)
     try:
         return EntryIn.model_validate(data)
-    except ValidationError as exc:
-        failure = _pydantic_failure(exc)
-        if failure.field and failure.field.startswith("items."):  # the index of the form's row
-            _items, row, name = failure.field.split(".")
-            failure.field = f"items.{filled[int(row)][0]}.{name}"
-            failure.message = failure.message.replace(f"第 {int(row) + 1} 行", f"第 {filled[int(row)][0] + 1} 行", 1)
-        raise failure from None
+    except ValidationError as exc:  # every field at once, each next to its field or item row
+        errors: dict[str, str] = {}
+        for problem in exc.errors():
+            failure = _pydantic_failure(problem, filled)
+            errors.setdefault(failure.field, failure.message)
+        raise FormInvalid(errors) from None
 
 
 def _typed_from_entry(entry) -> dict:
@@ -901,11 +902,11 @@ def _entry_form(request, session, actor, *, mode: str, typed: dict, entry=None, 
     while rows and not _filled(rows[-1]) and not add_rows:
         rows.pop()  # the empty rows of the last form; 添加信息项 keeps them and adds more
     rows += [{f: "" for f in ITEM_FIELDS} for _ in range(EXTRA_ITEM_ROWS)]
-    field = error.field if error else None
-    field_errors = {field: error.message} if field else {}
-    row_errors = {}
-    if field and field.startswith("items.") and field.count(".") == 2:
-        row_errors[int(field.split(".")[1])] = error.message
+    field_errors = field_errors_of(error) if error and error.field else {}
+    row_errors: dict[int, str] = {}
+    for field, message in field_errors.items():
+        if field.startswith("items.") and field.count(".") == 2:
+            row_errors.setdefault(int(field.split(".")[1]), message)
     titles = {"new": "新建目录", "edit": "编辑目录", "revise": "提出修订"}
     actions = {"new": "/my/catalog/new", "edit": f"/my/catalog/{entry.id}/edit" if entry else "",
                "revise": f"/my/catalog/{entry.id}/revise" if entry else ""}
@@ -1082,14 +1083,11 @@ def pending_revisions(session: Session, actor: Actor) -> list[dict]:
     with a deadline (a change of law or of duties, R05) first, the earliest due first."""
     pending = []
     today = workdays.local_today(session)
-    for entry in catalog.list_entries(session, actor, status=EntryStatus.PUBLISHED.value, limit=5000):
-        if not actor.covers_region(entry.provider.region_code):
-            continue
-        for revision in catalog.list_revisions(session, actor, entry.id):
-            if revision.status == RevisionStatus.SUBMITTED:
-                pending.append({"revision": revision, "entry": entry, "changed": _changed_fields(entry, revision),
-                                "new_name": revision.payload.get("name", entry.name),
-                                "out": catalog.revision_out(session, revision, today)})
+    for revision, entry in catalog.submitted_revisions(session, actor):
+        if actor.covers_region(entry.provider.region_code):
+            pending.append({"revision": revision, "entry": entry, "changed": _changed_fields(entry, revision),
+                            "new_name": revision.payload.get("name", entry.name),
+                            "out": catalog.revision_out(session, revision, today)})
     return sorted(pending, key=lambda r: (r["out"]["due_date"] is None, r["out"]["due_date"] or today))
 
 

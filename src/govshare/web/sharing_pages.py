@@ -5,12 +5,12 @@ orgs.systems, demands.service, notify.service, workdays.service); the pages only
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -22,13 +22,14 @@ from govshare.demands.vocab import DemandStatus
 from govshare.deps import SESSION
 from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
 from govshare.fields import IdPath, id_from, is_digits
-from govshare.gateway.models import DataSource
+from govshare.gateway.masking import parse_rule
+from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
 from govshare.orgs.models import Role, User
 from govshare.sharing import changes, disputes, service, views
-from govshare.sharing.models import ServiceChange
+from govshare.sharing.models import Grant, ServiceChange
 from govshare.sharing.schemas import ReplyIn, RequestIn, RowScope
 from govshare.sharing.vocab import (
     Decision,
@@ -41,6 +42,7 @@ from govshare.sharing.vocab import (
     ServiceChangeStatus,
 )
 from govshare.validation import rule_of
+from govshare.web.errors import FormInvalid, field_errors_of
 from govshare.web.pages import (
     PageRoute,
     _fail,
@@ -98,6 +100,7 @@ NOTICES = {
     "day_set": "日期已保存。",
     "change_approved": "已批准共享服务变更，已告知受影响授权的需求部门。",
     "change_rejected": "已不予批准共享服务变更，已告知提供部门。",
+    "change_proposed": "共享服务变更已提交，等待主管部门审批；批准后将告知受影响授权的需求部门。",
 }
 
 
@@ -156,12 +159,11 @@ def _scope(typed: dict) -> RowScope | None:
     return RowScope(item=typed["scope_item"], prefixes=prefixes)
 
 
-def _pydantic_failure(exc: ValidationError) -> ValidationFailed:
-    first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ())]
+def _pydantic_failure(problem: dict) -> ValidationFailed:
+    """One of pydantic's errors as the form shows it: the field's Chinese title and the rule."""
+    loc = [str(p) for p in problem.get("loc", ())]
     field = ".".join(loc[:2]) if loc[:1] == ["row_scope"] else (loc[0] if loc else "form")
-    problem = rule_of(first)
-    return ValidationFailed(f"{REQUEST_TITLES.get(field, field)}{problem}", field=field)
+    return ValidationFailed(f"{REQUEST_TITLES.get(field, field)}{rule_of(problem)}", field=field)
 
 
 def _refused(exc: DomainError, *chosen: str) -> bool:
@@ -175,21 +177,31 @@ def _refused(exc: DomainError, *chosen: str) -> bool:
 def _field_errors(exc: DomainError | None) -> dict[str, str]:
     if exc is None:
         return {}
-    field = exc.field or "form"
-    if field in ("row_scope", "row_scope.prefixes"):
-        field = "scope_prefixes"
-    return {field: exc.message}
+    return {_form_field(field): message for field, message in field_errors_of(exc).items()}
 
 
 # ---------------------------------------------------------------- 共享申请: list
 
 
+BOXES = ("outgoing", "incoming", "all")
+
+
+def default_box(actor: Actor) -> str:
+    """The tab a list opens on: what the role works on — replies and provided grants for the provider's
+    roles, everything of the area for those who oversee, the own department's requests otherwise."""
+    if actor.has(*service.PROVIDER_ROLES):
+        return "incoming"
+    if actor.has(Role.AUTHORITY_REVIEWER, Role.PLATFORM_ADMIN, Role.AUDITOR):
+        return "all"
+    return "outgoing"
+
+
 @router.get("/sharing/requests", response_class=HTMLResponse)
-def request_list(request: Request, box: str = "outgoing", status: str = "", notice: str = "",
+def request_list(request: Request, box: str = "", status: str = "", notice: str = "",
                  session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/sharing/requests")
-    box = box if box in ("outgoing", "incoming", "all") else "outgoing"
+    box = box if box in BOXES else default_box(actor)
     status = status if status in STATUS_LABELS else ""
     today = workdays.local_today(session)
     found = service.list_requests(session, actor, box=None if box == "all" else box, status=status or None,
@@ -216,19 +228,46 @@ def _request_typed(form: FormData | None = None) -> dict:
     }
 
 
-def _request_in(entry_id: int, typed: dict) -> RequestIn:
-    period_start = _date(typed["period_start"], "period_start", "使用期限开始")
-    period_end = _date(typed["period_end"], "period_end", "使用期限结束")
-    if period_end is None:
-        raise ValidationFailed("请填写使用期限的结束日期", field="period_end")
-    system_id = _int(typed["consumer_system_id"], "consumer_system_id", "应用系统")
+def _collect(errors: dict[str, str], parse, *args):
+    """parse(*args), or None with its ValidationFailed kept in `errors` under its field."""
     try:
-        return RequestIn(entry_id=entry_id, purpose=typed["purpose"], scenario=typed["scenario"],
-                         duty_basis=typed["duty_basis"], item_ids=typed["item_ids"], row_scope=_scope(typed),
-                         verify_only=typed["verify_only"], period_start=period_start, period_end=period_end,
-                         consumer_system_id=system_id)
+        return parse(*args)
+    except ValidationFailed as exc:
+        errors.setdefault(_form_field(exc.field), exc.message)
+        return None
+
+
+def _built(errors: dict[str, str], build):
+    """build() (a pydantic model), or None with every one of its errors kept in `errors` under its field."""
+    try:
+        return build()
     except ValidationError as exc:
-        raise _pydantic_failure(exc) from None
+        for problem in exc.errors():
+            failure = _pydantic_failure(problem)
+            errors.setdefault(_form_field(failure.field), failure.message)
+        return None
+
+
+def _form_field(field: str | None) -> str:
+    return "scope_prefixes" if field in ("row_scope", "row_scope.prefixes") else field or "form"
+
+
+def _request_in(entry_id: int, typed: dict) -> RequestIn:
+    """The form as the API's body; every field the form itself can judge is judged before one error is shown."""
+    errors: dict[str, str] = {}
+    period_start = _collect(errors, _date, typed["period_start"], "period_start", "使用期限开始")
+    period_end = _collect(errors, _date, typed["period_end"], "period_end", "使用期限结束")
+    if period_end is None and "period_end" not in errors:
+        errors["period_end"] = "请填写使用期限的结束日期"
+    system_id = _collect(errors, _int, typed["consumer_system_id"], "consumer_system_id", "应用系统")
+    scope = _collect(errors, _scope, typed)
+    body = _built(errors, lambda: RequestIn(
+        entry_id=entry_id, purpose=typed["purpose"], scenario=typed["scenario"], duty_basis=typed["duty_basis"],
+        item_ids=typed["item_ids"], row_scope=scope, verify_only=typed["verify_only"], period_start=period_start,
+        period_end=period_end or date.max, consumer_system_id=system_id))
+    if errors:
+        raise FormInvalid(errors)
+    return body
 
 
 def _requestable_entry(session: Session, actor: Actor, entry_id: int):
@@ -306,16 +345,19 @@ def _reply_typed(form: FormData | None = None, r: dict | None = None) -> dict:
 
 
 def _reply_in(typed: dict) -> ReplyIn:
+    errors: dict[str, str] = {}
     decision = Decision.parse(typed["decision"])
     if decision is None:
-        raise ValidationFailed("请选择答复结果：同意、部分同意或不予同意", field="decision")
-    rate = _int(typed["rate_limit"], "rate_limit", "调用频率上限")
-    try:
-        return ReplyIn(decision=decision, reason=typed["reason"], item_ids=typed["item_ids"] or None,
-                       row_scope=_scope(typed), period_end=_date(typed["period_end"], "period_end", "使用期限结束"),
-                       rate_limit=rate)
-    except ValidationError as exc:
-        raise _pydantic_failure(exc) from None
+        errors["decision"] = "请选择答复结果：同意、部分同意或不予同意"
+    rate = _collect(errors, _int, typed["rate_limit"], "rate_limit", "调用频率上限")
+    scope = _collect(errors, _scope, typed)
+    period_end = _collect(errors, _date, typed["period_end"], "period_end", "使用期限结束")
+    body = _built(errors, lambda: ReplyIn(decision=decision or Decision.APPROVE, reason=typed["reason"],
+                                          item_ids=typed["item_ids"] or None, row_scope=scope, period_end=period_end,
+                                          rate_limit=rate))
+    if errors:
+        raise FormInvalid(errors)
+    return body
 
 
 def _detail_page(request, session, actor, request_id: int, *, notice=None, error: DomainError | None = None,
@@ -357,6 +399,9 @@ def _detail_page(request, session, actor, request_id: int, *, notice=None, error
     return render(request, session, actor, "sharing_request_detail.html",
                   status_code=error.status_code if error else 200, r=r, events=events, steps=steps,
                   grant=views.grant_out(session, grant) if grant else None, entry=found.entry, can=can, decider=decider,
+                  item_titles={item.name: item.chinese_name for item in found.entry.items},
+                  grant_box="incoming" if grant and grant.provider_id == actor.department_id else
+                  "outgoing" if grant and grant.requester_id == actor.department_id else "all",
                   form_name=form_name, field_errors=field_errors, forms=forms, reply_form=reply_form,
                   decide_form=decide_form, error=error.message if error and not form_name else None, notice=notice,
                   form_error=error.message if error and form_name else None, ACTIONS=ACTION_LABELS,
@@ -494,7 +539,7 @@ def dispute_list(request: Request, session: Session = SESSION, actor: Actor | No
 def _grants_page(request, session, actor, *, box: str = "outgoing", notice=None, error: DomainError | None = None,
                  error_grant: int | None = None, typed: dict | None = None):
     found = service.list_grants(session, actor, box=None if box == "all" else box, limit=300)
-    rows = [views.grant_out(session, g) for g in found]
+    rows = _grant_rows(session, found)
     return render(request, session, actor, "sharing_grants.html", status_code=error.status_code if error else 200,
                   rows=rows, previews=_previews(session, actor, found), box=box, notice=notice,
                   error=error.message if error else None, error_grant=error_grant,
@@ -504,10 +549,41 @@ def _grants_page(request, session, actor, *, box: str = "outgoing", notice=None,
                   END_REASONS=GrantEndReason.labels(), ACTIVE=GrantStatus.ACTIVE.value, ENDED=GrantStatus.ENDED.value)
 
 
-def _previews(session: Session, actor: Actor, grants: list) -> dict[int, str]:
-    """For each grant of the visitor's department: "" when its data can be previewed (数据预览, the gateway's
-    rule for people: a requester or reviewer of the requesting department, a usable grant that is not
-    verify-only, a connected data source), else why not; grants of other departments get no entry."""
+USAGE_DAYS = 30  # the grants page shows the calls of the last days
+
+
+def _grant_rows(session: Session, grants: list) -> list[dict]:
+    """The grants as the page shows them: both departments by name (a provider sees who holds its data), the
+    row scope and masking in words, and the calls of the last USAGE_DAYS days (gateway counters, one query)."""
+    ids = [g.id for g in grants]
+    since = workdays.local_today(session) - timedelta(days=USAGE_DAYS - 1)
+    calls = dict(session.execute(select(GrantUsageDay.grant_id, func.sum(GrantUsageDay.calls))
+                                 .where(GrantUsageDay.grant_id.in_(ids), GrantUsageDay.day >= since)
+                                 .group_by(GrantUsageDay.grant_id)).all()) if ids else {}
+    rows = []
+    for grant in grants:
+        row = views.grant_out(session, grant)
+        titles = {item["name"]: item["chinese_name"] for item in row["items"]}
+        row.update(requester_name=grant.request.requester.name, provider_name=grant.request.provider.name,
+                   scope_words=_scope_words(grant.row_scope, titles), calls=int(calls.get(grant.id) or 0),
+                   masking_words=[f"{titles.get(name, name)}：{parse_rule(rule).label}"
+                                  for name, rule in sorted((grant.masking or {}).items())])
+        rows.append(row)
+    return rows
+
+
+def _scope_words(scope: dict | None, titles: dict[str, str]) -> str:
+    if not scope or not scope.get("item"):
+        return "全部数据行"
+    return f"按{titles.get(scope['item'], scope['item'])}限定：{'、'.join(scope.get('prefixes', []))}"
+
+
+def _previews(session: Session, actor: Actor, grants: list) -> dict[int, dict]:
+    """For each grant of the visitor's department that it may use in the UI (a requester or reviewer of the
+    requesting department, a usable grant): `preview` is "" when its data can be previewed (数据预览: not
+    verify-only, some item not 核心, a connected data source), else why not; `verify` says whether the 核验
+    form applies (a verify-only grant, or one with 核心 items, over a connected source). Grants of other
+    departments get no entry."""
     if not actor.has(Role.REQUESTER, Role.DEPT_REVIEWER):
         return {}
     today = workdays.local_today(session)
@@ -515,15 +591,22 @@ def _previews(session: Session, actor: Actor, grants: list) -> dict[int, str]:
     connected = set(session.scalars(select(DataSource.entry_id).where(
         DataSource.entry_id.in_([g.entry_id for g in own]), DataSource.status == "connected")))
     core = _core_items([i for g in own for i in g.item_ids], session)
-    previews = {}
+    found = {}
     for grant in own:
-        if grant.verify_only or service.grant_refusal(grant, None, today) is not None:
+        if service.grant_refusal(grant, None, today) is not None:
             continue
-        if set(grant.item_ids) <= core:
-            previews[grant.id] = "核心数据仅限核验，不提供预览（R17）"
+        has_source = grant.entry_id in connected
+        if not has_source:
+            preview = "提供部门尚未接入数据源，暂不能预览或核验"
+        elif grant.verify_only:
+            preview = "该授权仅限核验，不提供预览"
+        elif set(grant.item_ids) <= core:
+            preview = "核心数据仅限核验，不提供预览（R17）"
         else:
-            previews[grant.id] = "" if grant.entry_id in connected else "提供部门尚未接入数据源，暂不能预览"
-    return previews
+            preview = ""
+        found[grant.id] = {"preview": preview,
+                           "verify": has_source and (grant.verify_only or bool(core & set(grant.item_ids)))}
+    return found
 
 
 def _core_items(item_ids: list[int], session: Session) -> set[int]:
@@ -532,11 +615,11 @@ def _core_items(item_ids: list[int], session: Session) -> set[int]:
 
 
 @router.get("/sharing/grants", response_class=HTMLResponse)
-def grant_list(request: Request, box: str = "outgoing", notice: str = "", session: Session = SESSION,
+def grant_list(request: Request, box: str = "", notice: str = "", session: Session = SESSION,
                actor: Actor | None = Depends(page_actor)):
     if actor is None:
         return _login_redirect("/sharing/grants")
-    box = box if box in ("outgoing", "incoming", "all") else "outgoing"
+    box = box if box in BOXES else default_box(actor)
     return _grants_page(request, session, actor, box=box, notice=_notice(notice))
 
 
@@ -852,6 +935,86 @@ def _username(session: Session, user_id: int | None) -> str:
     return user.username if user is not None else "—"
 
 
+@router.get("/sharing/changes", response_class=HTMLResponse)
+def change_list(request: Request, status: str = "", session: Session = SESSION,
+                actor: Actor | None = Depends(page_actor)):
+    """The service changes the visitor may read (sharing.changes.readable_changes), newest first."""
+    if actor is None:
+        return _login_redirect("/sharing/changes")
+    status = status if status in ServiceChangeStatus.labels() else ""
+    rows = [{**views.change_out(change), "kind_label": ServiceChangeKind(change.kind).label,
+             "provider": change.entry.provider.name}
+            for change in changes.list_changes(session, actor, status=status or None)]
+    return render(request, session, actor, "sharing_changes.html", rows=rows, status=status,
+                  statuses=ServiceChangeStatus.labels())
+
+
+def _proposable_entry(session: Session, actor: Actor, entry_id: int | None):
+    """The published entry of the visitor's own department whose service is to change (the provider's roles)."""
+    if entry_id is None:
+        raise NotFound("请从本部门已发布目录的页面申请变更共享服务", field="entry_id")
+    entry = catalog.get_entry(session, actor, entry_id)
+    if entry.provider_id != actor.department_id or not actor.has(*service.PROVIDER_ROLES):
+        raise Forbidden("只有提供部门的目录管理员或审核员可以申请变更本部门目录的共享服务", field="entry_id")
+    return entry
+
+
+def _change_form(request: Request, session: Session, actor: Actor, entry, *, typed: dict, error=None,
+                 status_code: int = 200) -> HTMLResponse:
+    earliest = changes.earliest_effective_date(session, workdays.local_today(session))
+    affected = changes.affected_grants(session, entry.id)
+    return render(request, session, actor, "sharing_change_new.html", status_code=status_code, entry=entry,
+                  typed={"kind": "stop", "effective_date": earliest.isoformat(), **typed}, earliest=earliest,
+                  affected=len(affected), kinds=ServiceChangeKind.labels(),
+                  field_errors={error.field or "form": error.message} if error else {})
+
+
+@router.get("/sharing/changes/new", response_class=HTMLResponse)
+def change_new(request: Request, entry_id: str = "", session: Session = SESSION,
+               actor: Actor | None = Depends(page_actor)):
+    if actor is None:
+        return _login_redirect(f"/sharing/changes/new?entry_id={entry_id}")
+    try:
+        entry = _proposable_entry(session, actor, id_from(entry_id))
+    except DomainError as exc:
+        return error_page(request, session, actor, exc)
+    return _change_form(request, session, actor, entry, typed={})
+
+
+@router.post("/sharing/changes/new")
+def change_propose(request: Request, form: FormData = Depends(form_data), session: Session = SESSION,
+                   actor: Actor | None = Depends(page_actor)):
+    """The same service call as POST /api/v1/sharing/service-changes (sharing.changes.propose)."""
+    if actor is None:
+        return _login_redirect("/sharing/changes")
+    typed = {name: _text(form, name) for name in ("kind", "description", "effective_date")}
+    try:
+        entry = _proposable_entry(session, actor, id_from(_text(form, "entry_id")))
+    except DomainError as exc:
+        return error_page(request, session, actor, exc)
+    try:
+        kind = ServiceChangeKind.parse(typed["kind"])
+        if kind is None:
+            raise ValidationFailed(f"变更类型无效：{typed['kind']}（可选：{ServiceChangeKind.choices()}）",
+                                   field="kind")
+        effective = _day(typed["effective_date"], "effective_date", "生效日期")
+        change = changes.propose(session, actor, entry.id, kind, typed["description"], effective)
+    except DomainError as exc:
+        _fail(session)
+        if _refused(exc):
+            return error_page(request, session, actor, exc)
+        return _change_form(request, session, actor, entry, typed=typed, error=exc, status_code=exc.status_code)
+    session.commit()
+    return RedirectResponse(f"/sharing/changes/{change.id}?notice=change_proposed", status_code=303)
+
+
+def _day(text: str, field: str, title: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(f"{title}的格式应为 年-月-日（如 2027-01-15）", field=field) from None
+
+
 @router.get("/sharing/changes/{change_id}", response_class=HTMLResponse)
 def change_detail(request: Request, change_id: IdPath, notice: str = "", session: Session = SESSION,
                   actor: Actor | None = Depends(page_actor)):
@@ -872,7 +1035,11 @@ def _change_page(request: Request, session: Session, actor: Actor, change_id: in
          "resource_code": entry.resource_code, "provider": entry.provider.name,
          "requested_by": _username(session, change.requested_by_id),
          "decided_by": _username(session, change.decided_by_id)}
-    return render(request, session, actor, "sharing_change.html", status_code=status_code, c=c,
+    affected = [views.grant_out(session, grant) | {"requester_name": grant.request.requester.name}
+                for grant in session.scalars(service.readable_grants(actor).where(
+                    Grant.entry_id == change.entry_id,
+                    Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])).order_by(Grant.id))]
+    return render(request, session, actor, "sharing_change.html", status_code=status_code, c=c, affected=affected,
                   can_decide=_may_decide(actor, change), notice=notice, error=error, typed=typed or {})
 
 

@@ -483,7 +483,7 @@ class _RowBuilder:
             raw = self.value(row, "share_method")
             p["share_method"] = ShareMethod.parse(m.text(raw))
             if p["share_method"] is None:
-                raise RowRejected("share_method", "共享方式应为 接口/库表/文件", raw)
+                raise RowRejected("share_method", f"共享方式应为 {'/'.join(ShareMethod.labels().values())}", raw)
         else:
             if DataFormat.SERVICE in formats:
                 p["share_method"] = ShareMethod.API

@@ -51,6 +51,8 @@ class ShareMethod(LabelledEnum):
     API = "api", "接口"
     TABLE = "table", "库表"
     FILE = "file", "文件"
+    # the provider answers verifications only (一致/不一致/无记录, e.g. 婚姻登记信息): every request is 仅核验
+    VERIFY = "verify", "核验"
 
 
 class OpenAttribute(LabelledEnum):

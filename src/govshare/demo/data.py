@@ -145,7 +145,8 @@ ENTRIES: list[DemoEntry] = [
         "居民身份证申领、签发和有效期信息，用于身份证件有效性核验",
         [id_number(), person_name(), item("qfjg", "签发机关", "s", 60),
          item("yxqqsrq", "有效期限起始日期", "dt"), item("yxqjzrq", "有效期限截止日期", "dt")],
-        share_condition=VERIFY_ONLY, theme="公共安全", source_system="居民身份证管理系统", grade="一般4",
+        share_condition=VERIFY_ONLY, share_method="核验",
+        theme="公共安全", source_system="居民身份证管理系统", grade="一般4",
     ),
     DemoEntry(
         "police", "101", "户籍注销（死亡）信息",
@@ -169,7 +170,7 @@ ENTRIES: list[DemoEntry] = [
          item("nvsfzh", "女方身份证号", "s", 18, "一般4", "pi"), person_name("nvxm", "女方姓名"),
          item("djlx", "登记类型", "s", 10, "一般3", "pi", "结婚/离婚/补发"), item("djrq", "登记日期", "dt"),
          item("djjg", "登记机关", "s", 100)],
-        share_condition=VERIFY_ONLY + "；核验婚姻状况（一致/不一致/无记录），不提供配偶姓名",
+        share_condition=VERIFY_ONLY + "；核验婚姻状况（一致/不一致/无记录），不提供配偶姓名", share_method="核验",
         theme="社会保障", source_system="全国婚姻登记信息系统", grade="一般4",
     ),
     DemoEntry(
@@ -243,7 +244,8 @@ ENTRIES: list[DemoEntry] = [
         "技能人员职业资格和职业技能等级证书信息",
         [item("zsbh", "证书编号", "s", 30), id_number("sfzhm", "身份证号码"), person_name(),
          item("zymc", "职业名称", "s", 100), item("dj", "等级", "s", 10), item("fzrq", "发证日期", "dt")],
-        share_condition=VERIFY_ONLY, open_attribute="有条件开放", open_condition="持证人本人授权查询",
+        share_condition=VERIFY_ONLY, share_method="核验",
+        open_attribute="有条件开放", open_condition="持证人本人授权查询",
         theme="就业创业", source_system="职业技能鉴定系统", update_cycle="每月",
     ),
     # ------------------------------------------------------------------ 省自然资源厅
@@ -360,7 +362,8 @@ ENTRIES: list[DemoEntry] = [
         [item("zyzsbm", "执业证书编码", "s", 30), person_name(), id_number("sfzh", "身份证号"),
          item("zylb", "执业类别", "s", 20), item("zyfw", "执业范围", "s", 100),
          item("zyjgmc", "执业机构名称", "s", 200)],
-        share_condition=VERIFY_ONLY, open_attribute="有条件开放", open_condition="仅公开姓名、执业类别和执业机构",
+        share_condition=VERIFY_ONLY, share_method="核验",
+        open_attribute="有条件开放", open_condition="仅公开姓名、执业类别和执业机构",
         theme="医疗健康", source_system="医师电子化注册系统", update_cycle="每周",
     ),
     DemoEntry(
@@ -421,7 +424,8 @@ ENTRIES: list[DemoEntry] = [
         "教师资格认定和证书信息",
         [item("zshm", "证书号码", "s", 20), person_name(), id_number("sfzhm", "身份证号码"),
          item("zgzl", "资格种类", "s", 30), item("rjxk", "任教学科", "s", 30), item("fzrq", "发证日期", "dt")],
-        share_condition=VERIFY_ONLY, theme="教育", source_system="教师资格管理信息系统", update_cycle="每月",
+        share_condition=VERIFY_ONLY, share_method="核验",
+        theme="教育", source_system="教师资格管理信息系统", update_cycle="每月",
     ),
     DemoEntry(
         "edu", "102", "学校基本信息",

@@ -293,7 +293,7 @@ def _escalated_authority(ctx: Context) -> None:
 def _withdrawn_id_card(ctx: Context) -> None:
     request = _ask(ctx, "hf_civil", "police", "居民身份证签发信息", ("gmsfhm", "xm", "yxqjzrq"),
                    purpose=LOW_INCOME_PURPOSE, scenario="核验低保申请人身份证件是否在有效期内",
-                   duty_basis=LOW_INCOME_DUTY)
+                   duty_basis=LOW_INCOME_DUTY, verify_only=True)
     service.withdraw_request(ctx.session, ctx.actor("hf_civil_requester"), request.id,
                              "人口基本信息已满足身份核验需要，撤回重复申请")
     backdate(ctx.session, request, 15)

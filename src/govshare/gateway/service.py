@@ -715,15 +715,18 @@ def serve(decision: Decision, call: Call, settings: Settings) -> Outcome:
     raise ValidationFailed(f"未知的访问方式：{call.mode}", field="mode")
 
 
-def _lookup(decision: Decision, key: str | None, items: list[str]) -> list[dict]:
-    """Rows whose key is `key`, with the scope item kept for the scope check. A row outside the grant's
-    row scope is a refusal (recorded), not a 'not found': the requester asked for what it may not see."""
+def _lookup(decision: Decision, key: str | None, items: list[str], by: str | None = None) -> list[dict]:
+    """Rows whose key (or the identifier item `by`) is `key`, with the scope item kept for the scope check. A
+    row outside the grant's row scope is a refusal (recorded), not a 'not found': the requester asked for what
+    it may not see."""
     if key is None or str(key).strip() == "":
         raise ValidationFailed("按键查询必须给出 key", field="key")
     _check_text(key, "key", "主键值")
+    by = by or decision.key_item
+    column = decision.columns.get(by, decision.key_column)
     wanted = list(dict.fromkeys([*items, *([decision.scope_item] if decision.scope_item else [])]))
     query = Query(columns=tuple(decision.columns[n] for n in wanted),
-                  filters=((decision.key_column, normalized(decision, decision.key_item, str(key).strip())),))
+                  filters=((column, normalized(decision, by, str(key).strip())),))
     rows = [{name: row[decision.columns[name]] for name in wanted} for row in decision.source.rows(query)]
     if decision.scope_item:
         prefixes = decision.scope[1]
@@ -744,14 +747,27 @@ def _jsonable(value):
 def _verify(decision: Decision, call: Call) -> str:
     """match / no_match / not_found: compares the given fields with the stored record, returns no data."""
     fields = dict(call.fields)
-    key_item = next((n for n, c in decision.columns.items() if c == decision.key_column), None)
-    key = call.key or fields.get(key_item or "")
-    rows = _lookup(decision, key, list(fields))
+    by, key = _verified_by(decision, call, fields)
+    rows = _lookup(decision, key, list(fields), by=by)
     if not rows:
         return "not_found"
     same = any(all(_same(normalized(decision, name, row[name]), normalized(decision, name, value))
                    for name, value in fields.items()) for row in rows)
     return "match" if same else "no_match"
+
+
+def _verified_by(decision: Decision, call: Call, fields: dict) -> tuple[str | None, str | None]:
+    """The item a verification finds its record by, and the value: the key (given as `key` or among the
+    fields), else the first given identifier item (an ID number or credit code: a marriage register is found by
+    the wife's ID number as well as by the husband's, its key)."""
+    key_item = next((n for n, c in decision.columns.items() if c == decision.key_column), None)
+    if call.key or key_item in fields:
+        return key_item, call.key or fields[key_item]
+    by = next((name for name in fields if name in decision.identifiers), None)
+    if by is None:
+        named = "、".join(sorted(decision.identifiers)) or key_item or "主键"
+        raise ValidationFailed(f"核验须给出主键或一个身份标识信息项（{named}），以找到要比对的记录", field="fields")
+    return by, fields[by]
 
 
 def _same(stored, given) -> bool:

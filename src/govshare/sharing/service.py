@@ -197,8 +197,8 @@ def _validate_period(session: Session, start: date, end: date, today: date) -> N
 
 def _validate_system(session: Session, actor_department: int, system_id: int | None, method: ShareMethod) -> None:
     if system_id is None:
-        if method == ShareMethod.API:
-            raise ValidationFailed("接口方式的申请必须指定调用数据的应用系统", field="consumer_system_id")
+        if method in (ShareMethod.API, ShareMethod.VERIFY):
+            raise ValidationFailed(f"{method.label}方式的申请必须指定调用数据的应用系统", field="consumer_system_id")
         return
     system = session.get(ConsumerSystem, system_id)
     if system is None or system.department_id != actor_department:
@@ -246,6 +246,9 @@ def create_request(session: Session, actor: Actor, data: RequestIn, *, submit: b
     method = data.share_method or ShareMethod(entry.share_method)
     if method != entry.share_method:
         raise ValidationFailed(f"该目录的共享方式为“{ShareMethod(entry.share_method).label}”", field="share_method")
+    if method == ShareMethod.VERIFY and not data.verify_only:
+        raise ValidationFailed(f"“{entry.name}”仅提供核验服务（返回一致/不一致/无记录，不提供数据）：请按“仅核验”申请",
+                               field="verify_only")
     start = data.period_start or today
     _validate_period(session, start, data.period_end, today)
     _validate_system(session, actor.department_id, data.consumer_system_id, method)

@@ -319,3 +319,151 @@ def test_every_roles_navigation_fits_one_line_at_1366_and_menus_work_by_keyboard
         page.keyboard.press("Escape")
         assert page.locator("nav details[open]").count() == 0, username
         page.close()
+
+
+def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, settings, live_server, browser, tmp_path):
+    """SCENARIOS §1 (低保审核) in a real browser, no API call: 省民政厅's clerk finds 人口基本信息, requests three items
+    for two districts; 省公安厅's reviewer sees it on the workbench and approves two of them; the clerk previews
+    the data masked as the grant says and finds the preview in 使用记录 as 页面预览."""
+    from datetime import date, timedelta
+
+    from govshare.gateway.models import DataSource
+    from govshare.sealing import seal
+    from tests.factories import consumer_system
+    from tests.gateway_factories import COLUMN_MAP, people, population_items, source_table
+
+    rows = people(12)
+    with db.session() as s:
+        entry = published_entry(s, world, items=population_items())
+        s.add(DataSource(entry_id=entry.id, kind="sql", location=seal(s, source_table(tmp_path / "rk.db", rows)),
+                         table_name="RK_JBXX", key_item="gmsfhm", column_map=COLUMN_MAP, status="connected",
+                         row_count=len(rows), profile={"items": {"gmsfhm": {"kind": "id_number"}}}))
+        consumer_system(s, world)
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    def log_in(username: str) -> None:
+        page.goto(f"{live_server}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_load_state()
+
+    log_in("civil_requester")
+    page.goto(f"{live_server}/catalog")
+    page.fill("input[name=q]", "人口基本信息")
+    page.click("button:has-text('检索')")
+    page.wait_for_load_state()
+    page.click("table.list >> text=人口基本信息")
+    page.wait_for_load_state()
+    page.click("text=申请共享")
+    page.wait_for_load_state()
+    page.fill("textarea[name=purpose]", "最低生活保障资格审核")
+    page.fill("textarea[name=scenario]", "低保申请受理时核对申请人户籍信息")
+    page.fill("textarea[name=duty_basis]", "《社会救助暂行办法》第十一条")
+    for name in ("公民身份号码", "姓名", "户籍地址"):
+        page.check(f"label:has-text('{name}') >> xpath=ancestor::tr//input[@type='checkbox']")
+    page.select_option("select[name=scope_item]", "xzqhdm")
+    page.fill("input[name=scope_prefixes]", "340104 340111")
+    page.fill("input[name=period_end]", (date.today() + timedelta(days=180)).isoformat())
+    page.select_option("select[name=consumer_system_id]", index=1)  # 低保审核系统, the only one
+    page.click("button:has-text('提交申请')")
+    page.wait_for_load_state()
+    assert "申请已提交" in page.locator(".notice").inner_text()
+    request_url = page.url.split("?")[0]
+
+    page.click("button:has-text('退出登录')")
+    log_in("police_reviewer")
+    assert "人口基本信息" in page.locator("#panel-replies-due tbody").inner_text()  # the workbench lists it
+    page.click("#panel-replies-due tbody a")
+    page.wait_for_load_state()
+    assert page.url.split("?")[0] == request_url
+    page.check("#reply-form input[name=decision][value=approve_in_part]")
+    page.uncheck("#reply-form label:has-text('户籍地址') input")
+    page.fill("#reply-form textarea[name=reason]", "户籍地址超出低保审核所需，不予提供")
+    page.click("#reply-form button:has-text('提交答复')")
+    page.wait_for_load_state()
+    assert "部分同意" in page.locator("main").inner_text()
+
+    page.click("button:has-text('退出登录')")
+    log_in("civil_requester")
+    page.goto(f"{live_server}/sharing/grants")
+    page.click("text=数据预览")
+    page.wait_for_load_state()
+    headers = page.locator("table.list thead th").all_inner_texts()
+    assert any(h.startswith("公民身份号码") and "只显示前6位和后4位" in h for h in headers), headers
+    assert not any("户籍地址" in h for h in headers), headers  # the item the reviewer left out
+    shown = page.locator("table.list tbody tr").all_inner_texts()
+    in_scope = [r for r in rows if r["XZQH"] in ("340104", "340111")]
+    assert len(shown) == len(in_scope) > 0  # the two districts asked for, no other
+    content = page.content()
+    assert all(r["GMSFHM"] not in content and r["HJDZ"] not in content for r in rows)  # masked; not granted
+    assert all(r["GMSFHM"][:6] + "********" + r["GMSFHM"][-4:] in content for r in in_scope)
+    page.goto(f"{live_server}/audit")
+    assert "页面预览" in page.locator("main").inner_text()
+    page.close()
+
+
+def test_a_dispute_goes_through_three_steps_in_the_ui(db, world, live_server, browser):
+    """R08 in a real browser: 合肥市民政局 refuses 省民政厅's request; the clerk raises a dispute; the provider keeps
+    its refusal in negotiation, 合肥市数据资源局 keeps it too, and 省数据局 (the higher level) approves. Each handler
+    finds its step on the workbench."""
+    from sqlalchemy import select
+
+    from govshare.orgs.models import Role
+    from govshare.sharing import service as sharing
+    from govshare.sharing.models import Grant, ShareRequest
+    from govshare.sharing.schemas import ReplyIn
+    from tests.factories import submitted_request
+    from tests.test_disputes import _city_entry
+
+    with db.session() as s:
+        entry, city_reviewer = _city_entry(s, world)
+        request = submitted_request(s, world, entry=entry)
+        sharing.reply(s, city_reviewer, request.id, ReplyIn(decision="refuse", reason="申请用途与所需信息项不符"))
+        request_id = request.id
+    assert city_reviewer.role == Role.DEPT_REVIEWER
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    def as_user(username: str) -> None:
+        page.goto(f"{live_server}/login")
+        if page.locator("button:has-text('退出登录')").count():
+            page.click("button:has-text('退出登录')")
+            page.wait_for_load_state()
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_load_state()
+
+    def escalate(reason: str) -> None:
+        as_user("civil_requester")
+        page.goto(f"{live_server}/sharing/requests/{request_id}")
+        page.fill("form[action$='/escalate'] input[name=reason]", reason)
+        page.click("form[action$='/escalate'] button")
+        page.wait_for_load_state()
+
+    def decide(username: str, level: str, decision: str, reason: str) -> None:
+        as_user(username)
+        panel = page.locator("#panel-dispute-steps tbody")
+        assert level in panel.inner_text(), (username, panel.inner_text())
+        page.click("#panel-dispute-steps tbody a")
+        page.wait_for_load_state()
+        page.check(f"#decide-form input[name=decision][value={decision}]")
+        page.fill("#decide-form textarea[name=reason]", reason)
+        page.click("#decide-form button:has-text('作出决定')")
+        page.wait_for_load_state()
+
+    escalate("低保审核是法定职责，所需信息项均为必要")
+    decide("city_civil_reviewer", "双方协商", "refuse", "经协商，维持原答复")
+    escalate("协商未果，提请本级主管部门协调")
+    decide("city_reviewer", "本级主管部门协调", "refuse", "维持提供部门的答复")
+    escalate("提请上级主管部门裁决")
+    decide("reviewer", "上级主管部门裁决", "approve", "低保审核属法定职责，应予共享")
+    with db.session() as s:
+        assert s.get(ShareRequest, request_id).status == "approved"
+        assert s.scalars(select(Grant).where(Grant.request_id == request_id)).one().status == "active"
+    page.close()

@@ -6,6 +6,7 @@ orgs.service, which also records each change (AdminEvent) in the same unit of wo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -166,29 +167,10 @@ def users_page(request: Request, notice: str = "", session: Session = SESSION,
                        notice=USER_NOTICES.get(notice))
 
 
-def _posted_filters(form: FormData) -> dict[str, str]:
-    return _user_filters({name: _text(form, LIST_PREFIX + name) for name in USER_FILTERS})
-
-
 def _user_action(request, session: Session, actor: Actor | None, form: FormData, action: Callable[[], object],
-                 done: str, *, form_name: str, row: int | None = None, typed: dict | None = None,
-                 fields: tuple[str, ...] = ()):
+                 done: str, **shown):
     """Runs one change of a user; on success back to the list the form was posted from, with the notice."""
-    if actor is None:
-        return _login_redirect(USERS)
-    filters = _posted_filters(form)
-    try:
-        problems = action() or []
-    except DomainError as exc:
-        problems = [exc]
-    if problems:
-        _fail(session)
-        if _is_refusal(problems[0], fields):
-            return error_page(request, session, actor, problems[0])
-        return _users_page(request, session, actor, filters, problems=problems, form_name=form_name, row=row,
-                           typed=typed)
-    session.commit()
-    return _redirect(_list_url(USERS, filters, notice=done), f"user-{row}" if row else "")
+    return _admin_action(request, session, actor, form, action, done, USERS_LIST, **shown)
 
 
 @router.post(USERS, response_class=HTMLResponse)
@@ -286,11 +268,33 @@ def departments_page(request: Request, notice: str = "", session: Session = SESS
 
 
 def _department_action(request, session: Session, actor: Actor | None, form: FormData,
-                       action: Callable[[], object], done: str, *, form_name: str, row: int | None = None,
-                       typed: dict | None = None, fields: tuple[str, ...] = ()):
+                       action: Callable[[], object], done: str, **shown):
+    return _admin_action(request, session, actor, form, action, done, DEPARTMENTS_LIST, **shown)
+
+
+@dataclass(frozen=True)
+class AdminList:
+    """One of the admin's lists: its path, the filter names a form posts back (LIST_PREFIX + name), the page
+    function that shows it with a form's problems, and the prefix of a row's anchor."""
+
+    path: str
+    filter_names: tuple[str, ...]
+    show: Callable
+    anchor: str
+
+
+USERS_LIST = AdminList(USERS, USER_FILTERS, _users_page, "user")
+DEPARTMENTS_LIST = AdminList(DEPARTMENTS, DEPARTMENT_FILTERS, _departments_page, "department")
+
+
+def _admin_action(request, session: Session, actor: Actor | None, form: FormData, action: Callable[[], object],
+                  done: str, listed: AdminList, *, form_name: str, row: int | None = None, typed: dict | None = None,
+                  fields: tuple[str, ...] = ()):
+    """Runs one change; a refusal is the error page, other problems are shown at their fields on the list the
+    form was posted from (its filters kept), success goes back to that list with the notice."""
     if actor is None:
-        return _login_redirect(DEPARTMENTS)
-    filters = _department_filters({name: _text(form, LIST_PREFIX + name) for name in DEPARTMENT_FILTERS})
+        return _login_redirect(listed.path)
+    filters = {name: _text(form, LIST_PREFIX + name) for name in listed.filter_names}
     try:
         problems = action() or []
     except DomainError as exc:
@@ -299,10 +303,10 @@ def _department_action(request, session: Session, actor: Actor | None, form: For
         _fail(session)
         if _is_refusal(problems[0], fields):
             return error_page(request, session, actor, problems[0])
-        return _departments_page(request, session, actor, filters, problems=problems, form_name=form_name, row=row,
-                                 typed=typed)
+        return listed.show(request, session, actor, filters, problems=problems, form_name=form_name, row=row,
+                           typed=typed)
     session.commit()
-    return _redirect(_list_url(DEPARTMENTS, filters, notice=done), f"department-{row}" if row else "")
+    return _redirect(_list_url(listed.path, filters, notice=done), f"{listed.anchor}-{row}" if row else "")
 
 
 @router.post(DEPARTMENTS, response_class=HTMLResponse)

@@ -34,7 +34,7 @@ from govshare.sharing.vocab import (
     ServiceChangeKind,
     ServiceChangeStatus,
 )
-from govshare.workbench.panels import DUE_SOON, OVERDUE, Context, Panel, Row
+from govshare.workbench.panels import DUE_SOON, MAX_ROWS, OVERDUE, Context, Panel, Row
 from govshare.workdays import service as workdays
 
 S = RequestStatus
@@ -100,7 +100,7 @@ def replies_due(context: Context) -> list[Row]:
              .where(ShareRequest.provider_id == context.actor.department_id, ShareRequest.status == S.SUBMITTED)
              .order_by(ShareRequest.reply_due, ShareRequest.id))
     rows = []
-    for request in context.session.scalars(query):
+    for request in context.session.scalars(query.limit(MAX_ROWS)):
         left, mark = context.deadline(request.reply_due, late=request.overdue_at is not None)
         rows.append(Row((*_request_cells(request), request.requester.name, context.time(request.submitted_at),
                          str(request.reply_due or "—"), left, "仅核验" if request.verify_only else "数据"),
@@ -137,7 +137,7 @@ def suspended_grants(context: Context) -> list[Row]:
              .where(Grant.provider_id == context.actor.department_id, Grant.status == GrantStatus.SUSPENDED)
              .order_by(Grant.suspended_at, Grant.id))
     rows = []
-    for grant in context.session.scalars(query):
+    for grant in context.session.scalars(query.limit(MAX_ROWS)):
         rows.append(Row((f"#{grant.id}", grant.entry.name, grant.request.requester.name,
                          context.time(grant.suspended_at), grant.suspend_reason or "—"),
                         url=f"/sharing/grants?box=incoming#grant-{grant.id}", facet="已暂停"))
@@ -152,7 +152,7 @@ def my_requests(context: Context) -> list[Row]:
              .where(ShareRequest.requester_id == context.actor.department_id)
              .order_by(ShareRequest.updated_at.desc(), ShareRequest.id.desc()))
     rows = []
-    for request in context.session.scalars(query):
+    for request in context.session.scalars(query.limit(MAX_ROWS)):
         due, mark = _overdue_request(context, request)
         rows.append(Row((*_request_cells(request), request.provider.name, _status(request.status), due,
                          context.time(request.updated_at)),
@@ -167,7 +167,7 @@ def replies_received(context: Context) -> list[Row]:
              .order_by(ShareRequest.decided_at.desc(), ShareRequest.id.desc()))
     return [Row((*_request_cells(r), r.provider.name, _status(r.status), context.time(r.decided_at),
                  r.decision_reason or "—"), url=f"/sharing/requests/{r.id}", facet=_status(r.status))
-            for r in context.session.scalars(query)]
+            for r in context.session.scalars(query.limit(MAX_ROWS))]
 
 
 def my_grants(context: Context) -> list[Row]:
@@ -177,7 +177,7 @@ def my_grants(context: Context) -> list[Row]:
                     Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]))
              .order_by(Grant.period_end, Grant.id))
     rows = []
-    for grant in context.session.scalars(query):
+    for grant in context.session.scalars(query.limit(MAX_ROWS)):
         days = (grant.period_end - context.today).days
         mark = DUE_SOON if days <= EXPIRY_NOTICE_DAYS else None
         status = GrantStatus(grant.status).label
@@ -220,7 +220,7 @@ def drafts(context: Context) -> list[Row]:
     query = (_own_entries(context).where(CatalogEntry.status == EntryStatus.DRAFT)
              .options(selectinload(CatalogEntry.items)).order_by(CatalogEntry.updated_at.desc()))
     return [Row((e.resource_code, e.name, str(len(e.items)), context.time(e.updated_at)),
-                url=f"/my/catalog/{e.id}/edit", facet="草稿") for e in context.session.scalars(query)]
+                url=f"/my/catalog/{e.id}/edit", facet="草稿") for e in context.session.scalars(query.limit(MAX_ROWS))]
 
 
 def returned(context: Context) -> list[Row]:
@@ -245,7 +245,7 @@ def stale(context: Context) -> list[Row]:
     """Published entries whose data was not updated within the update cycle (R05)."""
     query = _own_entries(context).where(catalog.stale_condition(utcnow())).order_by(CatalogEntry.id)
     rows = []
-    for entry in context.session.scalars(query):
+    for entry in context.session.scalars(query.limit(MAX_ROWS)):
         deadline = catalog.stale_deadline(entry)
         cycle = UpdateCycle(entry.update_cycle).label
         rows.append(Row((entry.resource_code, entry.name, cycle, context.time(entry.data_updated_at),
@@ -281,7 +281,7 @@ def incomplete(context: Context) -> list[Row]:
              .outerjoin(DataSource, DataSource.entry_id == CatalogEntry.id)
              .order_by(CatalogEntry.id))
     rows = []
-    for entry, items, source_status in context.session.execute(query):
+    for entry, items, source_status in context.session.execute(query.limit(MAX_ROWS)):
         missing = []
         if not items:
             missing.append("信息项")

@@ -525,3 +525,22 @@ def test_r10_grants_show_the_other_department_scope_masking_and_recent_calls(db,
     assert "公民身份号码：只显示前6位和后4位，其余以*遮盖" in provider and "12 次" in provider
     holder = as_user("civil_requester").get("/sharing/grants?box=outgoing")
     assert "省公安厅" in visible_text(holder) and f'href="/audit?grant={grant_id}"' in holder.text
+
+
+def test_r07_a_system_registered_in_another_window_joins_the_form_without_losing_it(db, world, as_user):
+    """Issue 14: the request form links to 应用系统 in a new window; 刷新应用系统列表 shows the form again as typed,
+    with the new system to choose, and stores nothing."""
+    with db.session() as s:
+        entry_id = published_entry(s, world).id
+    client = as_user("civil_requester")
+    form = client.get(f"/sharing/requests/new?entry_id={entry_id}")
+    assert 'href="/sharing/systems" target="_blank"' in form.text and "本部门尚无应用系统" in form.text
+    registered = client.post("/sharing/systems", data={"csrf_token": token(client), "name": "低保审核系统"})
+    assert registered.status_code == 201 and "低保审核系统" in registered.text  # its secret is shown once
+    refreshed = client.post("/sharing/requests/new", data={
+        "csrf_token": token(client), "entry_id": str(entry_id), "purpose": "最低生活保障资格审核",
+        "scenario": "低保申请受理时核对户籍", "period_end": "2031-01-01", "action": "refresh"})
+    assert refreshed.status_code == 200 and "低保审核系统" in refreshed.text
+    assert "最低生活保障资格审核</textarea>" in refreshed.text and 'value="2031-01-01"' in refreshed.text
+    with db.session() as s:
+        assert s.scalars(select(ShareRequest)).first() is None

@@ -317,6 +317,8 @@ def request_new_submit(request: Request, form: FormData = Depends(form_data), se
         _fail(session)
         return error_page(request, session, actor, exc)
     typed = _request_typed(form)
+    if _text(form, "action") == "refresh":  # a system was registered in another window: the form as typed
+        return _new_request_page(request, session, actor, entry, typed)
     submit = _text(form, "action") != "draft"
     try:
         created = service.create_request(session, actor, _request_in(entry.id, typed), submit=submit)

@@ -68,6 +68,7 @@ def test_r07_reviewer_lands_on_the_requests_waiting_for_its_reply_nearest_deadli
     assert "剩余 1 个工作日" in rows[1] and rows[1].endswith("即将到期")
     assert f"剩余 {far} 个工作日" in rows[2] and "即将到期" not in rows[2] and "已逾期" not in rows[2]
     assert f'href="/sharing/requests/{ids[2]}"' in panel
+    assert re.search(r'<td class="nowrap">\d{4}-\d{2}-\d{2}</td>', panel)  # a date never wraps (1366 px)
     summary = visible_text(home)
     assert "待本部门答复的共享申请 3 已逾期 1 即将到期 1" in summary
 

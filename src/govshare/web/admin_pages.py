@@ -110,6 +110,12 @@ def _change(call: Callable[[], object]) -> Callable[[], list]:
     return run
 
 
+def _pager_urls(path: str, filters: dict[str, str], page: int, pages: int) -> dict[str, str | None]:
+    """上一页 / 下一页 of a filtered list (pager.html), None at either end."""
+    return {"prev_url": _list_url(path, filters, page=str(page - 1)) if page > 1 else None,
+            "next_url": _list_url(path, filters, page=str(page + 1)) if page < pages else None}
+
+
 def _redirect(url: str, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(url + (f"#{anchor}" if anchor else ""), status_code=303)
 
@@ -148,8 +154,7 @@ def _users_page(request, session: Session, actor: Actor, filters: dict[str, str]
     status = problems[0].status_code if problems else 200
     return render(request, session, actor, "admin_users.html", status_code=status, error=error, notice=notice,
                   users=users, total=total, page=page, pages=pages, filters=filters,
-                  prev_url=_list_url(USERS, filters, page=str(page - 1)) if page > 1 else None,
-                  next_url=_list_url(USERS, filters, page=str(page + 1)) if page < pages else None,
+                  **_pager_urls(USERS, filters, page, pages),
                   departments=orgs.list_departments(session), roles=ROLE_LABELS, active_labels=ACTIVE_LABELS,
                   can_manage=actor.has(Role.PLATFORM_ADMIN), field_errors=field_errors, form_name=form_name,
                   row=row, me_id=actor.user_id, row_typed=typed if row else {},
@@ -248,8 +253,7 @@ def _departments_page(request, session: Session, actor: Actor, filters: dict[str
     status = problems[0].status_code if problems else 200
     return render(request, session, actor, "admin_departments.html", status_code=status, error=error,
                   notice=notice, departments=departments, total=total, page=page, pages=pages, filters=filters,
-                  prev_url=_list_url(DEPARTMENTS, filters, page=str(page - 1)) if page > 1 else None,
-                  next_url=_list_url(DEPARTMENTS, filters, page=str(page + 1)) if page < pages else None,
+                  **_pager_urls(DEPARTMENTS, filters, page, pages),
                   counts=orgs.user_counts(session, [d.id for d in departments]), levels=LEVEL_LABELS,
                   all_departments=orgs.list_departments(session), can_manage=actor.has(Role.PLATFORM_ADMIN),
                   field_errors=field_errors, form_name=form_name, row=row, row_typed=typed if row else {},
@@ -373,5 +377,4 @@ def events_page(request: Request, action: str = "", page: str = "", session: Ses
     return render(request, session, actor, "admin_events.html", status_code=error.status_code if error else 200,
                   error=error.message if error else None, events=events, total=total, page=number, pages=pages,
                   filters=filters, actions=ADMIN_ACTION_LABELS,
-                  prev_url=_list_url(EVENTS, filters, page=str(number - 1)) if number > 1 else None,
-                  next_url=_list_url(EVENTS, filters, page=str(number + 1)) if number < pages else None)
+                  **_pager_urls(EVENTS, filters, number, pages))

@@ -50,6 +50,7 @@ from govshare.web.pages import (
     error_page,
     page_actor,
     render,
+    templates,
 )
 from govshare.workdays import service as workdays
 
@@ -575,9 +576,13 @@ def _grant_rows(session: Session, grants: list) -> list[dict]:
 
 
 def _scope_words(scope: dict | None, titles: dict[str, str]) -> str:
+    """A row scope in words, the item by its Chinese name (the grants page and the request page)."""
     if not scope or not scope.get("item"):
         return "全部数据行"
     return f"按{titles.get(scope['item'], scope['item'])}限定：{'、'.join(scope.get('prefixes', []))}"
+
+
+templates.env.globals["scope_words"] = _scope_words
 
 
 def _previews(session: Session, actor: Actor, grants: list) -> dict[int, dict]:

@@ -34,7 +34,7 @@ from govshare.sharing.vocab import (
     ServiceChangeKind,
     ServiceChangeStatus,
 )
-from govshare.workbench.panels import DUE_SOON, MAX_ROWS, OVERDUE, Context, Panel, Row
+from govshare.workbench.panels import DUE_SOON, MARK_LABELS, MAX_ROWS, OVERDUE, Context, Panel, Row
 from govshare.workdays import service as workdays
 
 S = RequestStatus
@@ -109,7 +109,7 @@ def replies_due(context: Context) -> list[Row]:
 
 
 def _mark_facet(mark: str | None) -> str:
-    return {OVERDUE: "已逾期", DUE_SOON: "即将到期"}.get(mark or "", "未到期")
+    return MARK_LABELS.get(mark or "", "未到期")
 
 
 def dispute_steps(context: Context) -> list[Row]:

@@ -228,7 +228,7 @@ def test_r08_partly_approved_request_keeps_its_grant_and_the_decision_updates_it
     step = disputes.escalate(session, world.actors["civil_requester"], request.id, "户籍地址为核对户籍所必需")
     assert request.status == S.ESCALATED and step.prior_status == "partly_approved"
     assert grant.status == GrantStatus.ACTIVE
-    assert sharing.usable_grant(session, caller, request.entry_id).id == grant.id  # still usable while in dispute
+    assert sharing.grant_refusal(grant, caller.id, grant.period_start) is None  # still usable while in dispute
 
     disputes.decide(session, world.actors["police_reviewer"], step.id,
                     ReplyIn(decision="approve", reason="经协商同意提供户籍地址"))

@@ -18,7 +18,6 @@ from govshare.catalog import service as catalog
 from govshare.config import settings_of
 from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from govshare.notify.models import Notification
-from govshare.orgs import systems
 from govshare.orgs.models import Role, User
 from govshare.sharing import disputes
 from govshare.sharing import service as sharing
@@ -223,46 +222,30 @@ def test_r09_the_competent_authority_reads_its_areas_grants_through_its_reviewer
 # ---------------------------------------------------------------- using a grant
 
 
-def _refusal(call, *args, **kwargs) -> tuple[str, str, str]:
-    with pytest.raises(Forbidden) as raised:
-        call(*args, **kwargs)
-    return raised.value.field, raised.value.message, raised.value.code
+def _refusal(grant, system_id, today) -> tuple[str, str, str] | None:
+    problem = sharing.grant_refusal(grant, system_id, today)
+    return problem and (problem.field, problem.message, problem.code)
 
 
 NO_GRANT = ("grant", "该应用系统没有此目录的共享授权（申请未获同意或未申请）", "no_grant")
 
 
-def test_r09_a_revoked_system_is_refused_as_revoked(session, world):
-    """Its grant is still active; the system itself may not read. Kills x_usable_grant__mutmut_4/10 (the message
-    dropped or changed), 5/8/11/12 (the field `client_id` dropped or renamed) and 6/9/13/14 (the code
-    `system_revoked` dropped or renamed)."""
-    system = consumer_system(session, world)[0]
-    request, grant = _approved(session, world, system=system)
-    assert sharing.usable_grant(session, system, request.entry_id) is grant
-    systems.revoke_system(session, world.actors["civil_requester"], system.id)
-    assert _refusal(sharing.usable_grant, session, system, request.entry_id) == \
-        ("client_id", "应用系统已吊销", "system_revoked")
-    assert grant.status == GrantStatus.ACTIVE
-
-
-def test_r09_a_grant_serves_only_its_own_system_and_its_own_entry(session, world):
-    """Another system of the same department, or the same system asking for another entry, has no grant (it is
-    not told of a grant it does not hold). Kills x_usable_grant__mutmut_21 (another system's grant found) and 22
-    (a grant of another entry found)."""
+def test_r09_a_grant_serves_only_its_own_system(session, world):
+    """Another system of the same department holds no grant of its own and is told so; this grant is not its.
+    Kills grant_refusal mutants that drop the other-system check or its message, field or code."""
     system = consumer_system(session, world)[0]
     other_system = consumer_system(session, world, name="救助对象管理系统")[0]
-    request, grant = _approved(session, world, system=system)
-    other_entry = published_entry(session, world, name="出入境证件信息")
-    assert sharing.usable_grant(session, system, request.entry_id) is grant
-    assert _refusal(sharing.usable_grant, session, other_system, request.entry_id) == NO_GRANT
-    assert _refusal(sharing.usable_grant, session, system, other_entry.id) == NO_GRANT
+    _, grant = _approved(session, world, system=system)
+    today = grant.period_start
+    assert _refusal(grant, system.id, today) is None
+    assert _refusal(grant, None, today) is None  # a person's page preview names no system
+    assert _refusal(grant, other_system.id, today) == ("grant", "该共享授权不属于此应用系统", "wrong_system")
+    assert _refusal(None, other_system.id, today) == NO_GRANT
 
 
-def test_r09_the_renewal_is_the_grant_used_and_its_state_is_the_one_told(session, world):
-    """A request approved and renewed before it ends: the renewal's grant is the one used. Once the first grant has
-    ended and the renewal's is suspended, the refusal tells the suspension (the newest grant), not the end of the
-    old one. Kills x_usable_grant__mutmut_18 (the oldest grant used and told), 33/39 (a held grant refused as none
-    held)."""
+def test_r09_an_ended_or_suspended_grant_is_refused_naming_its_state(session, world):
+    """A request approved and renewed before it ends: the renewal's grant serves. Once the first grant has ended
+    (共享目的已实现) it is refused naming that state, and the suspended renewal naming the suspension."""
     system = consumer_system(session, world)[0]
     requester = world.actors["civil_requester"]
     first, first_grant = _approved(session, world, system=system)
@@ -270,23 +253,27 @@ def test_r09_the_renewal_is_the_grant_used_and_its_state_is_the_one_told(session
     sharing.reply(session, world.actors["police_reviewer"], renewal.id, ReplyIn(decision="approve"))
     renewed = sharing.grant_of(session, renewal.id)
     assert (renewal.renews_id, renewed.consumer_system_id) == (first.id, system.id)
-    assert sharing.usable_grant(session, system, first.entry_id) is renewed
+    today = first_grant.period_start
+    assert _refusal(renewed, system.id, today) is None
 
     sharing.declare_purpose_achieved(session, requester, first_grant.id, "首期年审已完成")
     sharing.suspend_grant(session, renewed, SUSPENDED_WHY)
-    assert _refusal(sharing.usable_grant, session, system, first.entry_id) == \
+    assert _refusal(first_grant, system.id, today) == \
+        ("grant", f"共享授权不可用：{GrantStatus(first_grant.status).label}", "grant_ended")
+    assert _refusal(renewed, system.id, today) == \
         ("grant", "共享授权已暂停（多次越权访问），待提供部门复核", "grant_suspended")
 
 
 def test_r09_a_grant_past_its_period_is_refused_naming_the_period_before_the_job_ends_it(session, world):
     """The day after the period the grant is still active until the nightly job ends it; it is refused already,
-    naming its period. Kills x_usable_grant__mutmut_33 (refused as no grant) and 35 (the refusal's day lost)."""
+    naming its period. The days of the period themselves serve, first and last."""
     system = consumer_system(session, world)[0]
-    request, grant = _approved(session, world, system=system, days=10)
-    assert sharing.usable_grant(session, system, request.entry_id, today=grant.period_end) is grant
-    assert _refusal(sharing.usable_grant, session, system, request.entry_id,
-                    today=grant.period_end + timedelta(days=1)) == \
-        ("grant", f"共享授权不在有效期内（{grant.period_start} 至 {grant.period_end}）", "grant_period")
+    _, grant = _approved(session, world, system=system, days=10)
+    assert _refusal(grant, system.id, grant.period_start) is None
+    assert _refusal(grant, system.id, grant.period_end) is None
+    for outside in (grant.period_start - timedelta(days=1), grant.period_end + timedelta(days=1)):
+        assert _refusal(grant, system.id, outside) == \
+            ("grant", f"共享授权不在有效期内（{grant.period_start} 至 {grant.period_end}）", "grant_period")
     assert grant.status == GrantStatus.ACTIVE
 
 
@@ -301,7 +288,7 @@ def test_r09_a_suspended_grant_is_refused_on_the_record_and_told_to_both_parties
     sharing.suspend_grant(session, grant, SUSPENDED_WHY)
     assert (grant.status, grant.suspend_reason, grant.suspended_at is not None) == \
         (GrantStatus.SUSPENDED, SUSPENDED_WHY, True)
-    assert _refusal(sharing.usable_grant, session, system, request.entry_id) == \
+    assert _refusal(grant, system.id, grant.period_start) == \
         ("grant", "共享授权已暂停（多次越权访问），待提供部门复核", "grant_suspended")
     assert _events(session, world, request)[-1] == \
         ("grant_suspended", None, "approved", SUSPENDED_WHY, {"grant_id": grant.id}, "system")
@@ -356,7 +343,7 @@ def test_r09_a_reinstated_grant_is_usable_recorded_and_told_to_the_requester(ses
     conclusion = "经复核，越权请求系配置错误，已整改"
     sharing.reinstate_grant(session, world.actors["police_reviewer"], grant.id, conclusion)
     assert (grant.status, grant.suspend_reason) == (GrantStatus.ACTIVE, "")
-    assert sharing.usable_grant(session, system, request.entry_id) is grant
+    assert _refusal(grant, system.id, grant.period_start) is None
     assert _events(session, world, request)[-1] == \
         ("grant_reinstated", None, "approved", conclusion, {"grant_id": grant.id}, "police_reviewer")
     assert _told(session, "grant.reinstated") == {

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from govshare.authz import Actor
-from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from govshare.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from govshare.notify.models import Notification
 from govshare.orgs import systems
 from govshare.sharing import service as sharing
@@ -121,9 +121,9 @@ def test_r09_a_refused_request_cannot_be_used(session, world):
     system, secret = consumer_system(session, world)
     request = submitted_request(session, world, system=system)
     sharing.reply(session, world.actors["police_reviewer"], request.id, ReplyIn(decision="refuse", reason="不符合条件"))
-    caller = systems.authenticate_system(session, system.client_id, secret)
-    with pytest.raises(Forbidden):
-        sharing.usable_grant(session, caller, request.entry_id)
+    assert systems.authenticate_system(session, system.client_id, secret) is system
+    assert sharing.grant_of(session, request.id) is None
+    assert sharing.grant_refusal(None, system.id, date.today()).code == "no_grant"
 
 
 def test_r07_a_requester_cannot_decide_its_own_request(db, world, client):
@@ -215,7 +215,7 @@ def test_r10_grant_ends_when_its_period_ends(session, world):
 
 def test_an_expired_grant_cannot_be_renewed_without_a_new_reply(db, world, client):
     with db.session() as session:
-        system, secret = consumer_system(session, world)
+        system, _ = consumer_system(session, world)
         request = submitted_request(session, world, days=10, system=system)
         sharing.reply(session, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve"))
         sharing.expire_grants(session, request.period_end + timedelta(days=1))
@@ -231,22 +231,22 @@ def test_an_expired_grant_cannot_be_renewed_without_a_new_reply(db, world, clien
     renewal = response.json()
     assert renewal["status"] == "submitted" and renewal["renews_id"] == request.id and renewal["grant_id"] is None
     with db.session() as session:
-        caller = systems.authenticate_system(session, system.client_id, secret)
-        with pytest.raises(Forbidden):
-            sharing.usable_grant(session, caller, request.entry_id)
+        old_grant = sharing.grant_of(session, request.id)
+        assert sharing.grant_refusal(old_grant, system.id, old_grant.period_start).code == "grant_ended"
 
 
 def test_r09_grant_is_bound_to_its_consumer_system(session, world):
-    system, _ = consumer_system(session, world)
+    system, secret = consumer_system(session, world)
     other, _ = consumer_system(session, world, name="救助对象管理系统")
     request = submitted_request(session, world, system=system)
     sharing.reply(session, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve"))
-    assert sharing.usable_grant(session, system, request.entry_id).request_id == request.id
-    with pytest.raises(Forbidden):
-        sharing.usable_grant(session, other, request.entry_id)
+    grant = sharing.grant_of(session, request.id)
+    assert grant.consumer_system_id == system.id
+    assert sharing.grant_refusal(grant, system.id, grant.period_start) is None
+    assert sharing.grant_refusal(grant, other.id, grant.period_start).code == "wrong_system"
     systems.revoke_system(session, world.actors["civil_requester"], system.id)
-    with pytest.raises(Forbidden):
-        sharing.usable_grant(session, system, request.entry_id)
+    with pytest.raises(NotAuthenticated):
+        systems.authenticate_system(session, system.client_id, secret)
 
 
 def test_consumer_system_secret_is_shown_once_stored_hashed_and_rotation_is_immediate(world, client):

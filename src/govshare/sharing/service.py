@@ -575,7 +575,7 @@ def confirm_deletion(session: Session, actor: Actor, grant_id: int, note: str = 
 
 def grant_refusal(grant: Grant | None, system_id: int | None, today: date) -> Forbidden | None:
     """Why `grant` may not be used by `system_id` today (a Forbidden carrying a reason code), or None.
-    The one rule of grant use: `usable_grant` and the gateway both ask it."""
+    The one rule of grant use: the gateway asks it for every call, the grants page for its 使用 links."""
     if grant is None:
         return Forbidden("该应用系统没有此目录的共享授权（申请未获同意或未申请）", field="grant", code="no_grant")
     if system_id is not None and grant.consumer_system_id != system_id:
@@ -588,20 +588,6 @@ def grant_refusal(grant: Grant | None, system_id: int | None, today: date) -> Fo
         return Forbidden(f"共享授权不在有效期内（{grant.period_start} 至 {grant.period_end}）", field="grant",
                          code="grant_period")
     return None
-
-
-def usable_grant(session: Session, system: ConsumerSystem, entry_id: int, today: date | None = None) -> Grant:
-    """The grant that lets `system` read `entry_id` today, or Forbidden: no grant (a refused or pending
-    request gives none), another system's, ended, suspended, or outside its period."""
-    today = today or workdays.local_today(session)
-    if system.revoked_at:
-        raise Forbidden("应用系统已吊销", field="client_id", code="system_revoked")
-    grants = list(session.scalars(select(Grant).where(
-        Grant.consumer_system_id == system.id, Grant.entry_id == entry_id).order_by(Grant.id.desc())))
-    for grant in grants:
-        if grant_refusal(grant, system.id, today) is None:
-            return grant
-    raise grant_refusal(grants[0] if grants else None, system.id, today)
 
 
 def suspend_grant(session: Session, grant: Grant, reason: str) -> Grant:

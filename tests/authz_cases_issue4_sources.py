@@ -112,7 +112,7 @@ ISSUE4_SOURCE_CASES = [
     Case("POST", "/api/v1/sources/{entry_id}/confirm", _connected, lambda _p: {"accept_all": True}, INTRUDERS,
          "police_reviewer", _source_state),
     Case("DELETE", "/api/v1/sources/{entry_id}", _connected, lambda _p: None, INTRUDERS, "police_manager",
-         _source_state),
+         _source_state, extra={"query": {"reason": "数据源迁移"}}),
     Case("POST", "/api/v1/connections", _connection_target, _connection_body, CONNECTION_INTRUDERS, "admin",
          _connections_state, owner_status=201),
     Case("DELETE", "/api/v1/connections/{connection_id}", _connection_target, lambda _p: None, CONNECTION_INTRUDERS,

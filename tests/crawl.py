@@ -32,6 +32,7 @@ QUERY_ID = re.compile(r"(?<=[?&])([\w.]+)=\d+(?=&|$)")
 ENGLISH_ERRORS = ("Internal Server Error", "Not Found", "Method Not Allowed", "Field required", "Input should be",
                   "value is not", "Traceback (most recent call last)", "Unprocessable", "Bad Request", "Forbidden")
 ENGLISH_WORDS = re.compile(r"\bdetail\b")
+PROGRAM_VALUES = re.compile(r"(?<![\w.])(True|False|None)(?![\w.])")  # a person reads 是 / 否 / 无, not Python
 UTC_SHOWN = re.compile(r"UTC|协调世界时")
 ZONE_NAMED = re.compile(r"时间为[^（(]*[（(]([A-Za-z_/+-]+)[）)]")  # the layout's "时间为北京时间（Asia/Shanghai）"
 NOT_PAGES = re.compile(r"^/(static/|favicon\.ico$)|/logout\b")
@@ -166,6 +167,8 @@ def html_problems(html: str) -> list[str]:
     english = [marker for marker in ENGLISH_ERRORS if marker in text] + ENGLISH_WORDS.findall(text)[:1]
     if english:
         problems.append("页面上有英文错误文字：" + "、".join(english))
+    if found := PROGRAM_VALUES.search(text):
+        problems.append("页面上显示了程序值（应为 是/否/无）：…" + text[max(0, found.start() - 30): found.end() + 10])
     if UTC_SHOWN.search(text):
         found = UTC_SHOWN.search(text)
         problems.append("页面以 UTC 显示时间：…" + text[max(0, found.start() - 40): found.end() + 20] + "…")

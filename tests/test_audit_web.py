@@ -98,6 +98,18 @@ def test_r12_api_totals_and_anomalies(client, db, world, tmp_path, settings):
     by_system = client.get("/api/v1/audit/totals", params={"by": "system"}, headers=world.headers("police_reviewer"))
     assert [(t["key"], t["label"], t["calls"]) for t in by_system.json()] == [
         (served.system_id, "低保审核系统（省民政厅）", 4)]
+    # a clerk's page previews are told apart from calls nobody could be identified for (issue 14)
+    for _ in range(2):
+        preview = client.get(f"/api/v1/data/{served.resource_code}/preview", params={"grant": served.grant_id},
+                             headers=world.headers("civil_requester"))
+        assert preview.status_code == 200, preview.text
+    stranger = client.get(f"/api/v1/data/{served.resource_code}", params={"grant": served.grant_id, "key": "1"})
+    assert stranger.status_code == 401
+    by_caller = client.get("/api/v1/audit/totals", params={"by": "system"}, headers=world.headers("auditor")).json()
+    assert [(t["key"], t["label"], t["calls"]) for t in by_caller] == [
+        (served.system_id, "低保审核系统（省民政厅）", 4),
+        ("person", "页面预览和核验（工作人员在页面上操作）", 2),
+        (None, "未认证的调用（无有效令牌）", 1)]
     wrong = client.get("/api/v1/audit/totals", params={"by": "hour"}, headers=world.headers("auditor"))
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "by"
     settings.anomaly_refusals = 1
@@ -167,6 +179,31 @@ def test_r12_records_page_shows_the_visitors_records_in_local_time(db, world, tm
     resource = re.search(r'<table class="list" data-totals="resource">.*?</table>', page.text, re.S).group(0)
     assert served.resource_code in resource and "<td>3</td>" in resource
     assert "完整性校验" not in page.text  # the requester does not check the chain
+
+
+def test_r12_each_page_preview_is_one_record_of_the_clerk_shown_apart_from_system_calls(db, world, tmp_path,
+                                                                                         as_user):
+    """Issue 14: opening 数据预览 writes one usage record per page shown, in the clerk's name, with the mode
+    页面预览; the records page counts the clerk's page calls in their own row, not with a consumer system's."""
+    client = as_user("civil_requester")
+    served = _served(db, world, tmp_path)
+    _lookups(client, served, 1)
+    for shown in (1, 2):
+        page = client.get("/data/preview", params={"grant": served.grant_id})
+        assert page.status_code == 200, page.text
+        with db.session() as s:
+            from govshare.audit.models import UsageRecord
+
+            previews = s.scalars(select(UsageRecord).where(UsageRecord.mode == "preview")).all()
+        assert [(r.user_id, r.consumer_system_id, r.grant_id) for r in previews] == \
+            [(world.ids["user:civil_requester"], None, served.grant_id)] * shown
+    records = client.get("/audit", params={"mode": "preview"})
+    assert re.findall(r'<tr id="record-(\d+)">', records.text) == [str(r.seq) for r in reversed(previews)]
+    assert "页面预览" in visible_text(records)
+    by_caller = re.search(r'<table class="list" data-totals="system">.*?</table>', client.get("/audit").text,
+                          re.S).group(0)
+    assert re.search(r"<td>页面预览和核验（工作人员在页面上操作）</td><td>2</td>", by_caller)
+    assert re.search(r"<td>低保审核系统（省民政厅）</td><td>2</td>", by_caller)
 
 
 def test_r12_records_page_filters_pages_and_shows_the_field_error(db, world, tmp_path, as_user):

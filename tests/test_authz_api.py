@@ -266,7 +266,7 @@ def _prepare(db, world, case: Case) -> dict:
 
 
 def _send(client, world, case: Case, params: dict, who: str | None):
-    query = {"provider_id": params["provider"]} if "provider" in params else None
+    query = ({"provider_id": params["provider"]} if "provider" in params else {}) | case.extra.get("query", {})
     headers = world.headers(who) if who else {}
     if case.multipart:
         return client.request(case.method, case.url(params), params=query, headers=headers, **case.body(params))

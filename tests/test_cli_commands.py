@@ -1195,7 +1195,7 @@ def _source_list(c: Smoke) -> None:
 
 @step("source", "disconnect")
 def _source_disconnect(c: Smoke) -> None:
-    out = c.run("source", "disconnect", c.ids["entry_file"], "--user", "police_manager")
+    out = c.run("source", "disconnect", c.ids["entry_file"], "--reason", "数据源迁移", "--user", "police_manager")
     assert _source(c, "file").status == "disconnected" and "已断开" in out
 
 

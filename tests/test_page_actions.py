@@ -279,6 +279,10 @@ def test_r07_requester_submits_a_draft_and_withdraws_a_pending_request_on_its_pa
     assert str(stored.reply_due) in text and _events(db, draft)[-1][:2] == ("submitted", "submitted")
 
     url = f"/sharing/requests/{pending}"
+    fields = page_form(client.get(url).text, f"{url}/withdraw")
+    unexplained = client.post(f"{url}/withdraw", data=fields | {"reason": ["  "]})
+    assert unexplained.status_code == 422 and "撤回申请必须说明理由" in visible_text(unexplained)
+    assert _get(db, ShareRequest, pending).status == "submitted"
     response = post_form(client, url, f"{url}/withdraw", reason="低保对象已另行核实")
     _redirected(response, f"{url}?notice=withdrawn", "withdrawn")
     assert _get(db, ShareRequest, pending).status == "withdrawn"
@@ -572,7 +576,12 @@ def test_r09_provider_connects_an_upstream_api_and_disconnects_it_on_the_source_
         mapped = source.column_map
     assert {name: mapped[name] for name in items} == {name: name.upper() for name in items}
 
-    response = post_form(client, url, f"{url}/disconnect")
+    fields = page_form(client.get(url).text, f"{url}/disconnect")
+    unexplained = client.post(f"{url}/disconnect", data=fields | {"reason": [""]})
+    assert unexplained.status_code == 422 and "断开数据源必须说明理由" in visible_text(unexplained)
+    with db.session() as s:
+        assert s.scalars(select(DataSource.status).where(DataSource.entry_id == entry_id)).one() == "connected"
+    response = post_form(client, url, f"{url}/disconnect", reason="上游接口停用")
     assert [r.status_code for r in response.history] == [303]
     assert response.history[0].headers["location"] == f"{url}?notice=disconnected"
     with db.session() as s:

@@ -187,6 +187,26 @@ def test_every_move_is_kept_in_the_history(session, world):
     assert events[-1].actor_id == world.ids["user:police_reviewer"]
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_r10_withdrawing_a_request_or_ending_a_grant_needs_a_reason_and_changes_nothing_without_one(session, world,
+                                                                                                    blank):
+    """Issue 14: an action that ends something the other department relies on says why; a blank reason is refused
+    naming the field, and the request and the grant stay as they were."""
+    requester, system = world.actors["civil_requester"], consumer_system(session, world)[0]
+    pending = submitted_request(session, world, system=system)
+    with pytest.raises(ValidationFailed) as unexplained:
+        sharing.withdraw_request(session, requester, pending.id, blank)
+    assert (unexplained.value.field, unexplained.value.message) == ("reason", "撤回申请必须说明理由")
+    assert pending.status == S.SUBMITTED
+    granted = submitted_request(session, world, published_entry(session, world, name="出入境证件信息"), system=system)
+    sharing.reply(session, world.actors["police_reviewer"], granted.id, ReplyIn(decision="approve"))
+    grant = sharing.grant_of(session, granted.id)
+    with pytest.raises(ValidationFailed) as unexplained:
+        sharing.declare_purpose_achieved(session, requester, grant.id, blank)
+    assert (unexplained.value.field, unexplained.value.message) == ("reason", "声明共享目的已实现必须说明实现情况")
+    assert (grant.status, granted.status) == (GrantStatus.ACTIVE, S.APPROVED)
+
+
 def test_r10_purpose_achieved_ends_the_grant_then_the_requester_confirms_deletion(session, world):
     request = submitted_request(session, world)
     sharing.reply(session, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve"))
@@ -201,7 +221,7 @@ def test_r10_purpose_achieved_ends_the_grant_then_the_requester_confirms_deletio
     assert grant.deletion_confirmed_at is not None
     assert "grant.deletion_confirmed" in _notified(session, world.ids["user:police_reviewer"])
     with pytest.raises(Forbidden):
-        sharing.declare_purpose_achieved(session, world.actors["police_reviewer"], grant.id)
+        sharing.declare_purpose_achieved(session, world.actors["police_reviewer"], grant.id, "越权终止")
 
 
 def test_r10_grant_ends_when_its_period_ends(session, world):

@@ -295,7 +295,13 @@ def test_r10_requester_declares_purpose_achieved_and_confirms_deletion(db, world
     client = as_user("civil_requester")
     page = client.get("/sharing/grants")
     assert "共享目的已实现" in page.text and f"/sharing/grants/{grant_id}/revoke" not in page.text
-    ended = client.post(f"/sharing/grants/{grant_id}/purpose-achieved", data={"csrf_token": token(client)})
+    assert 'name="reason" value="" required' in page.text  # the browser asks for the reason before posting
+    unexplained = client.post(f"/sharing/grants/{grant_id}/purpose-achieved", data={"csrf_token": token(client)})
+    assert unexplained.status_code == 422 and "声明共享目的已实现必须说明实现情况" in unexplained.text
+    with db.session() as s:
+        assert s.get(Grant, grant_id).status == "active"
+    ended = client.post(f"/sharing/grants/{grant_id}/purpose-achieved",
+                        data={"csrf_token": token(client), "reason": "低保年审已完成"})
     assert ended.status_code == 200 and "共享目的已实现" in ended.text, ended.text
     page = client.get("/sharing/grants")
     assert "待确认删除数据" in page.text

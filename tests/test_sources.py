@@ -549,7 +549,7 @@ def test_r18_only_the_providers_managers_and_reviewers_connect_and_only_readers_
                 connect.get_source(s, world.actors[who], entry_id)
             assert connect.list_sources(s, world.actors[who]) == [], who
     for action in (lambda s, a: connect.confirm_profile(s, a, entry_id, accept_all=True),
-                   lambda s, a: connect.disconnect(s, a, entry_id)):
+                   lambda s, a: connect.disconnect(s, a, entry_id, "越权断开")):
         for who in ("civil_manager", "auditor", "admin"):
             with db.session() as s, pytest.raises(Forbidden):
                 action(s, world.actors[who])
@@ -697,12 +697,22 @@ def test_r11_a_source_with_grants_in_force_cannot_be_disconnected(db, world):
         granted = grant_all_items(s, world, entry)
         entry_id, code = entry.id, entry.resource_code
     with db.session() as s, pytest.raises(Conflict) as refused:
-        connect.disconnect(s, manager, entry_id)
+        connect.disconnect(s, manager, entry_id, "数据源迁移")
     assert refused.value.field == "grants" and path.exists()
     with db.session() as s:
         sharing.revoke_grant(s, world.actors["police_reviewer"], granted.grant_id, "测试断开数据源")
+    for blank in ("", "  "):  # disconnecting ends a service: it says why (issue 14)
+        with db.session() as s, pytest.raises(ValidationFailed) as unexplained:
+            connect.disconnect(s, manager, entry_id, blank)
+        assert (unexplained.value.field, unexplained.value.message) == ("reason", "断开数据源必须说明理由")
+    assert path.exists()
     with db.session() as s:
-        assert connect.disconnect(s, manager, entry_id).status == "disconnected"
+        assert s.scalars(select(DataSource.status).where(DataSource.entry_id == entry_id)).one() == "connected"
+        assert connect.disconnect(s, manager, entry_id, " 数据源迁移至新库 ").status == "disconnected"
+    with db.session() as s:
+        events = s.scalars(select(EntryEvent).where(EntryEvent.entry_id == entry_id,
+                                                    EntryEvent.action == "source_disconnected")).all()
+        assert [(e.reason, e.actor_id) for e in events] == [("数据源迁移至新库", world.ids["user:police_manager"])]
     assert not path.exists()
     with pytest.raises(NotFound):
         access(db, Caller(actor=manager), Call(Mode.PREVIEW, code))

@@ -153,7 +153,8 @@ def test_r18_other_departments_and_roles_cannot_see_or_connect(db, world, as_use
         response = client.post(f"/sources/{entry_id}/file", data={"csrf_token": token(client), "key_item": "gmsfhm"},
                                files={"file": ("a.csv", csv_bytes(residents(3)), "text/csv")})
         assert response.status_code == 403 and "无权" in response.text, who
-        assert client.post(f"/sources/{entry_id}/disconnect", data={"csrf_token": token(client)}).status_code == 403
+        assert client.post(f"/sources/{entry_id}/disconnect",
+                           data={"csrf_token": token(client), "reason": "越权断开"}).status_code == 403
     assert _source(db, entry_id).location == before and _source(db, entry_id).status == "connected"
     reviewer = as_user("reviewer")  # the competent authority sees its area's sources, but connects nothing
     assert reviewer.get(f"/sources/{entry_id}").status_code == 200
@@ -198,5 +199,5 @@ def test_r18_source_forms_without_the_csrf_token_are_refused(db, world, as_user)
     client = as_user("police_manager")
     for data in ({"accept_all": "1"}, {"accept_all": "1", "csrf_token": "0" * 64}):
         assert client.post(f"/sources/{entry_id}/confirm", data=data).status_code == 403
-    assert client.post(f"/sources/{entry_id}/disconnect", data={}).status_code == 403
+    assert client.post(f"/sources/{entry_id}/disconnect", data={"reason": "无令牌"}).status_code == 403
     assert _source(db, entry_id).confirmed_at is None and _source(db, entry_id).status == "connected"

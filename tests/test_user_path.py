@@ -195,6 +195,8 @@ def _answer(status: int, body: str, content_type: str = "text/html; charset=utf-
     (_answer(200, "<h1>目录检索</h1>"), True, "页面不在网站布局内"),
     (_answer(200, LAYOUT.format("Field required")), True, "英文错误文字：Field required"),
     (_answer(200, LAYOUT.format("<th>时间（UTC）</th>")), True, "以 UTC 显示时间"),
+    (_answer(200, LAYOUT.format("<td>敏感</td><td>True</td>")), True, "程序值（应为 是/否/无）"),
+    (_answer(200, LAYOUT.format("<td>上级</td><td>None</td>")), True, "程序值"),
     (_answer(200, LAYOUT.format("时间为当地时间（Asia/Urumqi）")), True, "Asia/Urumqi、Asia/Shanghai"),
     (_answer(200, LAYOUT.replace("<footer>时间为北京时间（Asia/Shanghai）</footer>", "")), True, "未说明"),
 ])

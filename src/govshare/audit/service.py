@@ -58,6 +58,8 @@ REASON_LABELS = {
 }
 ANOMALY_LABELS = {"off_hours": "非工作时间访问", "volume": "访问量异常", "refusals": "多次被拒绝"}
 TOTALS_BY = {"day": "日期", "resource": "资源", "system": "应用系统", "result": "结果"}
+PERSON_CALLS = "person"  # the by-system key of calls a signed-in person made in the pages (no consumer system)
+CALLER_LABELS = {PERSON_CALLS: "页面预览和核验（工作人员在页面上操作）", None: "未认证的调用（无有效令牌）"}
 READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
 DEFAULT_DAYS = 30
 MAX_DAYS = 3700  # a little over ten years: any range a page or a report asks for
@@ -292,12 +294,27 @@ def totals(session: Session, actor: Actor, by: str = "day", filters: Filters | N
     if by == "day":
         return _totals_by_day(session, actor, filters)
     conditions = _conditions(session, actor, filters)
-    column = {"resource": UsageRecord.resource_code, "system": UsageRecord.consumer_system_id,
-              "result": UsageRecord.result}[by]
-    rows = session.execute(select(column, *_measures()).where(*conditions).group_by(column)).all()
+    if by == "system":
+        rows = _rows_by_caller(session, conditions)
+    else:
+        column = {"resource": UsageRecord.resource_code, "result": UsageRecord.result}[by]
+        rows = session.execute(select(column, *_measures()).where(*conditions).group_by(column)).all()
     labels = _labels(session, by, [row[0] for row in rows])
     found = [_total(row[0], labels.get(row[0], str(row[0])), *row[1:]) for row in rows]
     return sorted(found, key=lambda t: (-t["calls"], str(t["key"])))
+
+
+def _rows_by_caller(session: Session, conditions: list) -> list[tuple]:
+    """Measures per consumer system; calls without a system are split into a person's page previews and
+    verifications (`PERSON_CALLS`) and unauthenticated calls (None), which an auditor reads differently."""
+    person = UsageRecord.user_id.is_not(None).label("person")
+    grouped = session.execute(select(UsageRecord.consumer_system_id, person, *_measures()).where(*conditions)
+                              .group_by(UsageRecord.consumer_system_id, person)).all()
+    merged: dict = {}
+    for system_id, by_person, *measures in grouped:
+        key = system_id if system_id is not None else (PERSON_CALLS if by_person else None)
+        merged[key] = [a + int(b) for a, b in zip(merged.get(key, [0] * len(measures)), measures, strict=True)]
+    return [(key, *measures) for key, measures in merged.items()]
 
 
 def _totals_by_day(session: Session, actor: Actor, filters: Filters) -> list[dict]:
@@ -325,9 +342,9 @@ def _labels(session: Session, by: str, keys: list) -> dict:
         return {k: f"{names[k]}（{k}）" if k in names else (k or "（未指明资源）") for k in keys}
     found = session.execute(select(ConsumerSystem.id, ConsumerSystem.name, Department.name)
                             .join(Department, Department.id == ConsumerSystem.department_id)
-                            .where(ConsumerSystem.id.in_([k for k in keys if k is not None])))
+                            .where(ConsumerSystem.id.in_([k for k in keys if isinstance(k, int)])))
     names = {system_id: f"{name}（{department}）" for system_id, name, department in found}
-    return {k: names.get(k, "页面预览或未认证的调用" if k is None else f"应用系统 {k}") for k in keys}
+    return {k: names.get(k) or CALLER_LABELS.get(k) or f"应用系统 {k}" for k in keys}
 
 
 # ---------------------------------------------------------------- anomalies

@@ -243,11 +243,12 @@ def list_sources(user: str = USER) -> None:
 
 
 @source_app.command("disconnect")
-def disconnect(entry_id: int, user: str = USER) -> None:
+def disconnect(entry_id: int, reason: str = typer.Option(..., "--reason", help="断开理由（必填，记入办理记录）"),
+               user: str = USER) -> None:
     """断开数据源（仍有有效授权时不能断开：停止共享服务须经主管部门批准）。"""
     from govshare.gateway import connect
 
-    _act(user, lambda session, actor: connect.disconnect(session, actor, entry_id))
+    _act(user, lambda session, actor: connect.disconnect(session, actor, entry_id, reason))
 
 
 # ---------------------------------------------------------------- data connections

@@ -865,12 +865,14 @@ def _correct_classification(session: Session, actor: Actor, entry: CatalogEntry,
 # ---------------------------------------------------------------- disconnecting
 
 
-def disconnect(session: Session, actor: Actor, entry_id: int) -> DataSource:
-    """Stops serving the entry from its source. While grants are in force this would stop a sharing
-    service, which needs the competent authority's approval (R11): refused then."""
+def disconnect(session: Session, actor: Actor, entry_id: int, reason: str) -> DataSource:
+    """Stops serving the entry from its source, saying why (on the entry's record). While grants are in force
+    this would stop a sharing service, which needs the competent authority's approval (R11): refused then."""
     entry, source = _own_source(session, actor, entry_id)
     if source.status != SourceStatus.CONNECTED:
         raise Conflict("数据源已经断开", field="status")
+    if not (reason or "").strip():
+        raise ValidationFailed("断开数据源必须说明理由", field="reason")
     in_force = session.scalar(select(func.count()).select_from(Grant).where(
         Grant.entry_id == entry.id, Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])))
     if in_force:
@@ -879,6 +881,8 @@ def disconnect(session: Session, actor: Actor, entry_id: int) -> DataSource:
     if source.kind == SourceKind.FILE and source.location:
         _cleanup_after(session, _managed_path(session, source), None)
     source.status = SourceStatus.DISCONNECTED.value
+    session.add(EntryEvent(entry_id=entry.id, action="source_disconnected", reason=reason.strip(),
+                           actor_id=actor.user_id))
     session.flush()
     return source
 

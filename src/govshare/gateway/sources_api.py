@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -187,7 +187,9 @@ def confirm(entry_id: IdPath, body: ConfirmIn, actor: Actor = Depends(current_ac
 
 
 @router.delete("/{entry_id}", response_model=SourceOut, summary="断开数据源",
-               description="停止从该数据源提供目录的数据。仍有有效共享授权时拒绝（409）：停止共享服务须经主管部门批准（R11）。",
-               responses=errors(409))
-def disconnect(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return _out(session, connect.disconnect(session, actor, entry_id))
+               description="停止从该数据源提供目录的数据，须说明理由（reason，记入目录的办理记录）。仍有有效共享授权时拒绝（409）："
+                           "停止共享服务须经主管部门批准（R11）。",
+               responses=errors(409, 422))
+def disconnect(entry_id: IdPath, reason: Annotated[str, Query(max_length=2000, description="断开理由（必填）")] = "",
+               actor: Actor = Depends(current_actor), session: Session = SESSION):
+    return _out(session, connect.disconnect(session, actor, entry_id, reason))

@@ -365,8 +365,9 @@ def request_submit(request_id: int, user: str = USER) -> None:
 
 
 @request_app.command("withdraw")
-def request_withdraw(request_id: int, reason: str = REASON, user: str = USER) -> None:
-    """撤回草稿、待答复的申请或争议。"""
+def request_withdraw(request_id: int, reason: str = typer.Option(..., "--reason", help="撤回理由（必填）"),
+                     user: str = USER) -> None:
+    """撤回草稿、待答复的申请或争议（须说明理由）。"""
     from govshare.sharing import service
 
     _act_on_request(user, lambda session, actor: service.withdraw_request(session, actor, request_id, reason))
@@ -549,9 +550,9 @@ def grant_reinstate(grant_id: int, reason: str = typer.Option(..., "--reason", h
 
 
 @grant_app.command("purpose-achieved")
-def grant_purpose_achieved(grant_id: int, note: str = typer.Option("", "--note", help="说明"),
+def grant_purpose_achieved(grant_id: int, note: str = typer.Option(..., "--note", help="实现情况（必填）"),
                            user: str = USER) -> None:
-    """需求部门声明共享目的已实现，授权终止（R10）。"""
+    """需求部门声明共享目的已实现，授权终止（R10；须说明实现情况）。"""
     from govshare.sharing import service
 
     _act_on_grant(user, lambda session, actor: service.declare_purpose_achieved(session, actor, grant_id, note))

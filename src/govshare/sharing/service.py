@@ -310,10 +310,12 @@ def granted_on_request(request: ShareRequest) -> bool:
     return not any(grades.needs_reply(item.grade) for item in entry.items if item.id in asked)
 
 
-def withdraw_request(session: Session, actor: Actor, request_id: int, reason: str = "") -> ShareRequest:
-    """The requester withdraws a draft, a pending request or its dispute. A dispute over a partly approved
-    request falls back to the part already granted."""
+def withdraw_request(session: Session, actor: Actor, request_id: int, reason: str) -> ShareRequest:
+    """The requester withdraws a draft, a pending request or its dispute, saying why (it ends the request, and
+    the provider reads the reason). A dispute over a partly approved request falls back to the part granted."""
     request = _own_request(session, actor, request_id)
+    if not (reason or "").strip():
+        raise ValidationFailed("撤回申请必须说明理由", field="reason")
     from govshare.sharing import disputes
 
     if request.status == S.ESCALATED:
@@ -553,9 +555,12 @@ def _requester_grant(session: Session, actor: Actor, grant_id: int) -> Grant:
     return grant
 
 
-def declare_purpose_achieved(session: Session, actor: Actor, grant_id: int, note: str = "") -> Grant:
-    """共享目的已实现 (R10): the requester ends its grant; then it confirms deletion."""
+def declare_purpose_achieved(session: Session, actor: Actor, grant_id: int, note: str) -> Grant:
+    """共享目的已实现 (R10): the requester ends its grant, saying how the purpose was achieved (the provider
+    reads it); then it confirms deletion."""
     grant = _requester_grant(session, actor, grant_id)
+    if not (note or "").strip():
+        raise ValidationFailed("声明共享目的已实现必须说明实现情况", field="reason")
     return end_grant(session, actor, grant, GrantEndReason.PURPOSE_ACHIEVED, note)
 
 

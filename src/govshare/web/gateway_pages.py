@@ -221,8 +221,10 @@ def confirm(request: Request, entry_id: IdPath, form: FormData = Depends(form_da
 
 
 @router.post("/sources/{entry_id}/disconnect", response_class=HTMLResponse)
-def disconnect(request: Request, entry_id: IdPath, session: Session = SESSION,
+def disconnect(request: Request, entry_id: IdPath, form: FormData = Depends(form_data), session: Session = SESSION,
                actor: Actor | None = Depends(page_actor)):
-    return _act(request, session, actor, entry_id, lambda: connect.disconnect(session, actor, entry_id),
-                "disconnected", "disconnect", {})
+    typed = {"reason": _text(form, "reason")}
+    return _act(request, session, actor, entry_id, lambda: connect.disconnect(session, actor, entry_id,
+                                                                              typed["reason"]),
+                "disconnected", "disconnect", typed)
 

@@ -152,6 +152,7 @@ LABELS: dict[str, dict[str, str]] = {
         "data_updated": "确认数据已更新",
         "revision_submitted": "提交修订",
         "revision_returned": "修订退回",
+        "source_disconnected": "断开数据源",
     },
 }
 PAGE_SIZE = 20

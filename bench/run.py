@@ -9,10 +9,10 @@ import argparse
 import os
 from pathlib import Path
 
-from bench import audit_bench, export_bench, gateway_bench, import_bench, relevance, search_bench
+from bench import audit_bench, export_bench, gateway_bench, import_bench, pages_bench, relevance, search_bench
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ["search", "relevance", "import", "gateway", "export", "audit"]
+BENCHMARKS = ["search", "relevance", "import", "pages", "gateway", "export", "audit"]
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--export-small-rows", type=int, default=1_000_000,
                         help="export: a second, smaller export whose peak RSS is compared (0: skip)")
     parser.add_argument("--export-rounds", type=int, default=2, help="export: alternating baseline/governed pairs")
+    parser.add_argument("--page-repeats", type=int, default=5, help="pages: requests per page (the median is kept)")
     parser.add_argument("--audit-records", type=int, default=10_000_000, help="audit: chained usage records")
     args = parser.parse_args()
     if args.only in (None, "import"):
@@ -42,6 +43,8 @@ def main() -> None:
         search_bench.run(n=args.entries, queries=args.queries)
     if args.only in (None, "relevance"):
         relevance.run(RESULTS)
+    if args.only in (None, "pages"):
+        pages_bench.run(RESULTS, repeats=args.page_repeats)
     if args.only in (None, "gateway"):
         gateway = dict(source_rows=args.source_rows, seconds=args.gateway_seconds, connections=args.connections,
                        workers=args.workers, rounds=args.gateway_rounds)

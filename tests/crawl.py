@@ -235,6 +235,11 @@ class Crawler:
                 self._probe(username, visited[username], report)
         return report
 
+    def walk(self, username: str, start: str = "/") -> dict[str, str]:
+        """The first address of each kind of page `username` reaches by links from `start` (bench/pages_bench.py
+        times them); what a person would find wrong is not kept here."""
+        return self._walk(username, CrawlReport(users=1), start)
+
     def log_in(self, username: str) -> str | None:
         """Logs in through the login form as a browser would; returns why that failed, or None."""
         self.client.cookies.clear()

@@ -467,3 +467,146 @@ def test_a_dispute_goes_through_three_steps_in_the_ui(db, world, live_server, br
         assert s.get(ShareRequest, request_id).status == "approved"
         assert s.scalars(select(Grant).where(Grant.request_id == request_id)).one().status == "active"
     page.close()
+
+
+def _log_in(page, live_server: str, username: str) -> None:
+    page.goto(f"{live_server}/login")
+    if page.locator("button:has-text('退出登录')").count():
+        page.click("button:has-text('退出登录')")
+        page.wait_for_load_state()
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+
+
+def test_the_marriage_verification_scenario_runs_through_the_ui_only(db, world, settings, live_server, browser):
+    """SCENARIOS (婚姻状况核验) in a real browser, no API call: the provider's register is shared by 核验 only; the
+    clerk requests it (the form ticks 仅核验 and locks it), the provider's reviewer approves on the workbench, and the
+    clerk checks a marriage by the wife's ID number: 一致, then 不一致 for a wrong type, each a usage record of 核验.
+    No field of the register is ever shown."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from govshare.audit.models import UsageRecord
+    from govshare.catalog.schemas import ItemIn
+    from govshare.gateway import connect
+    from tests.factories import consumer_system
+    from tests.gateway_factories import id_number
+    from tests.test_sources import csv_bytes
+
+    husband, wife = id_number("340104", date(1990, 3, 1), 11), id_number("340111", date(1992, 6, 9), 22)
+    rows = [{"男方身份证号": husband, "女方身份证号": wife, "登记类型": "结婚", "登记日期": "2020-05-20"}]
+    items = [ItemIn(name=name, chinese_name=title, data_type="string", length=18, grade="一般4", personal_info="pi")
+             for name, title in (("nfsfzh", "男方身份证号"), ("nvsfzh", "女方身份证号"), ("djlx", "登记类型"))]
+    with db.session() as s:
+        entry = published_entry(s, world, name="婚姻登记信息", share_method="核验", items=items,
+                                abstract="全省婚姻登记记录，仅提供核验服务")
+        connect.connect_file(s, world.actors["police_manager"], entry.id, csv_bytes(rows), "hy.csv", "nfsfzh")
+        consumer_system(s, world)
+    with db.session() as s:
+        search_index.rebuild(s, settings.resolved_index_dir)
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page.on("dialog", lambda dialog: dialog.accept())
+    _log_in(page, live_server, "civil_requester")
+    page.goto(f"{live_server}/catalog")
+    page.fill("input[name=q]", "婚姻登记")
+    page.click("button:has-text('检索')")
+    page.wait_for_load_state()
+    page.click("table.list >> text=婚姻登记信息")
+    page.wait_for_load_state()
+    page.click("text=申请共享")
+    page.wait_for_load_state()
+    verify_only = page.locator("label:has-text('仅核验') input[type=checkbox]")
+    assert verify_only.is_checked() and verify_only.is_disabled()  # 核验 is the only way this entry is shared
+    page.fill("textarea[name=purpose]", "住房公积金贷款审核时核验婚姻状况")
+    page.fill("textarea[name=scenario]", "申请人提交结婚证后核验其婚姻登记")
+    page.fill("textarea[name=duty_basis]", "《住房公积金管理条例》")
+    for name in ("男方身份证号", "女方身份证号", "登记类型"):
+        page.check(f"label:has-text('{name}') >> xpath=ancestor::tr//input[@type='checkbox']")
+    page.fill("input[name=period_end]", (date.today() + timedelta(days=180)).isoformat())
+    page.select_option("select[name=consumer_system_id]", index=1)
+    page.click("button:has-text('提交申请')")
+    page.wait_for_load_state()
+    assert "申请已提交" in page.locator(".notice").inner_text()
+
+    _log_in(page, live_server, "police_reviewer")
+    assert "婚姻登记信息" in page.locator("#panel-replies-due tbody").inner_text()
+    page.click("#panel-replies-due tbody a")
+    page.wait_for_load_state()
+    page.check("#reply-form input[name=decision][value=approve]")
+    page.click("#reply-form button:has-text('提交答复')")
+    page.wait_for_load_state()
+    assert "同意" in page.locator("main").inner_text()
+
+    _log_in(page, live_server, "civil_requester")
+    page.goto(f"{live_server}/sharing/grants")
+    assert page.locator("text=数据预览").count() == 0  # a verification-only grant shows no data
+    page.click("a.button:has-text('核验')")
+    page.wait_for_load_state()
+    page.fill("input[name=field_nvsfzh]", wife)
+    page.fill("input[name=field_djlx]", "结婚")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    assert "核验结果：一致" in page.locator("main").inner_text()
+    page.fill("input[name=field_djlx]", "离婚")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    assert "核验结果：不一致" in page.locator("main").inner_text()
+    assert husband not in page.content() and "2020-05-20" not in page.content()
+    with db.session() as s:
+        checks = s.scalars(select(UsageRecord).where(UsageRecord.mode == "verify")).all()
+        assert [(r.result, r.user_id) for r in checks] == [("ok", world.ids["user:civil_requester"])] * 2
+    page.close()
+
+
+def test_a_service_change_is_proposed_and_approved_in_the_ui(db, world, live_server, browser):
+    """R11 in a real browser: 省公安厅's catalog manager asks to stop the sharing service of its published entry from
+    the entry page; 省数据局's reviewer finds it on the workbench, sees the grant it affects and approves it; the
+    requester is told."""
+    from sqlalchemy import select
+
+    from govshare.notify.models import Notification
+    from govshare.sharing import service as sharing
+    from govshare.sharing.models import ServiceChange
+    from govshare.sharing.schemas import ReplyIn
+    from tests.factories import submitted_request
+
+    with db.session() as s:
+        entry = published_entry(s, world)
+        request = submitted_request(s, world, entry=entry)
+        sharing.reply(s, world.actors["police_reviewer"], request.id, ReplyIn(decision="approve"))
+        entry_id, grant_id = entry.id, sharing.grant_of(s, request.id).id
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page.on("dialog", lambda dialog: dialog.accept())
+    _log_in(page, live_server, "police_manager")
+    page.goto(f"{live_server}/catalog/{entry_id}")
+    page.click("text=申请停止或变更共享服务")
+    page.wait_for_load_state()
+    page.check("input[name=kind][value=stop]")
+    page.fill("textarea[name=description]", "人口库迁移至新政务云，旧接口停止服务")
+    page.fill("input[name=effective_date]", page.get_attribute("input[name=effective_date]", "min"))
+    page.click("button:has-text('提交审批')")
+    page.wait_for_load_state()
+    assert "待主管部门审批" in page.locator("main").inner_text()
+
+    _log_in(page, live_server, "reviewer")
+    panel = page.locator("#panel-service-changes tbody")
+    assert "人口基本信息" in panel.inner_text() and "停止共享服务" in panel.inner_text()
+    page.click("#panel-service-changes tbody a")
+    page.wait_for_load_state()
+    assert f"#{grant_id}" in page.locator("#affected").inner_text()  # the grant the stop would end
+    page.check("input[name=decision][value=approve]")
+    page.fill("#decide textarea[name=reason]", "迁移方案已备案，同意停止")
+    page.click("#decide button:has-text('提交审批')")
+    page.wait_for_load_state()
+    assert "已批准：迁移方案已备案，同意停止" in page.locator("main").inner_text()
+    with db.session() as s:
+        assert s.scalars(select(ServiceChange.status)).one() == "approved"
+        told = s.scalars(select(Notification.title).where(
+            Notification.user_id == world.ids["user:civil_requester"])).all()
+        assert any("人口基本信息" in title and "停止" in title for title in told), told
+    page.close()

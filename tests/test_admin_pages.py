@@ -421,6 +421,56 @@ def test_r18_the_change_log_lists_every_change_filtered_and_paged_for_admin_and_
     assert client.get("/api/v1/admin/events").status_code == 401
 
 
+def test_r18_connection_and_calendar_changes_made_on_their_pages_are_recorded_and_listed(db, world, as_user):
+    """Issue 14: the platform administrator's other changes — registering and retiring a data connection, setting a
+    day of the holiday calendar, importing a holiday notice — are on the record with who made them and a readable
+    summary (never the connection's address); a refused or empty change records nothing."""
+    from datetime import date
+
+    from govshare.workdays import service as workdays
+    from tests.gateway_factories import people, source_table
+
+    url = source_table(db.settings.data_dir / "police.db", people(2))
+    admin = as_user("admin")
+    before = len(_events(db))
+    added = admin.post("/admin/connections", data={"csrf_token": token(admin), "department_id": world.ids["police"],
+                                                   "name": "人口库", "kind": "sql", "url": url},
+                       follow_redirects=False)
+    assert added.status_code == 303, visible_text(added)
+    [(connection_id, *_)] = [e[3:] for e in _events(db, "connection_registered")]
+    retired = admin.post(f"/admin/connections/{connection_id}/retire", data={"csrf_token": token(admin)},
+                         follow_redirects=False)
+    assert retired.status_code == 303
+    day_set = admin.post("/admin/calendar/days", data={"csrf_token": token(admin), "day": "2031-10-11",
+                                                       "is_workday": "1", "name": "国庆节调休上班"},
+                         follow_redirects=False)
+    assert day_set.status_code == 303, visible_text(day_set)
+    notice = "2031-05-01,放假,劳动节\n2031-05-02,放假,劳动节\n"
+    imported = admin.post("/admin/calendar/import", data={"csrf_token": token(admin), "text": notice,
+                                                          "format": "csv", "source": "2031 年安排"})
+    assert imported.status_code == 200 and "新增 2 天" in visible_text(imported)
+    again = admin.post("/admin/calendar/import", data={"csrf_token": token(admin), "text": notice,
+                                                       "format": "csv", "source": "2031 年安排"})
+    assert again.status_code == 200 and "未变 2 天" in visible_text(again)  # nothing changed: nothing recorded
+    with db.session() as s:
+        workdays.remove_day(s, world.actors["admin"], date(2031, 10, 11))
+    admin_id = world.ids["user:admin"]
+    assert _events(db)[before:] == [
+        (admin_id, "connection_registered", "connection", connection_id, "为省公安厅登记数据连接“人口库”（数据库）"),
+        (admin_id, "connection_retired", "connection", connection_id, "停用省公安厅的数据连接“人口库”"),
+        (admin_id, "calendar_day_set", "calendar_day", 20311011, "登记 2031-10-11 为上班日（国庆节调休上班）"),
+        (admin_id, "calendar_imported", "calendar_day", 20310501,
+         "导入节假日安排“2031 年安排”：新增 2 天，修改 0 天，未变 0 天"),
+        (admin_id, "calendar_day_removed", "calendar_day", 20311011,
+         "删除 2031-10-11 的节假日登记（恢复按国家安排或周一至周五计算）")]
+    listed = visible_text(as_user("auditor").get("/admin/events"))
+    assert "停用数据连接" in listed and "日历 2031-10-11" in listed and url not in listed
+    manager = as_user("police_manager")
+    refused = manager.post("/admin/calendar/days", data={
+        "csrf_token": token(manager), "day": "2031-10-12", "is_workday": "1", "name": "越权"})
+    assert refused.status_code == 403 and len(_events(db)) == before + 5
+
+
 def test_r18_a_refused_change_records_nothing(db, world):
     with db.session() as s, pytest.raises(Conflict):
         orgs.create_user(s, world.actors["admin"], username="police_manager", password=NEW_PASSWORD,

@@ -139,6 +139,21 @@ def test_r08_a_refusal_decided_by_the_authority_refuses_the_request(session, wor
     assert request.status == S.REFUSED and len(disputes.steps(session, requester, request.id)) == 2
 
 
+def test_r08_a_dispute_decided_for_a_verification_only_entry_grants_verification_only(session, world):
+    """Issue 14: an entry shared by 核验 gives only verify-only grants; an authority approving in a dispute (all
+    items, or some) does not open the data itself."""
+    entry = published_entry(session, world, name="婚姻登记信息", share_method="核验")
+    request = _refused(session, world, entry=entry, verify_only=True)
+    requester = world.actors["civil_requester"]
+    _decide(session, world.actors["police_reviewer"], disputes.escalate(session, requester, request.id, "申请复议"))
+    step = disputes.escalate(session, requester, request.id, "提请协调")
+    _decide(session, world.actors["reviewer"], step, decision="approve_in_part", reason="核验婚姻状况属履职所需",
+            item_ids=request.item_ids[:2])
+    grant = sharing.grant_of(session, request.id)
+    assert request.status == S.PARTLY_APPROVED and request.verify_only
+    assert (grant.verify_only, grant.share_method, grant.item_ids) == (True, "verify", request.item_ids[:2])
+
+
 def test_r08_city_provider_dispute_goes_to_the_city_authority_then_the_province(session, world):
     entry, city_provider = _city_entry(session, world)
     request = _refused(session, world, entry=entry, reviewer=city_provider)

@@ -38,7 +38,8 @@ from govshare.config import settings_of
 from govshare.db import utcnow
 from govshare.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from govshare.gateway.models import DataConnection, DataSource
-from govshare.orgs.models import Department, Role
+from govshare.orgs.models import AdminAction, Department, Role
+from govshare.orgs.service import record_admin_change
 from govshare.sealing import seal, unseal
 
 logger = logging.getLogger(__name__)
@@ -245,6 +246,8 @@ def register(session: Session, actor: Actor, department_id: int, name: str, kind
                                 created_by_id=actor.user_id)
     session.add(connection)
     session.flush()
+    record_admin_change(session, actor, AdminAction.CONNECTION_REGISTERED, "connection", connection.id,
+                        f"为{department.name}登记数据连接“{name}”（{ConnectionKind(kind).label}）")
     return connection
 
 
@@ -268,6 +271,8 @@ def retire(session: Session, actor: Actor, connection_id: int) -> DataConnection
         raise Conflict("数据连接已停用", field="status")
     connection.retired_at = utcnow()
     session.flush()
+    record_admin_change(session, actor, AdminAction.CONNECTION_RETIRED, "connection", connection.id,
+                        f"停用{_department(session, connection.department_id).name}的数据连接“{connection.name}”")
     return connection
 
 

@@ -144,6 +144,11 @@ class AdminAction(enum.StrEnum):
     USER_ACTIVATED = "user_activated"
     PASSWORD_RESET = "password_reset"
     ROLE_CHANGED = "role_changed"
+    CONNECTION_REGISTERED = "connection_registered"
+    CONNECTION_RETIRED = "connection_retired"
+    CALENDAR_DAY_SET = "calendar_day_set"
+    CALENDAR_DAY_REMOVED = "calendar_day_removed"
+    CALENDAR_IMPORTED = "calendar_imported"
 
 
 ADMIN_ACTION_LABELS = {
@@ -155,12 +160,18 @@ ADMIN_ACTION_LABELS = {
     AdminAction.USER_ACTIVATED: "启用用户",
     AdminAction.PASSWORD_RESET: "重置密码",
     AdminAction.ROLE_CHANGED: "修改角色",
+    AdminAction.CONNECTION_REGISTERED: "登记数据连接",
+    AdminAction.CONNECTION_RETIRED: "停用数据连接",
+    AdminAction.CALENDAR_DAY_SET: "登记节假日调整",
+    AdminAction.CALENDAR_DAY_REMOVED: "删除节假日登记",
+    AdminAction.CALENDAR_IMPORTED: "导入节假日安排",
 }
 
 
 class AdminEvent(Base):
-    """One change the platform administrator made to departments and users (R18: every administrative change
-    is recorded), written by orgs.service in the same unit of work as the change. `actor_user_id` is empty for
+    """One change the platform administrator made to departments, users, data connections or the holiday
+    calendar (R18: every administrative change is recorded), written by the owning service through
+    `orgs.service.record_admin_change` in the same unit of work as the change. `actor_user_id` is empty for
     the node operator's commands; `summary` is a readable Chinese sentence and never holds a password or its
     hash."""
 

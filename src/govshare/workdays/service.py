@@ -19,7 +19,8 @@ from govshare.authz import Actor, require_role
 from govshare.config import settings_of
 from govshare.db import utcnow
 from govshare.errors import ValidationFailed, found
-from govshare.orgs.models import Role, User
+from govshare.orgs.models import AdminAction, Role, User
+from govshare.orgs.service import record_admin_change
 from govshare.workdays import notice
 from govshare.workdays.models import CalendarDay
 from govshare.workdays.notice import ParsedDay
@@ -193,6 +194,8 @@ def set_day(session: Session, actor: Actor, day: date, is_workday: bool, name: s
         session.add(row)
     _write(row, actor, is_workday, name, source)
     session.flush()
+    record_admin_change(session, actor, AdminAction.CALENDAR_DAY_SET, "calendar_day", _day_id(day),
+                        f"登记 {day} 为{'上班日' if is_workday else '休息日'}" + (f"（{name}）" if name else ""))
     return row
 
 
@@ -202,6 +205,8 @@ def remove_day(session: Session, actor: Actor, day: date) -> None:
     row = found(session.get(CalendarDay, day), f"节假日表中没有该日期：{day}", "day")
     session.delete(row)
     session.flush()
+    record_admin_change(session, actor, AdminAction.CALENDAR_DAY_REMOVED, "calendar_day", _day_id(day),
+                        f"删除 {day} 的节假日登记（恢复按国家安排或周一至周五计算）")
 
 
 def import_days(session: Session, actor: Actor, days: list[ParsedDay], source: str) -> ImportResult:
@@ -225,7 +230,16 @@ def import_days(session: Session, actor: Actor, days: list[ParsedDay], source: s
             updated += 1
         _write(row, actor, parsed.is_workday, _text(parsed.name, 60, "name"), source)
     session.flush()
+    if created or updated:
+        first = min(p.day for p in days)
+        record_admin_change(session, actor, AdminAction.CALENDAR_IMPORTED, "calendar_day", _day_id(first),
+                            f"导入节假日安排“{source}”：新增 {created} 天，修改 {updated} 天，未变 {unchanged} 天")
     return ImportResult(created, updated, unchanged, source, list(days))
+
+
+def _day_id(day: date) -> int:
+    """A calendar day as the record's target id: 2027-10-08 → 20271008."""
+    return day.year * 10_000 + day.month * 100 + day.day
 
 
 def import_text(session: Session, actor: Actor, text: str, fmt: str = "notice", year: int | None = None,

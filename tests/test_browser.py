@@ -321,6 +321,17 @@ def test_every_roles_navigation_fits_one_line_at_1366_and_menus_work_by_keyboard
         page.close()
 
 
+def _log_in(page, live_server: str, username: str) -> None:
+    page.goto(f"{live_server}/login")
+    if page.locator("button:has-text('退出登录')").count():
+        page.click("button:has-text('退出登录')")
+        page.wait_for_load_state()
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('登录')")
+    page.wait_for_load_state()
+
+
 def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, settings, live_server, browser, tmp_path):
     """SCENARIOS §1 (低保审核) in a real browser, no API call: 省民政厅's clerk finds 人口基本信息, requests three items
     for two districts; 省公安厅's reviewer sees it on the workbench and approves two of them; the clerk previews
@@ -345,14 +356,7 @@ def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, setti
     page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
 
-    def log_in(username: str) -> None:
-        page.goto(f"{live_server}/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button:has-text('登录')")
-        page.wait_for_load_state()
-
-    log_in("civil_requester")
+    _log_in(page, live_server, "civil_requester")
     page.goto(f"{live_server}/catalog")
     page.fill("input[name=q]", "人口基本信息")
     page.click("button:has-text('检索')")
@@ -375,8 +379,7 @@ def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, setti
     assert "申请已提交" in page.locator(".notice").inner_text()
     request_url = page.url.split("?")[0]
 
-    page.click("button:has-text('退出登录')")
-    log_in("police_reviewer")
+    _log_in(page, live_server, "police_reviewer")
     assert "人口基本信息" in page.locator("#panel-replies-due tbody").inner_text()  # the workbench lists it
     page.click("#panel-replies-due tbody a")
     page.wait_for_load_state()
@@ -388,8 +391,7 @@ def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, setti
     page.wait_for_load_state()
     assert "部分同意" in page.locator("main").inner_text()
 
-    page.click("button:has-text('退出登录')")
-    log_in("civil_requester")
+    _log_in(page, live_server, "civil_requester")
     page.goto(f"{live_server}/sharing/grants")
     page.click("text=数据预览")
     page.wait_for_load_state()
@@ -429,25 +431,15 @@ def test_a_dispute_goes_through_three_steps_in_the_ui(db, world, live_server, br
     page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
 
-    def as_user(username: str) -> None:
-        page.goto(f"{live_server}/login")
-        if page.locator("button:has-text('退出登录')").count():
-            page.click("button:has-text('退出登录')")
-            page.wait_for_load_state()
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button:has-text('登录')")
-        page.wait_for_load_state()
-
     def escalate(reason: str) -> None:
-        as_user("civil_requester")
+        _log_in(page, live_server, "civil_requester")
         page.goto(f"{live_server}/sharing/requests/{request_id}")
         page.fill("form[action$='/escalate'] input[name=reason]", reason)
         page.click("form[action$='/escalate'] button")
         page.wait_for_load_state()
 
     def decide(username: str, level: str, decision: str, reason: str) -> None:
-        as_user(username)
+        _log_in(page, live_server, username)
         panel = page.locator("#panel-dispute-steps tbody")
         assert level in panel.inner_text(), (username, panel.inner_text())
         page.click("#panel-dispute-steps tbody a")
@@ -467,17 +459,6 @@ def test_a_dispute_goes_through_three_steps_in_the_ui(db, world, live_server, br
         assert s.get(ShareRequest, request_id).status == "approved"
         assert s.scalars(select(Grant).where(Grant.request_id == request_id)).one().status == "active"
     page.close()
-
-
-def _log_in(page, live_server: str, username: str) -> None:
-    page.goto(f"{live_server}/login")
-    if page.locator("button:has-text('退出登录')").count():
-        page.click("button:has-text('退出登录')")
-        page.wait_for_load_state()
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('登录')")
-    page.wait_for_load_state()
 
 
 def test_the_marriage_verification_scenario_runs_through_the_ui_only(db, world, settings, live_server, browser):

@@ -42,6 +42,11 @@ def test_r18_the_admin_registers_a_connection_and_the_manager_connects_through_i
     bad = admin.post("/admin/connections", data={"csrf_token": token(admin), "department_id": world.ids["police"],
                                                  "name": "", "kind": "sql", "url": url})
     assert bad.status_code == 422 and "名称" in visible_text(bad) and url not in bad.text  # never echo the URL
+    blank = admin.post("/admin/connections", data={"csrf_token": token(admin), "department_id": world.ids["police"],
+                                                   "name": " ", "kind": "ftp", "url": ""})
+    named = re.findall(r'<span class="field-error" role="alert">([^<]+)</span>', blank.text)
+    assert blank.status_code == 422 and len(named) == 3, named  # every field typed wrong, at once
+    assert ["名称不能为空" in named[0], "sql（数据库）或 http" in named[1], "请填写连接地址" in named[2]] == [True] * 3
     done = admin.post("/admin/connections", data={"csrf_token": token(admin), "department_id": world.ids["police"],
                                                   "name": "人口库", "kind": "sql", "url": url,
                                                   "allowed": "RK_JBXX"}, follow_redirects=False)

@@ -73,6 +73,19 @@ def test_r11_every_invalid_field_is_named_and_nothing_is_stored(db, world, as_us
         "csrf_token": token(manager), "entry_id": str(entry_id), "kind": "pause", "description": "下线",
         "effective_date": "2099-01-01"})
     assert bad_kind.status_code == 422 and "变更类型无效" in visible_text(bad_kind)
+    # every field at once, each next to its field: a kind the page cannot read, no content, a date too early
+    everything = manager.post("/sharing/changes/new", data={
+        "csrf_token": token(manager), "entry_id": str(entry_id), "kind": "pause", "description": "  ",
+        "effective_date": local_today_iso(db)})
+    assert everything.status_code == 422
+    errors = re.findall(r'<span class="field-error" role="alert">([^<]+)</span>', everything.text)
+    assert len(errors) == 3, errors
+    assert [part in error for part, error in zip(("变更类型无效", "必须说明变更或停止的内容", "生效日期不得早于"),
+                                                 errors, strict=True)] == [True] * 3, errors
+    nothing = manager.post("/sharing/changes/new", data={
+        "csrf_token": token(manager), "entry_id": str(entry_id), "description": "", "effective_date": ""})
+    named = re.findall(r'<span class="field-error" role="alert">(请选择变更类型|必须说明|请填写生效日期)', nothing.text)
+    assert named == ["请选择变更类型", "必须说明", "请填写生效日期"]
     with db.session() as s:
         assert s.scalars(select(ServiceChange)).first() is None
 

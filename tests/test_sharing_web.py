@@ -363,6 +363,10 @@ def test_calendar_page_is_for_the_admin_and_imports_a_notice(db, world, as_user)
     bad = admin.post("/admin/calendar/days", data={"csrf_token": token(admin), "day": "2031-13-01",
                                                    "is_workday": "0", "name": "国庆节"})
     assert bad.status_code == 422 and 'value="2031-13-01"' in bad.text
+    both = admin.post("/admin/calendar/days", data={"csrf_token": token(admin), "day": "2031-13-01",
+                                                    "is_workday": "", "name": "国庆节"})
+    named = re.findall(r'<span class="field-error" role="alert">([^<]+)</span>', both.text)
+    assert both.status_code == 422 and len(named) == 2 and "请选择放假或上班" in named[1], named  # both at once
     done = admin.post("/admin/calendar/days", data={"csrf_token": token(admin), "day": "2031-10-01",
                                                     "is_workday": "0", "name": "国庆节"}, follow_redirects=False)
     assert done.status_code == 303

@@ -30,6 +30,23 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
 
+class InvalidFields(ValidationFailed):
+    """Every invalid field of one submission at once (field -> message), so that a clerk corrects them in one
+    go; the message names the first and counts the rest, `extra["fields"]` lists them all (API and pages)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first_field, first = next(iter(errors.items()))
+        more = f"（另有 {len(errors) - 1} 处需要修改，见各栏提示）" if len(errors) > 1 else ""
+        super().__init__(first + more, field=first_field, extra={"fields": errors})
+        self.errors = errors
+
+
+def raise_invalid(errors: dict[str, str]) -> None:
+    """Raises InvalidFields when any field of the submission was judged invalid."""
+    if errors:
+        raise InvalidFields(errors)
+
+
 class NotAuthenticated(DomainError):
     status_code = 401
     code = "not_authenticated"

@@ -36,7 +36,7 @@ from govshare.authz import Actor, require_role
 from govshare.catalog.vocab import LabelledEnum
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from govshare.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed, raise_invalid
 from govshare.gateway.models import DataConnection, DataSource
 from govshare.orgs.models import AdminAction, Department, Role
 from govshare.orgs.service import record_admin_change
@@ -224,16 +224,18 @@ def register(session: Session, actor: Actor, department_id: int, name: str, kind
     database, a SQLite file inside the store, a public HTTP host unless internal) and reached once."""
     require_role(actor, Role.PLATFORM_ADMIN, action="登记数据连接")
     department = _department(session, department_id)
-    name = (name or "").strip()
+    name, errors = (name or "").strip(), {}
     if not name or len(name) > MAX_NAME:
-        raise ValidationFailed(f"数据连接名称不能为空，且不超过 {MAX_NAME} 个字符", field="name")
+        errors["name"] = f"数据连接名称不能为空，且不超过 {MAX_NAME} 个字符"
+    if kind not in ConnectionKind.labels():
+        errors["kind"] = "数据连接类型应为 sql（数据库）或 http（上游接口）"
+    if not (url or "").strip():
+        errors["url"] = "请填写连接地址（数据库 URL 或接口的基础地址）"
+    raise_invalid(errors)  # every field the clerk typed wrong at once
     if session.scalar(select(DataConnection.id).where(DataConnection.department_id == department.id,
                                                       DataConnection.name == name)):
         raise Conflict(f"{department.name}已有名为“{name}”的数据连接", field="name")
-    try:
-        kind = ConnectionKind(kind).value
-    except ValueError as exc:
-        raise ValidationFailed("数据连接类型应为 sql（数据库）或 http（上游接口）", field="kind") from exc
+    kind = ConnectionKind(kind).value
     if kind == ConnectionKind.SQL:
         location = canonical_sql_url(session, url)
         _reach_database(name, location)

@@ -13,7 +13,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.catalog.vocab import EntryStatus
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found, raise_invalid
 from govshare.notify.service import Audience, emit
 from govshare.orgs.models import Department, Role
 from govshare.sharing import service
@@ -48,18 +48,26 @@ def earliest_effective_date(session: Session, today: date) -> date:
     return workdays.deadline(session, today, settings_of(session).service_change_notice_days).due
 
 
-def propose(session: Session, actor: Actor, entry_id: int, kind: ServiceChangeKind, description: str,
-            effective_date: date) -> ServiceChange:
+def propose(session: Session, actor: Actor, entry_id: int, kind: ServiceChangeKind | None, description: str,
+            effective_date: date | None) -> ServiceChange:
+    """The provider asks its competent authority to stop or change the sharing service of a published entry
+    (R11). Every missing or invalid field is reported at once (a kind or date the form could not read is None)."""
     entry = session.get(CatalogEntry, entry_id)
     if entry is None or entry.status != EntryStatus.PUBLISHED:
         raise NotFound(f"只有已发布目录的共享服务可以变更：{entry_id}", field="entry_id")
     require_role(actor, *service.PROVIDER_ROLES, action="申请变更共享服务")
     require_own_department(actor, entry.provider_id, action="变更")
+    errors = {}
+    if kind is None:
+        errors["kind"] = f"请选择变更类型（{ServiceChangeKind.choices()}）"
     if not (description or "").strip():
-        raise ValidationFailed("必须说明变更或停止的内容", field="description")
+        errors["description"] = "必须说明变更或停止的内容"
     earliest = earliest_effective_date(session, workdays.local_today(session))
-    if effective_date < earliest:
-        raise ValidationFailed(f"生效日期不得早于 {earliest}（须提前告知受影响的需求部门）", field="effective_date")
+    if effective_date is None:
+        errors["effective_date"] = f"请填写生效日期（不早于 {earliest}）"
+    elif effective_date < earliest:
+        errors["effective_date"] = f"生效日期不得早于 {earliest}（须提前告知受影响的需求部门）"
+    raise_invalid(errors)
     change = ServiceChange(entry_id=entry.id, provider_id=entry.provider_id, kind=kind.value,
                            description=description.strip(), effective_date=effective_date,
                            status=C.SUBMITTED.value, requested_by_id=actor.user_id)

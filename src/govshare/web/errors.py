@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from govshare.errors import ValidationFailed
+from govshare.errors import InvalidFields
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,13 @@ async def error_page(request: Request, status: int, message: str, headers: dict 
         "title": title_of(status), "message": message}, status_code=status, headers=headers)
 
 
-class FormInvalid(ValidationFailed):
-    """Every invalid field of a form at once (field -> message), so that a clerk corrects them in one go; the
-    message names the first and counts the rest."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        first_field, first = next(iter(errors.items()))
-        more = f"（另有 {len(errors) - 1} 处需要修改，见各栏提示）" if len(errors) > 1 else ""
-        super().__init__(first + more, field=first_field, extra={"fields": errors})
-        self.errors = errors
+FormInvalid = InvalidFields  # a form's fields judged by the page itself, before the service is asked
 
 
 def field_errors_of(error) -> dict[str, str]:
-    """The messages a form shows next to its fields: all of a FormInvalid, else the one error's."""
+    """The messages a form shows next to its fields: all of an InvalidFields, else the one error's."""
     if error is None:
         return {}
-    if isinstance(error, FormInvalid):
+    if isinstance(error, InvalidFields):
         return dict(error.errors)
     return {error.field or "form": error.message}

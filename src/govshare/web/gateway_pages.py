@@ -20,6 +20,7 @@ from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, 
 from govshare.fields import IdPath
 from govshare.gateway import connect, connections
 from govshare.gateway.masking import parse_rule
+from govshare.web.errors import field_errors_of
 from govshare.web.pages import PageRoute, _fail, _login_redirect, error_page, page_actor, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -71,7 +72,7 @@ def _can_manage(actor: Actor, entry: CatalogEntry) -> bool:
 
 
 def _field_errors(error: DomainError | None) -> dict[str, str]:
-    return {error.field or "form": error.message} if error is not None else {}
+    return field_errors_of(error)
 
 
 def _refused(exc: DomainError) -> bool:

@@ -20,7 +20,16 @@ from govshare.catalog.vocab import EntryStatus, ShareType
 from govshare.demands import service as demands
 from govshare.demands.vocab import DemandStatus
 from govshare.deps import SESSION
-from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed, found
+from govshare.errors import (
+    DomainError,
+    Forbidden,
+    InvalidFields,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+    found,
+    raise_invalid,
+)
 from govshare.fields import IdPath, id_from, is_digits
 from govshare.gateway.masking import parse_rule
 from govshare.gateway.models import DataSource, GrantUsageDay
@@ -973,7 +982,7 @@ def _change_form(request: Request, session: Session, actor: Actor, entry, *, typ
     return render(request, session, actor, "sharing_change_new.html", status_code=status_code, entry=entry,
                   typed={"kind": "stop", "effective_date": earliest.isoformat(), **typed}, earliest=earliest,
                   affected=len(affected), kinds=ServiceChangeKind.labels(),
-                  field_errors={error.field or "form": error.message} if error else {})
+                  field_errors=field_errors_of(error))
 
 
 @router.get("/sharing/changes/new", response_class=HTMLResponse)
@@ -999,13 +1008,17 @@ def change_propose(request: Request, form: FormData = Depends(form_data), sessio
         entry = _proposable_entry(session, actor, id_from(_text(form, "entry_id")))
     except DomainError as exc:
         return error_page(request, session, actor, exc)
+    unread: dict[str, str] = {}  # what the page could not read; the service reports what is missing or wrong
+    kind = ServiceChangeKind.parse(typed["kind"])
+    if typed["kind"] and kind is None:
+        unread["kind"] = f"变更类型无效：{typed['kind']}（可选：{ServiceChangeKind.choices()}）"
+    effective = _collect(unread, _day, typed["effective_date"], "effective_date", "生效日期") \
+        if typed["effective_date"] else None
     try:
-        kind = ServiceChangeKind.parse(typed["kind"])
-        if kind is None:
-            raise ValidationFailed(f"变更类型无效：{typed['kind']}（可选：{ServiceChangeKind.choices()}）",
-                                   field="kind")
-        effective = _day(typed["effective_date"], "effective_date", "生效日期")
-        change = changes.propose(session, actor, entry.id, kind, typed["description"], effective)
+        try:
+            change = changes.propose(session, actor, entry.id, kind, typed["description"], effective)
+        except InvalidFields as invalid:
+            raise InvalidFields(invalid.errors | unread) from None
     except DomainError as exc:
         _fail(session)
         if _refused(exc):
@@ -1184,11 +1197,13 @@ def calendar_set_day(request: Request, form: FormData = Depends(form_data), sess
         return refused
     typed = {"day": _text(form, "day"), "is_workday": _text(form, "is_workday"), "name": _text(form, "name")}
     try:
-        day = _date(typed["day"], "day", "日期")
-        if day is None:
-            raise ValidationFailed("请填写日期", field="day")
+        unread: dict[str, str] = {}
+        day = _collect(unread, _date, typed["day"], "day", "日期")
+        if day is None and "day" not in unread:
+            unread["day"] = "请填写日期"
         if typed["is_workday"] not in ("0", "1"):
-            raise ValidationFailed("请选择放假或上班", field="is_workday")
+            unread["is_workday"] = "请选择放假或上班"
+        raise_invalid(unread)
         workdays.set_day(session, actor, day, typed["is_workday"] == "1", typed["name"], "管理员手工设置")
     except DomainError as exc:
         _fail(session)

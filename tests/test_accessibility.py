@@ -78,10 +78,11 @@ def test_the_main_pages_have_no_serious_accessibility_violations(db, world, live
                     found = _violations(page)
                     if found:
                         problems[f"{username} {path}"] = found
-                    if broken := page.evaluate(WRAPPED_WORDS):
-                        wrapped[f"{username} {path}"] = broken
+                    broken = page.evaluate(WRAPPED_WORDS)
                     if page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
-                        wrapped[f"{username} {path}"] = ["页面宽于 1366 像素，需要横向滚动"]
+                        broken.append("页面宽于 1366 像素，需要横向滚动")
+                    if broken:
+                        wrapped[f"{username} {path}"] = broken
                 page.close()
         finally:
             browser.close()

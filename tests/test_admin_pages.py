@@ -445,6 +445,10 @@ def test_r18_connection_and_calendar_changes_made_on_their_pages_are_recorded_an
                                                        "is_workday": "1", "name": "国庆节调休上班"},
                          follow_redirects=False)
     assert day_set.status_code == 303, visible_text(day_set)
+    same = admin.post("/admin/calendar/days", data={"csrf_token": token(admin), "day": "2031-10-11",
+                                                    "is_workday": "1", "name": "国庆节调休上班"},
+                      follow_redirects=False)
+    assert same.status_code == 303  # setting the day as it already is changes nothing: recorded once below
     notice = "2031-05-01,放假,劳动节\n2031-05-02,放假,劳动节\n"
     imported = admin.post("/admin/calendar/import", data={"csrf_token": token(admin), "text": notice,
                                                           "format": "csv", "source": "2031 年安排"})
@@ -460,7 +464,7 @@ def test_r18_connection_and_calendar_changes_made_on_their_pages_are_recorded_an
         (admin_id, "connection_retired", "connection", connection_id, "停用省公安厅的数据连接“人口库”"),
         (admin_id, "calendar_day_set", "calendar_day", 20311011, "登记 2031-10-11 为上班日（国庆节调休上班）"),
         (admin_id, "calendar_imported", "calendar_day", 20310501,
-         "导入节假日安排“2031 年安排”：新增 2 天，修改 0 天，未变 0 天"),
+         "导入节假日安排“2031 年安排”（2031-05-01 至 2031-05-02）：新增 2 天，修改 0 天，未变 0 天"),
         (admin_id, "calendar_day_removed", "calendar_day", 20311011,
          "删除 2031-10-11 的节假日登记（恢复按国家安排或周一至周五计算）")]
     listed = visible_text(as_user("auditor").get("/admin/events"))

@@ -338,3 +338,23 @@ def test_r12_a_usage_records_local_time_carries_the_zones_offset(client, world, 
     at, at_utc = datetime.fromisoformat(record["at"]), datetime.fromisoformat(record["at_utc"])
     assert at == at_utc and at_utc.utcoffset() == timedelta(0)
     assert at.utcoffset() == at_utc.astimezone(ZoneInfo(settings.timezone)).utcoffset()
+
+
+def test_r18_ending_a_request_a_grant_or_a_source_without_a_reason_is_422_naming_reason(client, db, world, tmp_path):
+    """Issue 14 through the API: withdraw, 共享目的已实现 and disconnect say why; a blank or missing reason is a 422
+    naming `reason`, and nothing ends."""
+    with db.session() as s:
+        served = served_population(s, world, tmp_path)
+        pending = submitted_request(s, world, entry=s.get(CatalogEntry, served.entry_id),
+                                    system=s.get(ConsumerSystem, served.system_id)).id
+    requester, manager = world.headers("civil_requester"), world.headers("police_manager")
+    calls = [("POST", f"/api/v1/sharing/requests/{pending}/withdraw", requester, {"json": {"reason": " "}}),
+             ("POST", f"/api/v1/sharing/grants/{served.grant_id}/purpose-achieved", requester, {"json": {}}),
+             ("DELETE", f"/api/v1/sources/{served.entry_id}", manager, {"params": {"reason": ""}}),
+             ("DELETE", f"/api/v1/sources/{served.entry_id}", manager, {})]
+    for method, url, headers, body in calls:
+        answer = client.request(method, url, headers=headers, **body)
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == "reason", (url, answer.text)
+    assert client.get(f"/api/v1/sharing/requests/{pending}", headers=requester).json()["status"] == "submitted"
+    assert client.get(f"/api/v1/sharing/grants/{served.grant_id}", headers=requester).json()["status"] == "active"
+    assert client.get(f"/api/v1/sources/{served.entry_id}", headers=manager).json()["status"] == "connected"

@@ -108,7 +108,7 @@ def test_r12_api_totals_and_anomalies(client, db, world, tmp_path, settings):
     by_caller = client.get("/api/v1/audit/totals", params={"by": "system"}, headers=world.headers("auditor")).json()
     assert [(t["key"], t["label"], t["calls"]) for t in by_caller] == [
         (served.system_id, "低保审核系统（省民政厅）", 4),
-        ("person", "页面预览和核验（工作人员在页面上操作）", 2),
+        ("person", "工作人员本人的预览和核验（页面或个人令牌）", 2),
         (None, "未认证的调用（无有效令牌）", 1)]
     wrong = client.get("/api/v1/audit/totals", params={"by": "hour"}, headers=world.headers("auditor"))
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "by"
@@ -202,7 +202,7 @@ def test_r12_each_page_preview_is_one_record_of_the_clerk_shown_apart_from_syste
     assert "页面预览" in visible_text(records)
     by_caller = re.search(r'<table class="list" data-totals="system">.*?</table>', client.get("/audit").text,
                           re.S).group(0)
-    assert re.search(r"<td>页面预览和核验（工作人员在页面上操作）</td><td>2</td>", by_caller)
+    assert re.search(r"<td>工作人员本人的预览和核验（页面或个人令牌）</td><td>2</td>", by_caller)
     assert re.search(r"<td>低保审核系统（省民政厅）</td><td>2</td>", by_caller)
 
 

@@ -84,9 +84,9 @@ def submit_request(request_id: IdPath, actor: Actor = Depends(current_actor), se
 
 
 @router.post("/requests/{request_id}/withdraw", response_model=RequestOut, summary="撤回共享申请",
-             description="需求部门撤回草稿、待答复的申请或其争议（R07、R08）；撤回部分同意申请的争议时，"
-                         "已同意的部分继续有效。",
-             responses=errors(409))
+             description="需求部门撤回草稿、待答复的申请或其争议（R07、R08），须说明理由（reason，必填，"
+                         "提供部门可见）；撤回部分同意申请的争议时，已同意的部分继续有效。",
+             responses=errors(409, 422))
 def withdraw_request(request_id: IdPath, body: ReasonIn, actor: Actor = Depends(current_actor),
                      session: Session = SESSION):
     return _request(session, service.withdraw_request(session, actor, request_id, body.reason))
@@ -177,8 +177,9 @@ def reinstate_grant(grant_id: IdPath, body: ReasonIn, actor: Actor = Depends(cur
 
 
 @router.post("/grants/{grant_id}/purpose-achieved", response_model=GrantOut, summary="声明共享目的已实现",
-             description="需求部门声明共享目的已实现（R10），授权随即终止。",
-             responses=errors(409))
+             description="需求部门声明共享目的已实现（R10），须说明实现情况（reason，必填，提供部门可见），"
+                         "授权随即终止。",
+             responses=errors(409, 422))
 def purpose_achieved(grant_id: IdPath, body: ReasonIn, actor: Actor = Depends(current_actor),
                      session: Session = SESSION):
     return views.grant_out(session, service.declare_purpose_achieved(session, actor, grant_id, body.reason))

@@ -550,7 +550,7 @@ def grant_reinstate(grant_id: int, reason: str = typer.Option(..., "--reason", h
 
 
 @grant_app.command("purpose-achieved")
-def grant_purpose_achieved(grant_id: int, note: str = typer.Option(..., "--note", help="实现情况（必填）"),
+def grant_purpose_achieved(grant_id: int, note: str = typer.Option(..., "--reason", "--note", help="实现情况（必填）"),
                            user: str = USER) -> None:
     """需求部门声明共享目的已实现，授权终止（R10；须说明实现情况）。"""
     from govshare.sharing import service

@@ -189,6 +189,8 @@ def set_day(session: Session, actor: Actor, day: date, is_workday: bool, name: s
     _check_day(day)
     name, source = _text(name, 60, "name"), _text(source, 200, "source")
     row = session.get(CalendarDay, day)
+    if row is not None and (row.is_workday, row.name) == (is_workday, name):
+        return row  # nothing changes: nothing is recorded (as an import's unchanged days)
     if row is None:
         row = CalendarDay(day=day)
         session.add(row)
@@ -231,9 +233,10 @@ def import_days(session: Session, actor: Actor, days: list[ParsedDay], source: s
         _write(row, actor, parsed.is_workday, _text(parsed.name, 60, "name"), source)
     session.flush()
     if created or updated:
-        first = min(p.day for p in days)
+        first, last = min(p.day for p in days), max(p.day for p in days)
         record_admin_change(session, actor, AdminAction.CALENDAR_IMPORTED, "calendar_day", _day_id(first),
-                            f"导入节假日安排“{source}”：新增 {created} 天，修改 {updated} 天，未变 {unchanged} 天")
+                            f"导入节假日安排“{source}”（{first} 至 {last}）：新增 {created} 天，修改 {updated} 天，"
+                            f"未变 {unchanged} 天")
     return ImportResult(created, updated, unchanged, source, list(days))
 
 

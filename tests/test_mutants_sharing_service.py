@@ -277,6 +277,34 @@ def test_r09_a_grant_past_its_period_is_refused_naming_the_period_before_the_job
     assert grant.status == GrantStatus.ACTIVE
 
 
+# ---------------------------------------------------------------- revoking a grant
+
+
+def test_r09_revoking_a_grant_is_refused_naming_the_rule_and_needs_a_reason(session, world):
+    """Who may revoke, and why each other one may not; a missing, empty or blank reason is refused naming the
+    field; 省数据局, the competent authority over the provider, revokes it. Kills x_revoke_grant__mutmut_7 (the
+    authority's branch never taken), 9 (the provider's region lost), 10/14 (the authority refusal's action lost or
+    changed), 16/20 (the role refusal's action), 23 (a reason of None taken as given), 27/30–37 (the blank-reason
+    refusal's message and field) and the department refusal's action."""
+    _, grant = _approved(session, world)
+    civil_reviewer = _user(session, world, "civil_reviewer", "civil", Role.DEPT_REVIEWER)
+    refusals = [(world.actors["civil_requester"], ("role", "当前角色无权撤销共享授权（需要角色：dept_reviewer）")),
+                (civil_reviewer, ("department_id", "不能撤销其他部门的数据")),
+                (world.actors["city_reviewer"], ("provider", "不在本主管部门管辖范围内，无权撤销共享授权")),
+                (world.actors["other_reviewer"], ("provider", "不在本主管部门管辖范围内，无权撤销共享授权"))]
+    for actor, expected in refusals:
+        with pytest.raises(Forbidden) as refused:
+            sharing.revoke_grant(session, actor, grant.id, "越权撤销")
+        assert (refused.value.field, refused.value.message) == expected, actor.username
+    for blank in (None, "", "  "):
+        with pytest.raises(ValidationFailed) as unexplained:
+            sharing.revoke_grant(session, world.actors["police_reviewer"], grant.id, blank)
+        assert (unexplained.value.field, unexplained.value.message) == ("reason", "撤销授权必须说明理由")
+    assert grant.status == GrantStatus.ACTIVE
+    sharing.revoke_grant(session, world.actors["reviewer"], grant.id, "用途超出履职范围")
+    assert (grant.status, grant.end_reason) == (GrantStatus.ENDED, "revoked")
+
+
 # ---------------------------------------------------------------- suspending and reinstating a grant
 
 

@@ -305,6 +305,35 @@ def test_r09_revoking_a_grant_is_refused_naming_the_rule_and_needs_a_reason(sess
     assert (grant.status, grant.end_reason) == (GrantStatus.ENDED, "revoked")
 
 
+def test_r10_an_ended_grant_cannot_end_again_and_says_how_it_ended(session, world):
+    """A second ending (共享目的已实现 twice, or revoked after the purpose was achieved) is a conflict naming the state
+    and how it ended. Kills x_end_grant__mutmut_1/3/4/5/6/7 (the message, field or current state dropped)."""
+    _, grant = _approved(session, world)
+    sharing.declare_purpose_achieved(session, world.actors["civil_requester"], grant.id, "年审完成")
+    for again in (lambda: sharing.declare_purpose_achieved(session, world.actors["civil_requester"], grant.id, "再次"),
+                  lambda: sharing.revoke_grant(session, world.actors["police_reviewer"], grant.id, "撤销")):
+        with pytest.raises(Conflict) as conflict:
+            again()
+        assert (conflict.value.field, conflict.value.message, conflict.value.extra) == (
+            "status", "共享授权已终止（共享目的已实现）", {"current_status": "ended"})
+
+
+def test_r10_only_the_requesting_departments_requester_acts_on_its_grant(session, world):
+    """The provider's reviewer and a requester of another department are refused, each told why. Kills
+    x__requester_grant__mutmut_7/11 (the role refusal's action lost or changed) and 14/18 (the department refusal's
+    action)."""
+    _, grant = _approved(session, world)
+    city_requester = _user(session, world, "city_civil_requester", "city_civil", Role.REQUESTER)
+    refusals = [(world.actors["police_reviewer"], ("role", "当前角色无权办理共享授权（需要角色：requester）")),
+                (city_requester, ("department_id", "不能办理其他部门的数据"))]
+    for actor, expected in refusals:
+        for act in (sharing.declare_purpose_achieved, sharing.confirm_deletion):
+            with pytest.raises(Forbidden) as refused:
+                act(session, actor, grant.id, "越权办理")
+            assert (refused.value.field, refused.value.message) == expected, actor.username
+    assert grant.status == GrantStatus.ACTIVE
+
+
 # ---------------------------------------------------------------- suspending and reinstating a grant
 
 

@@ -307,7 +307,8 @@ def test_r09_revoking_a_grant_is_refused_naming_the_rule_and_needs_a_reason(sess
 
 def test_r10_an_ended_grant_cannot_end_again_and_says_how_it_ended(session, world):
     """A second ending (共享目的已实现 twice, or revoked after the purpose was achieved) is a conflict naming the state
-    and how it ended. Kills x_end_grant__mutmut_1/3/4/5/6/7 (the message, field or current state dropped)."""
+    and how it ended. Kills x_end_grant__mutmut_3–13 (the message, its end reason, the field or the current state
+    dropped or renamed; 8 and 9 were timeouts of the paused run, checked by hand)."""
     _, grant = _approved(session, world)
     sharing.declare_purpose_achieved(session, world.actors["civil_requester"], grant.id, "年审完成")
     for again in (lambda: sharing.declare_purpose_achieved(session, world.actors["civil_requester"], grant.id, "再次"),

@@ -335,6 +335,39 @@ def test_r10_only_the_requesting_departments_requester_acts_on_its_grant(session
     assert grant.status == GrantStatus.ACTIVE
 
 
+def test_r07_a_request_or_grant_that_is_not_there_is_named_by_its_field(session, world):
+    """Kills x_get_request__mutmut_3/11/12 and x__locked_grant__mutmut_9/10/15/16 (the field or message of the
+    not-found answer dropped or renamed)."""
+    with pytest.raises(NotFound) as missing:
+        sharing.get_request(session, world.actors["civil_requester"], 987654)
+    assert (missing.value.field, missing.value.message) == ("request_id", "共享申请不存在或无权查看：987654")
+    with pytest.raises(NotFound) as missing:
+        sharing.revoke_grant(session, world.actors["police_reviewer"], 987654, "撤销")
+    assert (missing.value.field, missing.value.message) == ("grant_id", "共享授权不存在：987654")
+
+
+def test_r08_a_grant_that_ends_closes_only_the_open_steps_of_its_dispute(session, world):
+    """A step already decided keeps its decision when the grant later ends. Kills x__close_open_disputes__mutmut_5
+    (every step of the request withdrawn, decided ones too)."""
+    from tests.test_disputes import _partly_approved
+
+    request = _partly_approved(session, world)
+    step = disputes.escalate(session, world.actors["civil_requester"], request.id, "户籍地址为必要信息")
+    disputes.decide(session, world.actors["police_reviewer"], step.id,
+                    ReplyIn(decision="approve", reason="经协商同意提供户籍地址"))
+    assert step.status == DisputeStatus.DECIDED
+    sharing.declare_purpose_achieved(session, world.actors["civil_requester"], sharing.grant_of(session, request.id).id,
+                                     "年审完成")
+    assert step.status == DisputeStatus.DECIDED
+
+
+def test_r07_a_request_is_overdue_only_after_its_due_day(session, world):
+    """Kills x_is_overdue__mutmut_5 (overdue on the due day itself)."""
+    request = submitted_request(session, world)
+    assert not sharing.is_overdue(request, request.reply_due)
+    assert sharing.is_overdue(request, request.reply_due + timedelta(days=1))
+
+
 # ---------------------------------------------------------------- suspending and reinstating a grant
 
 

@@ -332,6 +332,18 @@ def _log_in(page, live_server: str, username: str) -> None:
     page.wait_for_load_state()
 
 
+def _open_request_form(page, live_server: str, query: str, entry_name: str) -> None:
+    """目录检索 → the entry among the results → 申请共享, as a clerk finds the data to request."""
+    page.goto(f"{live_server}/catalog")
+    page.fill("input[name=q]", query)
+    page.click("button:has-text('检索')")
+    page.wait_for_load_state()
+    page.click(f"table.list >> text={entry_name}")
+    page.wait_for_load_state()
+    page.click("text=申请共享")
+    page.wait_for_load_state()
+
+
 def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, settings, live_server, browser, tmp_path):
     """SCENARIOS §1 (低保审核) in a real browser, no API call: 省民政厅's clerk finds 人口基本信息, requests three items
     for two districts; 省公安厅's reviewer sees it on the workbench and approves two of them; the clerk previews
@@ -357,14 +369,7 @@ def test_the_low_income_check_scenario_runs_through_the_ui_only(db, world, setti
     page.on("dialog", lambda dialog: dialog.accept())
 
     _log_in(page, live_server, "civil_requester")
-    page.goto(f"{live_server}/catalog")
-    page.fill("input[name=q]", "人口基本信息")
-    page.click("button:has-text('检索')")
-    page.wait_for_load_state()
-    page.click("table.list >> text=人口基本信息")
-    page.wait_for_load_state()
-    page.click("text=申请共享")
-    page.wait_for_load_state()
+    _open_request_form(page, live_server, "人口基本信息", "人口基本信息")
     page.fill("textarea[name=purpose]", "最低生活保障资格审核")
     page.fill("textarea[name=scenario]", "低保申请受理时核对申请人户籍信息")
     page.fill("textarea[name=duty_basis]", "《社会救助暂行办法》第十一条")
@@ -492,14 +497,7 @@ def test_the_marriage_verification_scenario_runs_through_the_ui_only(db, world, 
     page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page.on("dialog", lambda dialog: dialog.accept())
     _log_in(page, live_server, "civil_requester")
-    page.goto(f"{live_server}/catalog")
-    page.fill("input[name=q]", "婚姻登记")
-    page.click("button:has-text('检索')")
-    page.wait_for_load_state()
-    page.click("table.list >> text=婚姻登记信息")
-    page.wait_for_load_state()
-    page.click("text=申请共享")
-    page.wait_for_load_state()
+    _open_request_form(page, live_server, "婚姻登记", "婚姻登记信息")
     verify_only = page.locator("label:has-text('仅核验') input[type=checkbox]")
     assert verify_only.is_checked() and verify_only.is_disabled()  # 核验 is the only way this entry is shared
     page.fill("textarea[name=purpose]", "住房公积金贷款审核时核验婚姻状况")

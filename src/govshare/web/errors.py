@@ -53,9 +53,6 @@ async def error_page(request: Request, status: int, message: str, headers: dict 
         "title": title_of(status), "message": message}, status_code=status, headers=headers)
 
 
-FormInvalid = InvalidFields  # a form's fields judged by the page itself, before the service is asked
-
-
 def field_errors_of(error) -> dict[str, str]:
     """The messages a form shows next to its fields: all of an InvalidFields, else the one error's."""
     if error is None:

@@ -52,14 +52,22 @@ from govshare.deps import (
     csrf_valid,
     header_token,
 )
-from govshare.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from govshare.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidFields,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 from govshare.fields import IdPath, id_from, is_digits
 from govshare.notify import service as notify
 from govshare.orgs import service as orgs
 from govshare.orgs.models import LEVEL_LABELS, ROLE_LABELS, Role
 from govshare.search import service as search_service
 from govshare.validation import rule_of
-from govshare.web.errors import FormInvalid, field_errors_of, title_of
+from govshare.web.errors import field_errors_of, title_of
 from govshare.workdays import service as workdays
 
 HERE = Path(__file__).resolve().parent
@@ -879,7 +887,7 @@ def entry_in(typed: dict):
         for problem in exc.errors():
             failure = _pydantic_failure(problem, filled)
             errors.setdefault(failure.field, failure.message)
-        raise FormInvalid(errors) from None
+        raise InvalidFields(errors) from None
 
 
 def _typed_from_entry(entry) -> dict:

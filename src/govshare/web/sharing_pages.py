@@ -51,7 +51,7 @@ from govshare.sharing.vocab import (
     ServiceChangeStatus,
 )
 from govshare.validation import rule_of
-from govshare.web.errors import FormInvalid, field_errors_of
+from govshare.web.errors import field_errors_of
 from govshare.web.pages import (
     PageRoute,
     _fail,
@@ -276,7 +276,7 @@ def _request_in(entry_id: int, typed: dict) -> RequestIn:
         item_ids=typed["item_ids"], row_scope=scope, verify_only=typed["verify_only"], period_start=period_start,
         period_end=period_end or date.max, consumer_system_id=system_id))
     if errors:
-        raise FormInvalid(errors)
+        raise InvalidFields(errors)
     return body
 
 
@@ -368,7 +368,7 @@ def _reply_in(typed: dict) -> ReplyIn:
                                           item_ids=typed["item_ids"] or None, row_scope=scope, period_end=period_end,
                                           rate_limit=rate))
     if errors:
-        raise FormInvalid(errors)
+        raise InvalidFields(errors)
     return body
 
 

@@ -348,7 +348,7 @@ ISSUE3_CASES = [
     Case("POST", "/api/v1/demands/{demand_id}/route", _open_demand, lambda p: {"provider_id": p["provider_id"]},
          ("police_manager", "police_reviewer", "city_civil_manager", "city_civil_requester", "civil_reviewer",
           "reviewer", "other_reviewer", "admin"), "civil_requester", _demand_state),
-    Case("POST", "/api/v1/demands/{demand_id}/withdraw", _routed_demand, lambda _p: None,
+    Case("POST", "/api/v1/demands/{demand_id}/withdraw", _routed_demand, lambda _p: {"reason": "不再需要"},
          ("police_manager", "police_reviewer", "city_civil_manager", "city_civil_requester", "civil_reviewer",
           "reviewer", "other_reviewer", "admin"), "civil_requester", _demand_state),
     # the routed provider answers: not the requester department, not another department, not the authority

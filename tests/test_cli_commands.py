@@ -1009,8 +1009,9 @@ def _demand_route(c: Smoke) -> None:
 
 @step("demand", "withdraw")
 def _demand_withdraw(c: Smoke) -> None:
-    out = c.run("demand", "withdraw", c.ids["declined"], "--user", "civil_requester")
-    assert _demand(c, c.ids["declined"]).status == "withdrawn" and "已撤回" in out
+    out = c.run("demand", "withdraw", c.ids["declined"], "--reason", "改由线下核查", "--user", "civil_requester")
+    withdrawn = _demand(c, c.ids["declined"])
+    assert (withdrawn.status, withdrawn.withdraw_reason) == ("withdrawn", "改由线下核查") and "已撤回" in out
 
 
 @step("demand", "accept")

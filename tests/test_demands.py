@@ -315,14 +315,24 @@ def test_r20_overdue_job_marks_and_notifies_once(db, medical):
     assert len(_notified(db, world, "medical_requester", "demand.overdue")) == 2  # told once
 
 
-def test_r20_withdraw_by_the_requester_only(db, medical):
+def test_r20_withdraw_by_the_requester_only_saying_why(db, medical):
     world = medical
     demand_id = _routed(db, world)
     with db.session() as s, pytest.raises(Forbidden):
-        demands.withdraw_demand(s, world.actors["civil_manager"], demand_id)
+        demands.withdraw_demand(s, world.actors["civil_manager"], demand_id, "不需要了")
+    for blank in ("", "   "):
+        with db.session() as s, pytest.raises(ValidationFailed) as refused:
+            demands.withdraw_demand(s, world.actors["medical_requester"], demand_id, blank)
+        assert refused.value.field == "reason"
+    with db.session() as s, pytest.raises(ValidationFailed) as too_long:
+        demands.withdraw_demand(s, world.actors["medical_requester"], demand_id, "理" * 2001)
+    assert too_long.value.field == "reason" and "2000" in too_long.value.message
+    assert _demand(db, world, demand_id).status == DemandStatus.ROUTED  # nothing changed by the refusals
     with db.session() as s:
-        assert demands.withdraw_demand(s, world.actors["medical_requester"], demand_id).status == DemandStatus.WITHDRAWN
-    assert _notified(db, world, "civil_manager", "demand.withdrawn")
+        withdrawn = demands.withdraw_demand(s, world.actors["medical_requester"], demand_id, "  已由医保局自行采集  ")
+        assert (withdrawn.status, withdrawn.withdraw_reason) == (DemandStatus.WITHDRAWN, "已由医保局自行采集")
+    told = _notified(db, world, "civil_manager", "demand.withdrawn")
+    assert told and told[0].body == "已由医保局自行采集"  # the provider reads why
     with pytest.raises(Conflict):  # a withdrawn demand is not answered
         _answer(db, world, demand_id, accept=False, reason="不需要了")
 
@@ -413,8 +423,12 @@ def test_r20_api_flow(client, db, medical):
     listed = client.get("/api/v1/demands?box=mine", headers=world.headers("medical_requester")).json()
     assert {d["id"] for d in listed} == {demand_id, again["id"]}
     assert listed[0]["suggestions"][0]["rank"] == 1
-    assert client.post(f"/api/v1/demands/{again['id']}/withdraw",
-                       headers=world.headers("medical_requester")).json()["status"] == "withdrawn"
+    unexplained = client.post(f"/api/v1/demands/{again['id']}/withdraw", json={},
+                              headers=world.headers("medical_requester"))
+    assert unexplained.status_code == 422 and unexplained.json()["error"]["field"] == "reason"
+    withdrawn = client.post(f"/api/v1/demands/{again['id']}/withdraw", json={"reason": "已找到现有目录"},
+                            headers=world.headers("medical_requester")).json()
+    assert (withdrawn["status"], withdrawn["withdraw_reason"]) == ("withdrawn", "已找到现有目录")
     assert client.post("/api/v1/demands", json={"title": NEED},
                        headers=world.headers("auditor")).status_code == 403
 

@@ -455,9 +455,15 @@ def test_r20_requester_posts_routes_and_withdraws_demands_on_the_pages(db, world
     assert (routed.status, routed.provider_id, routed.routed_automatically) == ("routed", world.ids["police"], False)
     assert routed.answer_due is not None
 
-    response = post_form(client, f"/demands/{demand_id}", f"/demands/{demand_id}/withdraw")
+    fields = page_form(client.get(f"/demands/{demand_id}").text, f"/demands/{demand_id}/withdraw")
+    unexplained = client.post(f"/demands/{demand_id}/withdraw", data=fields | {"reason": ["  "]})
+    assert unexplained.status_code == 422 and "撤回需求必须说明理由" in unexplained.text
+    assert _demand(db, demand_id).status == "routed"
+    response = post_form(client, f"/demands/{demand_id}", f"/demands/{demand_id}/withdraw",
+                         reason="已改为线下核查")
     _redirected(response, f"/demands/{demand_id}?notice=demand_withdrawn", "demand_withdrawn")
-    assert _demand(db, demand_id).status == "withdrawn"
+    assert (_demand(db, demand_id).status, _demand(db, demand_id).withdraw_reason) == ("withdrawn", "已改为线下核查")
+    assert "已改为线下核查" in client.get(f"/demands/{demand_id}").text
 
 
 @covers("/demands/{demand_id}/answer", "/demands/{demand_id}/link")

@@ -212,7 +212,7 @@ def test_r10_purpose_achieved_ends_the_grant_then_the_requester_confirms_deletio
     grant = sharing.grant_of(session, request.id)
     requester = world.actors["civil_requester"]
     with pytest.raises(Conflict):
-        sharing.confirm_deletion(session, requester, grant.id)  # still active
+        sharing.confirm_deletion(session, requester, grant.id, "")  # still active
     sharing.declare_purpose_achieved(session, requester, grant.id, "低保年审已完成")
     assert grant.status == GrantStatus.ENDED and grant.end_reason == "purpose_achieved"
     assert request.status == S.EXPIRED

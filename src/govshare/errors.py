@@ -72,6 +72,21 @@ class TooLarge(DomainError):
     code = "payload_too_large"
 
 
+REASON_MAX_LENGTH = 2000
+
+
+def required_reason(reason: str | None, message: str, field: str = "reason") -> str:
+    """The reason a person gives for ending, refusing or returning something, stripped: refused when blank or
+    longer than the record keeps (`field` named in both errors), so that no action that ends something is
+    recorded without a readable why."""
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(message, field=field)
+    if len(text) > REASON_MAX_LENGTH:
+        raise ValidationFailed(f"理由最多 {REASON_MAX_LENGTH} 个字符（当前 {len(text)} 个）", field=field)
+    return text
+
+
 def found(value: T | None, message: str, field: str) -> T:
     """`value`, or NotFound naming the field when there is none (the one shape of every lookup by id)."""
     if value is None:

@@ -268,7 +268,8 @@ CASES: dict[tuple[str, str], Idor] = {
                                                         lambda ids: {"provider_id": ids["police"]}),
     ("POST", "/api/v1/demands/{demand_id}/accept-suggestion"):
         Idor(_p(demand_id="demand_routed"), lambda ids: {"entry_id": ids["entry_published"]}),
-    ("POST", "/api/v1/demands/{demand_id}/withdraw"): Idor(_p(demand_id="demand_routed")),
+    ("POST", "/api/v1/demands/{demand_id}/withdraw"): Idor(_p(demand_id="demand_routed"),
+                                                          lambda _i: {"reason": "越权撤回"}),
     ("POST", "/api/v1/demands/{demand_id}/answer"):
         Idor(_p(demand_id="demand_routed"), lambda _i: {"accept": False, "reason": "越权答复"}),
     ("POST", "/api/v1/demands/{demand_id}/link"): Idor(_p(demand_id="demand_routed"),
@@ -331,7 +332,7 @@ CASES: dict[tuple[str, str], Idor] = {
                                                   lambda ids: {"provider_id": str(ids["police"])}),
     ("POST", "/demands/{demand_id}/accept"): _page(_p(demand_id="demand_routed"),
                                                    lambda ids: {"entry_id": str(ids["entry_published"])}),
-    ("POST", "/demands/{demand_id}/withdraw"): _page(_p(demand_id="demand_routed")),
+    ("POST", "/demands/{demand_id}/withdraw"): _page(_p(demand_id="demand_routed"), lambda _i: {"reason": "越权撤回"}),
     ("POST", "/demands/{demand_id}/answer"): _page(_p(demand_id="demand_routed"),
                                                    lambda _i: {"accept": "no", "reason": "越权答复"}),
     ("POST", "/demands/{demand_id}/link"): _page(_p(demand_id="demand_routed"),

@@ -46,7 +46,7 @@ from govshare.authz import Actor, require_authority_over, require_role
 from govshare.catalog.models import CatalogEntry, DataItem, SourceCluster, SourceClusterMember
 from govshare.catalog.vocab import EntryStatus, ItemType
 from govshare.db import utcnow
-from govshare.errors import Forbidden, NotFound, ValidationFailed, found
+from govshare.errors import Forbidden, NotFound, ValidationFailed, found, required_reason
 from govshare.orgs.models import Department, Role
 
 # Bracketed remarks: (…) [...] {…} 【…】 〔…〕 〈…〉 after NFKC (which turns （） into ()).
@@ -291,10 +291,9 @@ def name_lead_source(
         raise ValidationFailed(
             f"牵头数源部门必须是采集该数据项的部门之一（{cluster.label}）：{department_id}", field="department_id"
         )
-    if not (reason or "").strip():
-        raise ValidationFailed("认定牵头数源部门必须说明理由", field="reason")
+    reason = required_reason(reason, "认定牵头数源部门必须说明理由")
     cluster.lead_department_id = department_id
-    cluster.lead_reason = reason.strip()
+    cluster.lead_reason = reason
     cluster.named_by_id = actor.user_id
     cluster.named_at = utcnow()
     session.flush()

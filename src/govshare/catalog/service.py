@@ -33,7 +33,7 @@ from govshare.catalog.vocab import (
     UpdateCycle,
 )
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, NotFound, ValidationFailed, found, required_reason
 from govshare.orgs.models import Department, Role
 from govshare.workdays import service as workdays
 
@@ -504,8 +504,7 @@ def publish_entry(session: Session, actor: Actor, entry_id: int, reason: str = "
 
 def return_entry(session: Session, actor: Actor, entry_id: int, reason: str) -> CatalogEntry:
     entry = _reviewable(session, actor, entry_id)
-    if not (reason or "").strip():
-        raise ValidationFailed("退回必须说明理由", field="reason")
+    reason = required_reason(reason, "退回必须说明理由")
     if entry.status != EntryStatus.SUBMITTED:
         raise Conflict(f"只有待审核的目录可以退回，当前状态：{EntryStatus(entry.status).label}", field="status")
     entry.status = EntryStatus.RETURNED.value
@@ -562,8 +561,7 @@ def propose_revision(
 def _check_revision(entry: CatalogEntry, data: EntryIn, reason: str) -> None:
     if entry.status != EntryStatus.PUBLISHED:
         raise Conflict("只有已发布的目录需要通过修订变更；草稿可直接修改", field="status")
-    if not (reason or "").strip():
-        raise ValidationFailed("修订必须说明原因", field="reason")
+    required_reason(reason, "修订必须说明原因")
     if data.classification_code != entry.classification_code:
         raise ValidationFailed("修订不能改变分类代码", field="classification_code")
     validate_entry(data)
@@ -627,8 +625,7 @@ def approve_revision(session: Session, actor: Actor, revision_id: int, reason: s
 def return_revision(session: Session, actor: Actor, revision_id: int, reason: str) -> EntryRevision:
     revision = _revision(session, revision_id)
     entry = _reviewable(session, actor, revision.entry_id)
-    if not (reason or "").strip():
-        raise ValidationFailed("退回必须说明理由", field="reason")
+    reason = required_reason(reason, "退回必须说明理由")
     if revision.status != RevisionStatus.SUBMITTED:
         raise Conflict(f"修订状态为“{RevisionStatus(revision.status).label}”，不能退回", field="status")
     revision.status = RevisionStatus.RETURNED.value

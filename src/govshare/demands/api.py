@@ -15,6 +15,7 @@ from govshare.demands.schemas import AnswerIn, DemandIn, DemandOut, EntryRefIn, 
 from govshare.demands.vocab import DemandStatus
 from govshare.deps import SESSION, current_actor
 from govshare.fields import IdPath, Offset, limit_query
+from govshare.sharing.schemas import ReasonIn
 
 router = APIRouter(prefix="/api/v1/demands", tags=["demands"])
 
@@ -83,6 +84,7 @@ def link_entry(demand_id: IdPath, body: EntryRefIn, actor: Actor = Depends(curre
 
 
 @router.post("/{demand_id}/withdraw", response_model=DemandOut, summary="撤回数据需求", responses=errors(409),
-             description="需求部门撤回待匹配或已转交的需求（R20）。")
-def withdraw_demand(demand_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return service.view(session, actor, service.withdraw_demand(session, actor, demand_id))
+             description="需求部门撤回待匹配或已转交的需求（R20），须说明理由（已转交的提供部门会看到）。")
+def withdraw_demand(demand_id: IdPath, body: ReasonIn, actor: Actor = Depends(current_actor),
+                    session: Session = SESSION):
+    return service.view(session, actor, service.withdraw_demand(session, actor, demand_id, body.reason))

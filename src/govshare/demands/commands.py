@@ -150,11 +150,12 @@ def demand_link(demand_id: int, entry_id: int, user: str = USER) -> None:
 
 
 @demand_app.command("withdraw")
-def demand_withdraw(demand_id: int, user: str = USER) -> None:
-    """撤回本部门提出的需求。"""
+def demand_withdraw(demand_id: int, reason: str = typer.Option(..., "--reason", help="撤回理由（必填）"),
+                    user: str = USER) -> None:
+    """撤回本部门提出的需求（须说明理由）。"""
     from govshare.demands import service
 
-    _act(user, lambda s, a: service.withdraw_demand(s, a, demand_id))
+    _act(user, lambda s, a: service.withdraw_demand(s, a, demand_id, reason))
 
 
 def register(app: typer.Typer) -> None:

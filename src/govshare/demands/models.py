@@ -39,6 +39,7 @@ class Demand(Base):
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_entries.id"))
     fulfilled_at: Mapped[datetime | None] = mapped_column(DateTime)
     overdue_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdraw_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

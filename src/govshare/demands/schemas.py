@@ -60,6 +60,7 @@ class DemandOut(BaseModel):
     planned_date: date | None
     answer: str
     answered_at: UtcDateTime | None
+    withdraw_reason: str = Field(description="需求部门撤回需求的理由")
     fulfil_due: date | None = Field(description="承诺后完成编目并共享的期限")
     fulfil_due_estimated: bool
     fulfil_due_warning: str | None

@@ -28,7 +28,7 @@ from govshare.config import settings_of
 from govshare.db import utcnow
 from govshare.demands.models import Demand
 from govshare.demands.vocab import DemandStatus
-from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found, required_reason
 from govshare.notify.service import Audience, emit
 from govshare.orgs.models import Department, Role
 from govshare.search import index as search_index
@@ -361,15 +361,17 @@ def accept_suggestion(session: Session, actor: Actor, demand_id: int, entry_id: 
     return demand
 
 
-def withdraw_demand(session: Session, actor: Actor, demand_id: int) -> Demand:
+def withdraw_demand(session: Session, actor: Actor, demand_id: int, reason: str) -> Demand:
+    """The requester withdraws an open or routed demand, saying why (the provider it was routed to reads it)."""
     demand = get_demand(session, actor, demand_id)
     _require_requester(actor, demand, action="撤回需求")
     _require_status(demand, DemandStatus.OPEN, DemandStatus.ROUTED, action="撤回")
+    reason = required_reason(reason, "撤回需求必须说明理由")
     was_routed = demand.status == DemandStatus.ROUTED
-    demand.status = DemandStatus.WITHDRAWN.value
+    demand.status, demand.withdraw_reason = DemandStatus.WITHDRAWN.value, reason
     session.flush()
     audiences = [_requester_audience(demand)] + ([_provider_audience(demand.provider_id)] if was_routed else [])
-    _notify(session, demand, "withdrawn", f"需求“{demand.title}”已撤回", audiences)
+    _notify(session, demand, "withdrawn", f"需求“{demand.title}”已撤回", audiences, body=reason)
     return demand
 
 
@@ -409,8 +411,7 @@ def answer_demand(session: Session, actor: Actor, demand_id: int, accept: bool,
         # late cataloging too
         demand.overdue_at = None
     else:
-        if not reason:
-            raise ValidationFailed("不能提供时必须说明理由（如数据不存在、法律法规不允许共享）", field="reason")
+        reason = required_reason(reason, "不能提供时必须说明理由（如数据不存在、法律法规不允许共享）")
         demand.status, demand.accepted = DemandStatus.DECLINED.value, False
     demand.answer, demand.answered_by_id, demand.answered_at = reason, actor.user_id, now
     session.flush()
@@ -500,7 +501,7 @@ def to_out(demand: Demand, entries: dict[int, dict]) -> dict:
         "answer_due": demand.answer_due, "answer_due_estimated": demand.answer_due_estimated,
         "answer_due_warning": workdays.ESTIMATE_WARNING if demand.answer_due_estimated else None,
         "accepted": demand.accepted, "planned_date": demand.planned_date, "answer": demand.answer,
-        "answered_at": demand.answered_at,
+        "answered_at": demand.answered_at, "withdraw_reason": demand.withdraw_reason,
         "fulfil_due": demand.fulfil_due, "fulfil_due_estimated": demand.fulfil_due_estimated,
         "fulfil_due_warning": workdays.ESTIMATE_WARNING if demand.fulfil_due_estimated else None,
         "entry_id": demand.entry_id, "entry_code": demand.entry.resource_code if demand.entry else None,

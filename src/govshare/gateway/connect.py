@@ -49,7 +49,7 @@ from govshare.catalog.models import CatalogEntry, DataItem, EntryEvent, EntryRev
 from govshare.catalog.vocab import GRADE_RANK, EntryStatus, Grade, LabelledEnum, PersonalInfo, RevisionStatus
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, DomainError, NotFound, TooLarge, ValidationFailed, found
+from govshare.errors import Conflict, DomainError, NotFound, TooLarge, ValidationFailed, found, required_reason
 from govshare.gateway import connections, profiling
 from govshare.gateway.masking import quote_literal
 from govshare.gateway.models import DataConnection, DataSource
@@ -871,8 +871,7 @@ def disconnect(session: Session, actor: Actor, entry_id: int, reason: str) -> Da
     entry, source = _own_source(session, actor, entry_id)
     if source.status != SourceStatus.CONNECTED:
         raise Conflict("数据源已经断开", field="status")
-    if not (reason or "").strip():
-        raise ValidationFailed("断开数据源必须说明理由", field="reason")
+    reason = required_reason(reason, "断开数据源必须说明理由")
     in_force = session.scalar(select(func.count()).select_from(Grant).where(
         Grant.entry_id == entry.id, Grant.status.in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])))
     if in_force:
@@ -881,7 +880,7 @@ def disconnect(session: Session, actor: Actor, entry_id: int, reason: str) -> Da
     if source.kind == SourceKind.FILE and source.location:
         _cleanup_after(session, _managed_path(session, source), None)
     source.status = SourceStatus.DISCONNECTED.value
-    session.add(EntryEvent(entry_id=entry.id, action="source_disconnected", reason=reason.strip(),
+    session.add(EntryEvent(entry_id=entry.id, action="source_disconnected", reason=reason,
                            actor_id=actor.user_id))
     session.flush()
     return source

@@ -18,7 +18,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.catalog.vocab import EntryStatus, ShareMethod, ShareType
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found, required_reason
 from govshare.notify.service import Audience, emit
 from govshare.orgs.models import ConsumerSystem, Department, Role
 from govshare.sharing.models import Grant, RequestEvent, ServiceChange, ShareRequest
@@ -314,8 +314,7 @@ def withdraw_request(session: Session, actor: Actor, request_id: int, reason: st
     """The requester withdraws a draft, a pending request or its dispute, saying why (it ends the request, and
     the provider reads the reason). A dispute over a partly approved request falls back to the part granted."""
     request = _own_request(session, actor, request_id)
-    if not (reason or "").strip():
-        raise ValidationFailed("撤回申请必须说明理由", field="reason")
+    reason = required_reason(reason, "撤回申请必须说明理由")
     from govshare.sharing import disputes
 
     if request.status == S.ESCALATED:
@@ -397,8 +396,8 @@ def is_narrower(terms: Terms, asked: Terms) -> bool:
 
 
 def check_decision(decision: Decision, reason: str, terms: Terms, asked: Terms) -> None:
-    if decision != Decision.APPROVE and not reason.strip():
-        raise ValidationFailed(f"“{decision.label}”必须说明理由", field="reason")
+    if decision != Decision.APPROVE:
+        required_reason(reason, f"“{decision.label}”必须说明理由")
     if decision == Decision.APPROVE_IN_PART and not is_narrower(terms, asked):
         raise ValidationFailed("部分同意须减少信息项、缩小数据范围或缩短期限", field="decision")
     if decision == Decision.APPROVE and is_narrower(terms, asked):
@@ -503,7 +502,7 @@ REQUEST_AFTER_END = {
 }
 
 
-def end_grant(session: Session, actor: Actor, grant: Grant, reason: GrantEndReason, note: str = "") -> Grant:
+def end_grant(session: Session, actor: Actor, grant: Grant, reason: GrantEndReason, note: str) -> Grant:
     """Ends a grant for good; its request follows (expired or revoked). The requester is asked to
     confirm that the data it received has been deleted (R10)."""
     if grant.status == GrantStatus.ENDED:
@@ -543,8 +542,7 @@ def revoke_grant(session: Session, actor: Actor, grant_id: int, reason: str) -> 
         else:
             require_role(actor, *REPLY_ROLES, action="撤销共享授权")
             require_own_department(actor, grant.provider_id, action="撤销")
-    if not (reason or "").strip():
-        raise ValidationFailed("撤销授权必须说明理由", field="reason")
+    reason = required_reason(reason, "撤销授权必须说明理由")
     return end_grant(session, actor, grant, GrantEndReason.REVOKED, reason)
 
 
@@ -559,12 +557,11 @@ def declare_purpose_achieved(session: Session, actor: Actor, grant_id: int, note
     """共享目的已实现 (R10): the requester ends its grant, saying how the purpose was achieved (the provider
     reads it); then it confirms deletion."""
     grant = _requester_grant(session, actor, grant_id)
-    if not (note or "").strip():
-        raise ValidationFailed("声明共享目的已实现必须说明实现情况", field="reason")
+    note = required_reason(note, "声明共享目的已实现必须说明实现情况")
     return end_grant(session, actor, grant, GrantEndReason.PURPOSE_ACHIEVED, note)
 
 
-def confirm_deletion(session: Session, actor: Actor, grant_id: int, note: str = "") -> Grant:
+def confirm_deletion(session: Session, actor: Actor, grant_id: int, note: str) -> Grant:
     grant = _requester_grant(session, actor, grant_id)
     if grant.status != GrantStatus.ENDED:
         raise Conflict("授权仍然有效，终止后才能确认删除", field="status", extra={"current_status": grant.status})
@@ -614,8 +611,7 @@ def reinstate_grant(session: Session, actor: Actor, grant_id: int, reason: str) 
     if grant.status != GrantStatus.SUSPENDED:
         raise Conflict(f"只有已暂停的授权可以恢复（当前：{GrantStatus(grant.status).label}）", field="status",
                        extra={"current_status": grant.status})
-    if not (reason or "").strip():
-        raise ValidationFailed("恢复授权必须说明复核结论", field="reason")
+    reason = required_reason(reason, "恢复授权必须说明复核结论")
     grant.status, grant.suspend_reason = GrantStatus.ACTIVE.value, ""
     record(session, grant.request, actor, "grant_reinstated", reason=reason, detail={"grant_id": grant.id})
     tell(session, grant.request, "grant.reinstated", f"共享授权已恢复：{grant.entry.name}",

@@ -834,7 +834,7 @@ def _demand_page(request, session, actor, demand_id: int, *, notice=None, error:
         "answer": is_provider and actor.has(*demands.ANSWER_ROLES) and status == DemandStatus.ROUTED,
         "link": bool(own_entries),
     }
-    forms = {name: {} for name in ("route", "answer", "link")}
+    forms = {name: {} for name in ("route", "answer", "link", "withdraw")}
     if form_name:
         forms[form_name] = typed or {}
     return render(request, session, actor, "demands_detail.html", status_code=error.status_code if error else 200,
@@ -920,10 +920,12 @@ def demand_accept(request: Request, demand_id: IdPath, form: FormData = Depends(
 
 
 @router.post("/demands/{demand_id}/withdraw")
-def demand_withdraw(request: Request, demand_id: IdPath, session: Session = SESSION,
-                    actor: Actor | None = Depends(page_actor)):
+def demand_withdraw(request: Request, demand_id: IdPath, form: FormData = Depends(form_data),
+                    session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
+    typed = {"reason": _text(form, "reason")}
     return _demand_action(request, session, actor, demand_id,
-                          lambda: demands.withdraw_demand(session, actor, demand_id), "demand_withdrawn")
+                          lambda: demands.withdraw_demand(session, actor, demand_id, typed["reason"]),
+                          "demand_withdrawn", "withdraw", typed)
 
 
 # ---------------------------------------------------------------- 共享服务变更 (R11)

@@ -16,6 +16,7 @@ AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
                                                      "(apt-get install -y chromium)"),
 ]

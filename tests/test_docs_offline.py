@@ -25,6 +25,7 @@ def test_docs_page_loads_its_assets_from_the_node_only(client):
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")
 def test_docs_render_every_operation_in_a_browser_that_cannot_leave_the_node(app, live_server):
     sync_api = pytest.importorskip("playwright.sync_api")

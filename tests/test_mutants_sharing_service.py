@@ -719,3 +719,67 @@ def test_r08_an_open_steps_estimated_deadline_is_counted_again_with_its_levels_d
     assert (withdrawn.due, withdrawn.due_estimated) == (date(2027, 1, 4), True)
     assert (official.status, official.due, official.due_estimated) == (DisputeStatus.OPEN, date(2026, 12, 8), False)
     assert sharing.refresh_estimated_deadlines(session, date(2026, 12, 28)) == 0
+
+
+# ---------------------------------------------------------------- replies: narrower terms, the record, the quota
+
+PROVINCE, HEFEI = {"item": "hjdz", "prefixes": ["34"]}, {"item": "hjdz", "prefixes": ["340100"]}
+
+
+def test_r07_a_reply_is_narrower_when_any_one_of_items_period_or_rows_is_narrower():
+    """部分同意 needs terms narrower in at least one way, and any one is enough; the same terms, or a different row
+    scope that is not inside the asked one, are not narrower. Kills x_is_narrower__mutmut_1 (all three ways needed)
+    and 9–12 (the row scope's comparison changed or dropped)."""
+    start, end = date(2026, 1, 1), date(2026, 12, 31)
+    asked = sharing.Terms([1, 2, 3], PROVINCE, start, end)
+    assert not sharing.is_narrower(asked, asked)
+    assert sharing.is_narrower(sharing.Terms([1, 2], PROVINCE, start, end), asked)
+    assert sharing.is_narrower(sharing.Terms([1, 2, 3], PROVINCE, start, date(2026, 6, 30)), asked)
+    assert sharing.is_narrower(sharing.Terms([1, 2, 3], HEFEI, start, end), asked)
+    assert sharing.is_narrower(sharing.Terms([1, 2, 3], HEFEI, start, end), sharing.Terms([1, 2, 3], {}, start, end))
+    other_item = {"item": "xzqhdm", "prefixes": ["340100"]}
+    assert not sharing.is_narrower(sharing.Terms([1, 2, 3], other_item, start, end), asked)
+
+
+def test_r07_a_reply_narrowed_only_by_period_or_only_by_rows_is_approve_in_part(session, world):
+    """A reply that keeps every item but shortens the period, or keeps the period but narrows the rows, must be
+    部分同意 with a reason: 同意 is refused naming the decision."""
+    entry = published_entry(session, world)
+    system = consumer_system(session, world)[0]
+    reviewer = world.actors["police_reviewer"]
+    by_period = submitted_request(session, world, entry=entry, system=system, row_scope=RowScope(**PROVINCE))
+    shorter = by_period.period_end - timedelta(days=30)
+    by_rows = submitted_request(session, world, entry=entry, system=system, row_scope=RowScope(**PROVINCE))
+    narrower = {by_period.id: {"period_end": shorter}, by_rows.id: {"row_scope": RowScope(**HEFEI)}}
+    for request_id, narrowed in narrower.items():
+        field, message = _raised(ValidationFailed, sharing.reply, session, reviewer, request_id,
+                                 ReplyIn(decision="approve", **narrowed))
+        assert (field, message.startswith("减少信息项、缩小范围或缩短期限属于“部分同意”")) == ("decision", True)
+        in_part = ReplyIn(decision="approve_in_part", reason="按辖区限定", **narrowed)
+        sharing.reply(session, reviewer, request_id, in_part)
+    assert sharing.grant_of(session, by_period.id).period_end == shorter
+    assert sharing.grant_of(session, by_rows.id).row_scope == HEFEI
+
+
+def test_r07_the_decision_and_its_reason_are_on_the_requests_record(session, world):
+    """The reply's reason is kept on the request and on its record, beside the terms decided. Kills
+    x__decide__mutmut_7 (the reason left out of the record)."""
+    request = submitted_request(session, world)
+    sharing.reply(session, world.actors["police_reviewer"], request.id,
+                  ReplyIn(decision="refuse", reason="申请事项不属于社会救助职责"))
+    action, before, after, reason, detail, who = _events(session, world, request)[-1]
+    assert (action, before, after, reason, who) == ("replied", "submitted", "refused", "申请事项不属于社会救助职责",
+                                                    "police_reviewer")
+    assert detail["decision"] == "refuse" and request.decision_reason == "申请事项不属于社会救助职责"
+
+
+def test_r09_a_new_grant_gets_the_nodes_daily_quota_and_none_when_it_is_0(session, world, monkeypatch):
+    """GOVSHARE_DEFAULT_DAILY_QUOTA is the calls per day of every new grant; 0 means no quota (None on the grant).
+    Kills x_bind_grant__mutmut_17/27/28 (the quota not set, or not from the node's settings)."""
+    entry = published_entry(session, world)
+    system = consumer_system(session, world)[0]
+    node = settings_of(session).model_copy(update={"default_daily_quota": 7})
+    monkeypatch.setitem(session.info, "settings", node)
+    assert _approved(session, world, entry=entry, system=system)[1].daily_quota == 7
+    monkeypatch.setitem(session.info, "settings", node.model_copy(update={"default_daily_quota": 0}))
+    assert _approved(session, world, entry=entry, system=system)[1].daily_quota is None

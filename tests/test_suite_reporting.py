@@ -41,3 +41,16 @@ def test_in_ci_an_unreachable_postgresql_stops_the_run():
                   GOVSHARE_TEST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert run.returncode == 4
     assert "PostgreSQL does not answer at" in run.stdout + run.stderr
+
+
+def test_browser_tests_run_on_sqlite_only_and_every_other_database_test_on_both():
+    """A browser test's PostgreSQL instance is left out (its pages run on both databases through the test client);
+    a test of the same file that is not a browser test keeps both instances."""
+    run = _pytest("--collect-only", "-q", "-n", "0", "tests/test_browser.py", "tests/test_docs_offline.py",
+                  GOVSHARE_TEST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    collected = [line for line in run.stdout.splitlines() if "::" in line]
+    browser = [line for line in collected if "test_browser.py" in line or "in_a_browser_that" in line]
+    assert browser and all(line.endswith("[sqlite]") for line in browser), browser
+    assert {"[sqlite]", "[postgresql]"} <= {line[line.index("["):] for line in collected
+                                            if "test_docs_page_loads_its_assets" in line}, collected
+    assert "deselected" in run.stdout

@@ -145,8 +145,8 @@ def test_every_demo_user_walks_every_page_they_are_shown_without_an_error(demo_s
     with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as client:
         crawled = Crawler(client, report.password).crawl(usernames)
     seconds = time.perf_counter() - started
-    print(f"crawl [{backend}]: {crawled.users} users, {crawled.pages} pages, {len(crawled.kinds)} kinds of page, "
-          f"{seconds:.1f} s")
+    print(f"crawl [{backend}]: {crawled.users} users ({crawled.probing_users} probing), {crawled.pages} pages, "
+          f"{len(crawled.kinds)} kinds of page, {seconds:.1f} s")
     findings = "\n".join(str(finding) for finding in crawled.findings)
     assert not crawled.findings, f"{len(crawled.findings)} problems a person meets:\n{findings}"
     unreached = page_routes(app) - crawled.paths

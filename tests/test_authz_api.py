@@ -30,6 +30,7 @@ from tests.authz_cases_issue4_gateway import (
     ISSUE4_SYSTEM_TOKEN_WRITE_ROUTES,
 )
 from tests.authz_cases_issue4_sources import ISSUE4_SOURCE_CASES
+from tests.authz_cases_issue15_quality import QUALITY_CASES
 from tests.factories import SYSTEM, population_entry, published_entry
 from tests.test_department_aliases import ALIAS_CASES
 
@@ -240,6 +241,7 @@ CASES = [
     *ISSUE3_CASES,  # sharing, disputes, grants, service changes, systems, demands, calendar, webhooks
     *ISSUE4_GATEWAY_CASES,  # masking rules of grants
     *ISSUE4_SOURCE_CASES,  # connecting, confirming and disconnecting sources
+    *QUALITY_CASES,  # declaring, proposing, confirming, removing and running quality rules; reference tables
     *AUDIT_CASES,  # signing a checkpoint of the usage records
 ]
 

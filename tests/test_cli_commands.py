@@ -42,6 +42,7 @@ from govshare.notify.models import Notification, OutboxMessage, Webhook
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
 from govshare.orgs.models import ROLE_LABELS, AdminEvent, ApiToken, ConsumerSystem, Department, User
+from govshare.quality.models import QualityRule, QualityRun
 from govshare.sealing import unseal
 from govshare.sharing import changes
 from govshare.sharing import service as sharing
@@ -1192,6 +1193,90 @@ def _source_list(c: Smoke) -> None:
     for key in ("sql", "file", "http"):
         assert f"（{c.ids[f'entry_{key}']}）" in out, key
     assert f"共 {count} 个" in out
+
+
+# ---------------------------------------------------------------- data quality (R14)
+
+
+def _rules(c: Smoke) -> list[QualityRule]:
+    with c.session() as s:
+        return list(s.scalars(select(QualityRule).where(QualityRule.entry_id == c.ids["entry_file"])
+                              .order_by(QualityRule.id)))
+
+
+@step("quality", "reference")
+def _quality_reference(c: Smoke) -> None:
+    path = c.tmp / "区划.csv"
+    path.write_text("code,name\n340104,蜀山区\n340102,瑶海区\n", encoding="utf-8")
+    out = c.run("quality", "reference", "admin_divisions", "--file", path, "--label", "行政区划代码（县级）")
+    assert "参照表 admin_divisions（行政区划代码（县级））：2 个代码" in out
+    c.run("quality", "reference", "admin_divisions", "--file", path, "--column", "区划", "--label", "x", code=2)
+
+
+@step("quality", "propose")
+def _quality_propose(c: Smoke) -> None:
+    """Connecting the file proposed rules already; removing one, `propose` proposes it again (and, with the
+    reference table just imported, the division codes against it)."""
+    with c.session() as s:
+        first = s.get(QualityRule, _rules(c)[0].id)
+        removed = (first.kind, first.item)
+        s.delete(first)
+    before = {r.id for r in _rules(c)}
+    out = c.run("quality", "propose", c.ids["entry_file"], "--user", "police_manager")
+    proposed = _rules(c)
+    added = {(r.kind, r.item) for r in proposed if r.id not in before}
+    assert all(r.origin == "proposed" and r.confirmed_at is None for r in proposed)
+    assert added == {removed, ("reference", "xzqhdm")} and "新增 2 条建议规则" in out and "待确认" in out
+
+
+@step("quality", "confirm")
+def _quality_confirm(c: Smoke) -> None:
+    c.run("quality", "confirm", c.ids["entry_file"], "--user", "police_manager", code=2)  # neither ids nor --all
+    out = c.run("quality", "confirm", c.ids["entry_file"], "--all", "--user", "police_manager")
+    assert all(r.confirmed_at is not None for r in _rules(c)) and "已确认" in out
+
+
+@step("quality", "add")
+def _quality_add(c: Smoke) -> None:
+    out = c.run("quality", "add", c.ids["entry_file"], "--kind", "range", "--item", "csrq",
+                "--params", '{"min": "1990-01-01"}', "--user", "police_manager")
+    added = _rules(c)[-1]
+    assert (added.kind, added.item, added.params, added.origin) == ("range", "csrq", {"min": "1990-01-01"}, "declared")
+    assert "1990-01-01 至 不限" in out
+    c.run("quality", "add", c.ids["entry_file"], "--kind", "range", "--item", "csrq", "--params", "{",
+          "--user", "police_manager", code=2)
+    c.ids["quality_added"] = added.id
+
+
+@step("quality", "rules")
+def _quality_rules(c: Smoke) -> None:
+    out = c.run("quality", "rules", c.ids["entry_file"], "--user", "civil_requester")  # a published entry: readable
+    assert all(str(r.id) in out for r in _rules(c)) and "部门设置" in out and "平台建议" in out
+
+
+@step("quality", "run")
+def _quality_run(c: Smoke) -> None:
+    out = c.run("quality", "run", c.ids["entry_file"], "--user", "police_manager")
+    with c.session() as s:
+        run = s.scalars(select(QualityRun).where(QualityRun.entry_id == c.ids["entry_file"])).one()
+    born_before_1990 = next(r for r in run.results if r["kind"] == "range")
+    assert run.status == "done" and run.rows_checked == 9 and born_before_1990["failed"] > 0
+    assert f"质量检查 {run.id}" in out and f"{run.overall:.1f}" in out
+    c.run("quality", "run", c.ids["entry_file"], "--user", "civil_manager", code=2)  # another department's
+
+
+@step("quality", "runs")
+def _quality_runs(c: Smoke) -> None:
+    out = c.run("quality", "runs", c.ids["entry_file"], "--user", "police_reviewer")
+    with c.session() as s:
+        run_id = s.scalars(select(QualityRun.id).where(QualityRun.entry_id == c.ids["entry_file"])).one()
+    assert str(run_id) in out and "demand" in out
+
+
+@step("quality", "remove")
+def _quality_remove(c: Smoke) -> None:
+    out = c.run("quality", "remove", c.ids["entry_file"], c.ids["quality_added"], "--user", "police_manager")
+    assert c.ids["quality_added"] not in [r.id for r in _rules(c)] and "已删除规则" in out
 
 
 @step("source", "disconnect")

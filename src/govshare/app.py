@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.gateway.sources_api import router as sources_router
     from govshare.notify.api import router as notify_router
     from govshare.orgs.api import router as orgs_router
+    from govshare.quality.api import router as quality_router
     from govshare.search.api import router as search_router
     from govshare.sharing.api import router as sharing_router
     from govshare.web.admin_pages import router as admin_pages_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(demands_router)
     app.include_router(notify_router)
     app.include_router(sources_router)
+    app.include_router(quality_router)
     app.include_router(connections_router)
     app.include_router(audit_router)
     app.include_router(workdays_router)

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         1.0, gt=0, le=100, description="how long a server thread may keep the GIL while another waits for it (ms)"
     )
     export_memory_limit: str = Field("512MB", description="DuckDB memory limit of one export (it spills to disk)")
+    quality_interval_days: int = Field(
+        7, ge=1, description="the worker runs an entry's quality rules again after this many days, or after its "
+                             "source changed (R14)"
+    )
     max_source_upload_mb: int | None = Field(
         None, ge=1, description="largest data file a provider may upload (MB); unset: 1024 (connect.MAX_UPLOAD_BYTES)"
     )

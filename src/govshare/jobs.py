@@ -17,11 +17,13 @@ def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, in
     from govshare.demands import jobs as demand_jobs
     from govshare.notify import jobs as notify_jobs
     from govshare.orgs import jobs as orgs_jobs
+    from govshare.quality import jobs as quality_jobs
     from govshare.sharing import jobs as sharing_jobs
 
     now = now or utcnow()
     results = {}
     for name, module in (("catalog", catalog_jobs), ("sharing", sharing_jobs), ("demands", demand_jobs),
-                         ("notify", notify_jobs), ("audit", audit_jobs), ("orgs", orgs_jobs)):
+                         ("notify", notify_jobs), ("audit", audit_jobs), ("orgs", orgs_jobs),
+                         ("quality", quality_jobs)):
         results[name] = module.run(db, now)
     return results

@@ -37,6 +37,7 @@ from govshare.notify import service as notify
 from govshare.notify.models import Notification, OutboxMessage
 from govshare.orgs import service as orgs
 from govshare.orgs.models import ApiToken, Role
+from govshare.quality import service as quality
 from govshare.search.index import registry
 from govshare.sharing import changes, disputes
 from govshare.sharing import service as sharing
@@ -98,6 +99,11 @@ def build_scene(session, world, folder) -> dict:
                request_approved=served.request_id, system=served.system_id, client_id=served.client_id,
                secret=served.secret, person=served.rows[0]["GMSFHM"])
     entry = session.get(CatalogEntry, served.entry_id)
+    police_manager = world.actors["police_manager"]
+    ids["quality_rule"] = quality.declare_rule(session, police_manager, served.entry_id,
+                                               {"kind": "required", "item": "xm"}).id
+    ids["quality_run"] = quality.run_quality(session, police_manager, served.entry_id).id
+    quality.declare_rule(session, police_manager, draft.id, {"kind": "required", "item": "xm"})
     other_system, _secret = consumer_system(session, world, "civil_requester", "救助核对系统")
 
     def request(submit=True, **overrides):
@@ -348,6 +354,17 @@ CASES: dict[tuple[str, str], Idor] = {
                                                                   lambda _i: {"alias": "越权别名"}),
     ("POST", "/admin/departments/{department_id}/aliases/{alias_id}/remove"):
         _page(_p(department_id="police", alias_id="alias")),
+    # data quality (issue 15): rules and runs of a draft are the department's; changes are the provider's alone
+    ("GET", "/api/v1/quality/entries/{entry_id}/rules"): Idor(_p(entry_id="entry_draft")),
+    ("GET", "/api/v1/quality/entries/{entry_id}/runs"): Idor(_p(entry_id="entry_draft")),
+    ("POST", "/api/v1/quality/entries/{entry_id}/rules"): Idor(_p(entry_id="entry_source"),
+                                                               lambda _i: {"kind": "required", "item": "gmsfhm"}),
+    ("POST", "/api/v1/quality/entries/{entry_id}/rules/propose"): Idor(_p(entry_id="entry_source")),
+    ("POST", "/api/v1/quality/entries/{entry_id}/rules/confirm"): Idor(_p(entry_id="entry_source"),
+                                                                       lambda ids: {"rule_ids": [ids["quality_rule"]]}),
+    ("DELETE", "/api/v1/quality/entries/{entry_id}/rules/{rule_id}"):
+        Idor(_p(entry_id="entry_source", rule_id="quality_rule")),
+    ("POST", "/api/v1/quality/entries/{entry_id}/runs"): Idor(_p(entry_id="entry_source")),
 }
 
 # The data routes name the resource by its code and the grant by the `grant` parameter: a consumer system of
@@ -373,7 +390,9 @@ NOT_OBJECT_IDS = {
     ("GET", "/workbench/{key}/export.xlsx"): "a workbench panel's export, as above",
 }
 # Readable by every logged-in user by design: a cluster is derived from the published catalog (R06).
-PUBLIC_READS = {("GET", "/api/v1/catalog/one-source/clusters/{cluster_id}")}
+# A quality run is of a published entry (only those are run) and is shown to whoever reads the entry (R14: scores
+# are shown to requesters); its failing keys are masked as the gateway masks them (tests/test_quality.py).
+PUBLIC_READS = {("GET", "/api/v1/catalog/one-source/clusters/{cluster_id}"), ("GET", "/api/v1/quality/runs/{run_id}")}
 
 
 def _routes_with_ids(app) -> set[tuple[str, str]]:

@@ -271,6 +271,9 @@ def _store(session: Session, actor: Actor, entry: CatalogEntry, **fields) -> Dat
     if old_file is not None and old_file != new_file:
         _cleanup_after(session, old_file, None)
     session.flush()
+    from govshare.quality import service as quality  # quality reads sources through the gateway
+
+    quality.after_connect(session, entry)  # proposes rules for the new source and runs the confirmed ones (R14)
     return source
 
 

@@ -230,40 +230,46 @@ RIC_WEIGHTS = tuple(pow(2, 16 - i, 11) for i in range(17))  # stdnum: int(body, 
 CHECKED_KINDS = (Kind.USCC, Kind.ID_NUMBER, Kind.BANK_CARD, Kind.MOBILE)
 
 
-def _char(position: int) -> str:
-    return f"substr(v, {position}, 1)"
+def _char(position: int, v: str) -> str:
+    return f"substr({v}, {position}, 1)"
 
 
-def _digit(position: int) -> str:
-    return f"(ascii({_char(position)}) - 48)"
+def _digit(position: int, v: str) -> str:
+    return f"(ascii({_char(position, v)}) - 48)"
 
 
-def _check_sql(kind: str) -> str:
-    """A DuckDB boolean expression over `v` (the value, upper case, spaces and hyphens removed) that is true
-    when v is a valid `kind`: the rules of python-stdnum's validate, as column arithmetic."""
+def check_sql(kind: str, v: str = "v") -> str:
+    """A DuckDB boolean expression over the column `v` (the value, upper case, spaces and hyphens removed:
+    `normalized_sql`) that is true when it is a valid `kind`: the rules of python-stdnum's validate, as column
+    arithmetic."""
     if kind == Kind.USCC:
-        code = lambda p: f"(strpos('{USCC_ALPHABET}', {_char(p)}) - 1)"  # noqa: E731
+        code = lambda p: f"(strpos('{USCC_ALPHABET}', {_char(p, v)}) - 1)"  # noqa: E731
         total = " + ".join(f"{code(p + 1)} * {w}" for p, w in enumerate(USCC_WEIGHTS))
-        return (f"regexp_full_match(v, '[0-9]{{8}}[0-9A-HJ-NPQRTUWXY]{{10}}') "
+        return (f"regexp_full_match({v}, '[0-9]{{8}}[0-9A-HJ-NPQRTUWXY]{{10}}') "
                 f"AND {code(18)} = (31 - ({total}) % 31) % 31")
     if kind == Kind.ID_NUMBER:
-        total = " + ".join(f"{_digit(p + 1)} * {w}" for p, w in enumerate(RIC_WEIGHTS))
-        last = f"CASE WHEN {_char(18)} = 'X' THEN 10 ELSE {_digit(18)} END"
-        return (f"regexp_full_match(v, '[0-9]{{17}}[0-9X]') "
-                f"AND try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
+        total = " + ".join(f"{_digit(p + 1, v)} * {w}" for p, w in enumerate(RIC_WEIGHTS))
+        last = f"CASE WHEN {_char(18, v)} = 'X' THEN 10 ELSE {_digit(18, v)} END"
+        return (f"regexp_full_match({v}, '[0-9]{{17}}[0-9X]') "
+                f"AND try_strptime(substr({v}, 7, 8), '%Y%m%d') IS NOT NULL "
                 f"AND {last} = ((1 - 2 * (({total}) % 11)) % 11 + 11) % 11")
     if kind == Kind.BANK_CARD:
         # Luhn over the number padded to 19 digits (leading zeros do not change the sum): from the right,
         # every second digit is doubled, and a doubled digit above 9 counts as the sum of its digits.
-        padded = "lpad(v, 19, '0')"
+        padded = f"lpad({v}, 19, '0')"
         terms = []
         for p in range(1, 20):
             digit = f"(ascii(substr({padded}, {p}, 1)) - 48)"
             terms.append(f"(({digit} * 2) % 10 + ({digit} * 2) // 10)" if (19 - p) % 2 else digit)
-        return f"regexp_full_match(v, '[0-9]{{16,19}}') AND ({' + '.join(terms)}) % 10 = 0"
+        return f"regexp_full_match({v}, '[0-9]{{16,19}}') AND ({' + '.join(terms)}) % 10 = 0"
     if kind == Kind.MOBILE:
-        return f"regexp_matches(v, {masking.quote_literal(MOBILE)})"
+        return f"regexp_matches({v}, {masking.quote_literal(MOBILE)})"
     raise ValueError(f"no vectorized check for {kind}")
+
+
+def normalized_sql(text: str) -> str:
+    """The VARCHAR expression `text` as `check_sql` reads it: upper case, spaces and hyphens removed."""
+    return f"upper(regexp_replace({text}, '[\\s-]', '', 'g'))"
 
 
 def arrow_result(relation) -> pa.Table:
@@ -280,8 +286,8 @@ def valid_mask(kind: str, column: pa.ChunkedArray | pa.Array) -> pa.Array:
     try:
         connection.register("source_values", pa.table({"raw": column}))
         result = connection.sql(
-            f"SELECT coalesce({_check_sql(kind)}, false) AS ok FROM "
-            "(SELECT upper(regexp_replace(CAST(raw AS VARCHAR), '[\\s-]', '', 'g')) AS v FROM source_values)")
+            f"SELECT coalesce({check_sql(kind)}, false) AS ok FROM "
+            f"(SELECT {normalized_sql('CAST(raw AS VARCHAR)')} AS v FROM source_values)")
         return arrow_result(result).column("ok").combine_chunks()
     finally:
         connection.close()

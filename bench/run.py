@@ -1,7 +1,7 @@
 """`python -m bench.run` (`make bench`): runs the benchmarks and writes bench/results/*.json.
 
 Default sizes are the issue's; smaller ones (e.g. `--only gateway --soak-seconds 60`, `--only export
---export-rows 1000000`) give a quick look. See bench/README.md."""
+--export-rows 1000000`, `--only quality --quality-rows 1000000`) give a quick look. See bench/README.md."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ import argparse
 import os
 from pathlib import Path
 
-from bench import audit_bench, export_bench, gateway_bench, import_bench, pages_bench, relevance, search_bench
+from bench import (
+    audit_bench,
+    export_bench,
+    gateway_bench,
+    import_bench,
+    pages_bench,
+    quality_bench,
+    relevance,
+    search_bench,
+)
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ["search", "relevance", "import", "pages", "gateway", "export", "audit"]
+BENCHMARKS = ["search", "relevance", "import", "pages", "gateway", "export", "audit", "quality"]
 
 
 def main() -> None:
@@ -34,6 +43,11 @@ def main() -> None:
     parser.add_argument("--export-rounds", type=int, default=2, help="export: alternating baseline/governed pairs")
     parser.add_argument("--page-repeats", type=int, default=5, help="pages: requests per page (the median is kept)")
     parser.add_argument("--audit-records", type=int, default=10_000_000, help="audit: chained usage records")
+    parser.add_argument("--quality-rows", type=int, default=10_000_000, help="quality: rows of the checked file")
+    parser.add_argument("--quality-small-rows", type=int, default=1_000_000,
+                        help="quality: a second, smaller file whose peak RSS is compared (0: skip)")
+    parser.add_argument("--quality-rounds", type=int, default=2,
+                        help="quality: alternating baseline/engine pairs (the medians are reported)")
     args = parser.parse_args()
     if args.only in (None, "import"):
         import_bench.run(RESULTS)
@@ -57,6 +71,9 @@ def main() -> None:
                          rounds=args.export_rounds)
     if args.only in (None, "audit"):
         audit_bench.run(RESULTS, records=args.audit_records)
+    if args.only in (None, "quality"):
+        quality_bench.run(RESULTS, rows=args.quality_rows, small_rows=args.quality_small_rows,
+                          rounds=args.quality_rounds)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ PAGES = {
                         "/demands", "/notifications"],
     "police_reviewer": ["/", "/sharing/requests", "/sharing/grants", "/sharing/disputes", "/sharing/changes",
                         "/sources"],
-    "police_manager": ["/", "/my/catalog", "/my/catalog/new", "/catalog/import"],
+    "police_manager": ["/", "/my/catalog", "/my/catalog/new", "/catalog/import", "/catalog/1", "/catalog/1/quality"],
     "reviewer": ["/", "/review", "/one-source", "/workbench/departments"],
     "admin": ["/", "/admin/users", "/admin/departments", "/admin/connections", "/admin/calendar", "/admin/events"],
     "auditor": ["/", "/audit", "/audit/verify"],

@@ -321,3 +321,22 @@ def test_demo_requester_sees_its_own_requests_but_not_other_departments_drafts(d
             assert draft.id not in seen
             with pytest.raises(NotFound):
                 sharing.get_request(s, requester, draft.id)
+
+
+def test_r14_demo_sources_are_checked_and_the_register_shows_its_defects(db, seeded):
+    """Each connected demo source had its proposed rules confirmed and run; 企业登记信息 reports the registrations
+    without a legal representative and the one established in a year still to come, by their credit codes."""
+    from govshare.demo import gateway_seed
+    from govshare.quality.models import QualityRun
+
+    with db.session() as s:
+        runs = {run.entry.name: run for run in s.scalars(select(QualityRun))}
+        assert set(runs) == {"人口基本信息", "企业登记信息", "婚姻登记信息"}
+        assert all(run.status == "done" and run.overall is not None for run in runs.values())
+        register = runs["企业登记信息"]
+        failed = {(r["kind"], r["item"]): r for r in register.results}
+        assert failed[("required", "fddbr")]["failed"] == len(gateway_seed.MISSING_REPRESENTATIVE)
+        assert failed[("range", "clrq")]["failed"] == 1
+        future = gateway_seed.enterprises()[gateway_seed.FUTURE_ESTABLISHMENT]["统一社会信用代码"]
+        assert failed[("range", "clrq")]["samples"] == [future]  # an organization's code: served as stored
+        assert register.overall < 100 and runs["人口基本信息"].overall == 100.0

@@ -107,6 +107,16 @@ ELSEWHERE = {
         "tests.test_admin_pages::test_r18_admin_creates_a_department_and_adds_and_removes_an_alias_on_the_page",
     ("POST", "/admin/departments/{department_id}/aliases/{alias_id}/remove"):
         "tests.test_admin_pages::test_r18_admin_creates_a_department_and_adds_and_removes_an_alias_on_the_page",
+    ("POST", "/catalog/{entry_id}/quality/run"):
+        "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
+    ("POST", "/catalog/{entry_id}/quality/propose"):
+        "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
+    ("POST", "/catalog/{entry_id}/quality/confirm"):
+        "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
+    ("POST", "/catalog/{entry_id}/quality/rules"):
+        "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
+    ("POST", "/catalog/{entry_id}/quality/rules/{rule_id}/remove"):
+        "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
 }
 
 

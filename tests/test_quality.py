@@ -6,6 +6,7 @@ Python's date parsing), on crafted rows and on the real enterprise register."""
 from __future__ import annotations
 
 import csv
+import math
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -113,6 +114,12 @@ def test_r14_cross_item_rules_birth_date_against_id_number_and_date_order():
     assert outcome.scores["consistency"] == round(100 * (1 - 2 / 5), 1)
 
 
+def test_r14_a_score_is_100_only_when_nothing_failed():
+    rows = [{"gmsfhm": str(n), "xm": "N/A" if n == 0 else "张三"} for n in range(2001)]
+    outcome = _run(rows, [_rule("required", "xm")])
+    assert outcome.scores["completeness"] == 99.9 and outcome.scores["overall"] == 99.9  # 99.95 is not 100
+
+
 def test_r14_a_dimension_with_nothing_to_judge_has_no_score_and_the_overall_is_the_mean_of_the_others():
     rows = [{"gmsfhm": "1", "xm": "a"}, {"gmsfhm": "2", "xm": None}]
     outcome = _run(rows, [_rule("required", "xm"), _rule("format", "xm", format="date")])
@@ -188,7 +195,7 @@ def test_r14_the_real_register_reports_its_real_defects_as_a_steward_would_count
     assert len(person["samples"]) == 5 and set(person["samples"]) <= keys  # 一般1 codes: served as stored
     required = [r for r in run.results if r["kind"] == "required"]
     share_failed = sum(r["failed"] for r in required) / sum(r["checked"] for r in required)
-    assert run.completeness == round(100 * (1 - share_failed), 1)
+    assert run.completeness == math.floor(1000 * (1 - share_failed)) / 10  # one decimal, rounded down
     assert run.completeness < 100 and run.overall is not None
 
 

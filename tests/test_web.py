@@ -15,6 +15,7 @@ from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
 from tests.test_admin_pages import ADMIN_PAGE_WRITE_ROUTES
 from tests.test_connections_web import CONNECTION_PAGE_WRITE_ROUTES
+from tests.test_quality_pages import QUALITY_PAGE_WRITE_ROUTES
 from tests.test_sharing_web import SHARING_PAGE_WRITE_ROUTES
 from tests.test_sources_web import SOURCE_PAGE_WRITE_ROUTES
 from tests.test_verify_page import DATA_PAGE_WRITE_ROUTES
@@ -269,7 +270,8 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
     found = {(m, p) for p, methods in _flatten(app.routes) if not p.startswith("/api/")
              for m in methods & {"POST", "PUT", "PATCH", "DELETE"}}
     assert found == (PAGE_WRITE_ROUTES | SHARING_PAGE_WRITE_ROUTES | SOURCE_PAGE_WRITE_ROUTES
-                     | CONNECTION_PAGE_WRITE_ROUTES | ADMIN_PAGE_WRITE_ROUTES | DATA_PAGE_WRITE_ROUTES)
+                     | CONNECTION_PAGE_WRITE_ROUTES | ADMIN_PAGE_WRITE_ROUTES | DATA_PAGE_WRITE_ROUTES
+                     | QUALITY_PAGE_WRITE_ROUTES)
     with db.session() as s:
         draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.web.data_pages import router as data_pages_router
     from govshare.web.gateway_pages import router as gateway_pages_router
     from govshare.web.pages import router as web_router
+    from govshare.web.quality_pages import router as quality_pages_router
     from govshare.web.sharing_pages import router as sharing_pages_router
     from govshare.web.workbench_pages import router as workbench_pages_router
     from govshare.workdays.api import router as workdays_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(sharing_pages_router)
     app.include_router(gateway_pages_router)
     app.include_router(connection_pages_router)
+    app.include_router(quality_pages_router)
     app.include_router(admin_pages_router)
     app.include_router(data_pages_router)
     app.include_router(audit_pages_router)

@@ -365,6 +365,15 @@ CASES: dict[tuple[str, str], Idor] = {
     ("DELETE", "/api/v1/quality/entries/{entry_id}/rules/{rule_id}"):
         Idor(_p(entry_id="entry_source", rule_id="quality_rule")),
     ("POST", "/api/v1/quality/entries/{entry_id}/runs"): Idor(_p(entry_id="entry_source")),
+    ("GET", "/catalog/{entry_id}/quality"): _page(_p(entry_id="entry_draft")),
+    ("POST", "/catalog/{entry_id}/quality/run"): _page(_p(entry_id="entry_source")),
+    ("POST", "/catalog/{entry_id}/quality/propose"): _page(_p(entry_id="entry_source")),
+    ("POST", "/catalog/{entry_id}/quality/confirm"): _page(_p(entry_id="entry_source"),
+                                                           lambda ids: {"rule_id": str(ids["quality_rule"])}),
+    ("POST", "/catalog/{entry_id}/quality/rules"): _page(_p(entry_id="entry_source"),
+                                                         lambda _i: {"kind": "required", "item": "gmsfhm"}),
+    ("POST", "/catalog/{entry_id}/quality/rules/{rule_id}/remove"):
+        _page(_p(entry_id="entry_source", rule_id="quality_rule")),
 }
 
 # The data routes name the resource by its code and the grant by the `grant` parameter: a consumer system of

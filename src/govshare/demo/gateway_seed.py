@@ -30,6 +30,7 @@ from govshare.catalog.models import CatalogEntry
 from govshare.config import settings_of
 from govshare.gateway import connect, connections
 from govshare.orgs.models import Department
+from govshare.quality import service as quality
 
 RESIDENTS = 2_000
 ENTERPRISES = 500
@@ -77,6 +78,10 @@ def residents(count: int = RESIDENTS, seed: int = 2024) -> list[dict]:
     return rows
 
 
+MISSING_REPRESENTATIVE = (7, 19, 42, 88)
+FUTURE_ESTABLISHMENT = 131
+
+
 def _credit_code(rng: random.Random) -> str:
     body = "91" + rng.choice(("340100", "340104", "340111", "340200")) + "".join(
         rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
@@ -99,6 +104,11 @@ def enterprises(count: int = ENTERPRISES, seed: int = 2025) -> list[dict]:
         })
         if n == 0:
             rows[0]["企业名称"] = "合肥华瑞达科技有限公司"
+    # defects as a real register has them, for the quality report (R14): the legal representative missing, and
+    # an establishment date typed as a year still to come
+    for n in MISSING_REPRESENTATIVE:
+        rows[n]["法定代表人"] = "N/A"
+    rows[FUTURE_ESTABLISHMENT]["成立日期"] = "2103-05-12"
     return rows
 
 
@@ -162,7 +172,8 @@ def _entry(session: Session, department: Department, name: str) -> CatalogEntry 
 
 
 POPULATION_CONNECTION = "人口信息管理系统库"
-STEPS = ("数据源：人口基本信息（库表）", "数据源：企业登记信息（CSV 文件）", "数据源：婚姻登记信息（XLSX 文件）")
+STEPS = ("数据源：人口基本信息（库表）", "数据源：企业登记信息（CSV 文件）", "数据源：婚姻登记信息（XLSX 文件）",
+         "数据质量：确认建议的规则并检查")
 
 
 def seed_sources(session: Session, departments: dict[str, Department], actors: dict[str, Actor],
@@ -198,8 +209,27 @@ def seed_sources(session: Session, departments: dict[str, Department], actors: d
                              "婚姻登记信息.xlsx", "nfsfzh")
         connect.confirm_profile(session, actors["civil_reviewer"], marriage.id, accept_all=True)
         connected.append(marriage.id)
+    report(STEPS[3])
+    if enterprise is not None:  # what a steward adds to the proposals: every registration names its representative
+        established = {"min": "1949-10-01", "max": date.today().isoformat()}
+        declared = {(r.kind, r.item) for r in quality.list_rules(session, actors["market_manager"], enterprise.id)}
+        for rule in ({"kind": "required", "item": "fddbr"}, {"kind": "range", "item": "clrq", "params": established}):
+            if (rule["kind"], rule["item"]) not in declared:  # seeding again keeps what is there
+                quality.declare_rule(session, actors["market_manager"], enterprise.id, rule)
+    for entry, reviewer in ((population, "police_reviewer"), (enterprise, "market_reviewer"),
+                            (marriage, "civil_reviewer")):
+        if entry is not None:
+            _check_quality(session, actors[reviewer], entry.id)
     session.flush()
     return connected
+
+
+def _check_quality(session: Session, reviewer: Actor, entry_id: int) -> None:
+    """The provider confirms the rules the platform proposed when the source was connected, and runs them (R14)."""
+    proposed = [rule.id for rule in quality.list_rules(session, reviewer, entry_id) if rule.confirmed_at is None]
+    if proposed:
+        quality.confirm_rules(session, reviewer, entry_id, proposed)
+    quality.run_quality(session, reviewer, entry_id)
 
 
 def total_steps() -> int:

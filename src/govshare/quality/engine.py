@@ -3,11 +3,13 @@ failed rows in a single pass over the data (never a Python loop per row); then, 
 failing keys are fetched (`LIMIT`) and masked as the gateway would mask them, so that a quality report never
 shows what a grant would not.
 
-Scores: per dimension, 100 × (1 − failed / checked) summed over its rules, to one decimal; a dimension with
+Scores: per dimension, 100 × (1 − failed / checked) summed over its rules, to one decimal rounded down (100.0
+only when nothing failed); a dimension with
 nothing to judge has no score (not 100). The overall score is the mean of the dimensions that have one."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import duckdb
@@ -112,16 +114,21 @@ def _samples(connection: duckdb.DuckDBPyConnection, base: str, rule: RuleSpec, t
     return [("（主键为空）" if value is None else str(masker(value))) for (value,) in rows]
 
 
+def _one_decimal_down(value: float) -> float:
+    """To one decimal, rounded down: a score is 100.0 only when nothing failed (99.95 is not 100)."""
+    return math.floor(value * 10 + 1e-9) / 10
+
+
 def scores(outcomes: list[RuleOutcome]) -> dict[str, float | None]:
     """Per dimension and overall (see the module's docstring)."""
-    result: dict[str, float | None] = {}
+    exact: dict[str, float | None] = {}
     for dimension in Dimension:
         judged = [o for o in outcomes if o.rule.dimension == dimension]
         checked = sum(o.checked for o in judged)
-        result[dimension.value] = round(100 * (1 - sum(o.failed for o in judged) / checked), 1) if checked else None
-    present = [value for value in result.values() if value is not None]
-    result["overall"] = round(sum(present) / len(present), 1) if present else None
-    return result
+        exact[dimension.value] = 100 * (1 - sum(o.failed for o in judged) / checked) if checked else None
+    present = [value for value in exact.values() if value is not None]
+    exact["overall"] = sum(present) / len(present) if present else None
+    return {name: None if value is None else _one_decimal_down(value) for name, value in exact.items()}
 
 
 def run(connection: duckdb.DuckDBPyConnection, source: Source, rules: list[RuleSpec], *,

@@ -628,8 +628,12 @@ def entry_detail(request: Request, entry_id: IdPath, session: Session = SESSION,
                 }
     today = workdays.local_today(session)
     revisions = [catalog.revision_out(session, r, today) for r in catalog.list_revisions(session, actor, entry_id)]
+    from govshare.quality import service as quality
+
+    runs = quality.list_runs(session, actor, entry_id, limit=5)
     return render(request, session, actor, "entry_detail.html", entry=entry, events=events,
-                  stale=catalog.is_stale(entry), one_source=one_source, revisions=revisions)
+                  stale=catalog.is_stale(entry), one_source=one_source, revisions=revisions,
+                  quality_last=next((r for r in runs if r.status == "done"), None))
 
 
 # ---------------------------------------------------------------- my catalog (catalog managers)

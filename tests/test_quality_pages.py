@@ -114,3 +114,41 @@ def test_r14_other_readers_see_the_report_without_forms_and_their_posts_change_n
         assert response.status_code == 303 and response.headers["location"].startswith("/login"), action
     after = ([(r.id, r.confirmed_at) for r in _rules(db, entry_id)], [r.id for r in _runs(db, entry_id)])
     assert after == before
+
+
+def test_r14_search_shows_filters_and_sorts_by_the_last_quality_score(db, world, settings, as_user):
+    """A run updates the search index after its commit: the catalog page shows each entry's score, keeps only
+    those above a floor, and orders by score (entries never checked last); the API and its bad floor agree."""
+    from govshare.search import index as search_index
+    from tests.factories import published_entry
+
+    rows = residents(10)
+    rows[2]["出生日期"] = "1901-01-01"
+    checked = _served(db, world, rows)
+    with db.session() as s:
+        unchecked = published_entry(s, world, name="出入境证件信息").id
+        search_index.rebuild(s, settings.resolved_index_dir)
+    client = as_user("police_manager")
+    post_form(client, f"/catalog/{checked}/quality", f"/catalog/{checked}/quality/confirm")
+    post_form(client, f"/catalog/{checked}/quality", f"/catalog/{checked}/quality/run")  # reindexed on commit
+    [run] = _runs(db, checked)
+    assert 0 < run.overall < 100
+
+    reader = as_user("civil_requester")
+    listed = reader.get("/catalog", params={"order": "quality"})
+    text = visible_text(listed)
+    assert f"{run.overall:.1f}" in text and text.index("人口基本信息") < text.index("出入境证件信息")
+    floor = reader.get("/catalog", params={"quality": "60"})
+    assert "人口基本信息" in visible_text(floor) and "出入境证件信息" not in visible_text(floor)
+    above = reader.get("/catalog", params={"quality": f"{run.overall + 0.1:.1f}"})
+    assert "人口基本信息" not in visible_text(above)
+    assert reader.get("/catalog", params={"quality": "很好"}).status_code == 422
+
+    api = client.get("/api/v1/catalog/search", params={"order": "quality"}).json()
+    assert [hit["id"] for hit in api["hits"]][:2] == [checked, unchecked]
+    assert api["hits"][0]["quality"] == run.overall and api["hits"][1]["quality"] is None
+    for bad in ({"quality_min": "101"}, {"order": "random"}):
+        refused = client.get("/api/v1/catalog/search", params=bad)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] in ("quality_min", "order"), bad
+    overview = visible_text(as_user("reviewer").get("/workbench/departments"))  # the authority, per provider
+    assert f"{run.overall:.1f}（1）" in overview

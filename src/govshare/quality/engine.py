@@ -114,7 +114,7 @@ def _samples(connection: duckdb.DuckDBPyConnection, base: str, rule: RuleSpec, t
     return [("（主键为空）" if value is None else str(masker(value))) for (value,) in rows]
 
 
-def _one_decimal_down(value: float) -> float:
+def one_decimal_down(value: float) -> float:
     """To one decimal, rounded down: a score is 100.0 only when nothing failed (99.95 is not 100)."""
     return math.floor(value * 10 + 1e-9) / 10
 
@@ -128,7 +128,7 @@ def scores(outcomes: list[RuleOutcome]) -> dict[str, float | None]:
         exact[dimension.value] = 100 * (1 - sum(o.failed for o in judged) / checked) if checked else None
     present = [value for value in exact.values() if value is not None]
     exact["overall"] = sum(present) / len(present) if present else None
-    return {name: None if value is None else _one_decimal_down(value) for name, value in exact.items()}
+    return {name: None if value is None else one_decimal_down(value) for name, value in exact.items()}
 
 
 def run(connection: duckdb.DuckDBPyConnection, source: Source, rules: list[RuleSpec], *,

@@ -271,6 +271,7 @@ def _run(session: Session, entry: CatalogEntry, actor: Actor, trigger: str) -> Q
         return run
     _store_outcome(run, outcome, total, method)
     session.flush()
+    session.info.setdefault("catalog_changed", set()).add(entry.id)  # search shows and sorts by the score
     return run
 
 
@@ -368,3 +369,26 @@ def after_connect(session: Session, entry: CatalogEntry) -> QualityRun | None:
     if not has_confirmed or source is None or source.kind == "http":
         return None
     return run_scheduled(session, entry.id, RunTrigger.CONNECT)
+
+
+# ---------------------------------------------------------------- scores for search and supervision
+
+
+def latest_scores(session: Session, entry_ids: list[int]) -> dict[int, float]:
+    """The overall score of each entry's last completed run, for the entries that have one (search shows, filters
+    and sorts by it; the authority's overview averages it per department)."""
+    last = (select(func.max(QualityRun.id)).where(QualityRun.entry_id.in_(entry_ids), QualityRun.status == "done")
+            .group_by(QualityRun.entry_id))
+    rows = session.execute(select(QualityRun.entry_id, QualityRun.overall).where(QualityRun.id.in_(last)))
+    return {entry_id: overall for entry_id, overall in rows if overall is not None}
+
+
+def provider_scores(session: Session, department_ids: list[int]) -> dict[int, tuple[float, int]]:
+    """Per department: the mean of its published entries' last overall scores, and how many were checked."""
+    published = dict(session.execute(select(CatalogEntry.id, CatalogEntry.provider_id).where(
+        CatalogEntry.provider_id.in_(department_ids), CatalogEntry.status == EntryStatus.PUBLISHED)).all())
+    by_department: dict[int, list[float]] = {}
+    for entry_id, score in latest_scores(session, list(published)).items():
+        by_department.setdefault(published[entry_id], []).append(score)
+    return {department: (engine.one_decimal_down(sum(scores) / len(scores)), len(scores))
+            for department, scores in by_department.items()}

@@ -30,6 +30,7 @@ class SearchHit(BaseModel):
     format: str
     score: float
     is_lead_source: bool = Field(description="R06: the provider is the lead source of what the query names")
+    quality: float | None = Field(None, description="最近一次数据质量检查的总体得分（0–100，R14）；未检查为空")
     highlight: str | None = Field(None, description="name with the matched words in <em>, HTML-escaped")
 
 
@@ -59,12 +60,15 @@ def search_catalog(
     grade: list[str] | None = Query(None, description=f"分级：{Grade.choices()}{SEVERAL}"),
     theme: list[str] | None = Query(None, description="主题，可多个"),
     stale: bool | None = Query(None, description="true 只看过期目录，false 只看未过期目录"),
+    quality_min: float | None = Query(None, ge=0, le=100, description="最近一次质量检查的总体得分不低于此值（R14）"),
+    order: str = Query("relevance",
+                       description="排序：relevance（相关度）或 quality（质量得分从高到低，未检查的在后）"),
     limit: Annotated[int, limit_query(service.MAX_LIMIT)] = 20,
     offset: int = Query(0, ge=0, le=service.MAX_OFFSET, description=f"跳过的条数（分页，最多 {service.MAX_OFFSET}）"),
     facets: bool = Query(True, description="是否返回分面统计"),
     actor: Actor = Depends(current_actor),
 ) -> dict:
     filters = service.parse_filters(department=department, level=level, share_type=share_type, format=format,
-                                    grade=grade, theme=theme, stale=stale)
+                                    grade=grade, theme=theme, stale=stale, quality_min=quality_min)
     index_dir = request.app.state.settings.resolved_index_dir
-    return service.search(index_dir, q, filters, limit=limit, offset=offset, facets=facets)
+    return service.search(index_dir, q, filters, limit=limit, offset=offset, facets=facets, order=order)

@@ -46,6 +46,8 @@ def search_command(
     grade: list[str] = typer.Option(None, "--grade", help="分级"),
     theme: list[str] = typer.Option(None, "--theme", help="主题"),
     stale: bool = typer.Option(None, "--stale/--fresh", help="只看过期 / 未过期的目录"),
+    quality_min: float = typer.Option(None, "--quality-min", help="数据质量总体得分不低于此值（0–100）"),
+    order: str = typer.Option("relevance", "--order", help="排序：relevance（相关度）或 quality（质量得分）"),
     limit: int = typer.Option(20, "--limit", min=1, max=100),
     offset: int = typer.Option(0, "--offset", min=0),
 ) -> None:
@@ -62,8 +64,9 @@ def search_command(
             return
     try:
         filters = service.parse_filters(department=department, level=level, share_type=share_type,
-                                        format=data_format, grade=grade, theme=theme, stale=stale)
-        result = service.search(_index_dir(), query, filters, limit=limit, offset=offset)
+                                        format=data_format, grade=grade, theme=theme, stale=stale,
+                                        quality_min=quality_min)
+        result = service.search(_index_dir(), query, filters, limit=limit, offset=offset, order=order)
     except DomainError as exc:
         field = f"（字段：{exc.field}）" if exc.field else ""
         err_console.print(f"[red]错误：{exc.message}{field}[/red]")
@@ -73,14 +76,15 @@ def search_command(
         return
     if result["notice"]:
         err_console.print(f"[yellow]{result['notice']}[/yellow]")
-    table = Table("ID", "资源代码", "名称", "提供部门", "共享类型", "分级", "得分", "牵头数源",
+    table = Table("ID", "资源代码", "名称", "提供部门", "共享类型", "分级", "得分", "质量", "牵头数源",
                   title=f"共 {result['total']} 条，用时 {result['took_ms']} 毫秒")
     for hit in result["hits"]:
         share = ShareType.parse(hit["share_type"])
         grade_ = Grade.parse(hit["grade"])
         table.add_row(str(hit["id"]), hit["resource_code"], hit["name"], hit["provider"],
                       share.label if share else hit["share_type"], grade_.label if grade_ else hit["grade"],
-                      f"{hit['score']:.2f}", "是" if hit["is_lead_source"] else "")
+                      f"{hit['score']:.2f}", "—" if hit["quality"] is None else f"{hit['quality']:.1f}",
+                      "是" if hit["is_lead_source"] else "")
     console.print(table)
 
 

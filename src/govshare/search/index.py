@@ -36,7 +36,7 @@ from govshare.search import tokenize
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 META_FILE = "govshare-search.json"
 WORDS = "words"  # whitespace only: jieba tokens joined by spaces, lower-cased in Python
 CHARS = "chars"  # one token per character (the characters arrive space-separated)
@@ -63,7 +63,9 @@ FILTER_FIELDS = {"department": "department", **{name: name for name in ENUM_CODE
 FACET_FIELDS = {**FILTER_FIELDS, "department": "department_label"}
 DEPARTMENT_LABEL_SEP = "\t"
 SEP = "\x1f"  # between the values of a stored payload
-PAYLOAD_FIELDS = ("id", "resource_code", "name", "provider", "provider_id", "share_type", "grade", "format", "lead")
+PAYLOAD_FIELDS = ("id", "resource_code", "name", "provider", "provider_id", "share_type", "grade", "format", "lead",
+                  "quality")
+NO_QUALITY = -1  # the `quality` field of an entry never checked (scores are stored ×10 as integers)
 INCREMENTAL_HEAP = 50_000_000
 REBUILD_HEAP = 256_000_000
 PARALLEL_THRESHOLD = 4000
@@ -86,6 +88,7 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("department_label", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("theme", fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_date_field("stale_after", indexed=True, fast=True)
+    sb.add_integer_field("quality", indexed=True, fast=True)  # the last quality run's overall score ×10 (R14)
     return sb.build()
 
 
@@ -118,7 +121,7 @@ def prepare(doc: dict) -> dict:
     lead_terms = [tokenize.normalize(t).replace(" ", "") for t in doc.get("lead_terms") or ()]
     payload = SEP.join((str(doc["id"]), doc["resource_code"], doc["name"].replace(SEP, " "), doc["department_name"],
                         str(doc["department_id"]), doc["share_type"], doc["grade"], doc["data_format"],
-                        " ".join(lead_terms)))
+                        " ".join(lead_terms), "" if doc.get("quality") is None else f"{doc['quality']:.1f}"))
     return {
         "id": doc["id"],
         "payload": payload.encode(),
@@ -137,6 +140,7 @@ def prepare(doc: dict) -> dict:
         "grade": ENUM_NUMBERS["grade"].get(doc["grade"], -1),
         "theme": doc.get("theme") or "",
         "stale_after": doc.get("stale_after") or NEVER_STALE,
+        "quality": NO_QUALITY if doc.get("quality") is None else round(doc["quality"] * 10),
     }
 
 
@@ -145,6 +149,7 @@ def read_payload(data: bytes) -> dict:
     values = dict(zip(PAYLOAD_FIELDS, data.decode().split(SEP), strict=True))
     values["id"], values["provider_id"] = int(values["id"]), int(values["provider_id"])
     values["lead"] = values["lead"].split()
+    values["quality"] = float(values["quality"]) if values["quality"] else None
     return values
 
 
@@ -434,6 +439,7 @@ def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: i
     from govshare.catalog.models import CatalogEntry
     from govshare.catalog.service import stale_deadline
     from govshare.catalog.vocab import EntryStatus
+    from govshare.quality import service as quality_service
 
     query = select(CatalogEntry.id).where(CatalogEntry.status == EntryStatus.PUBLISHED)
     if entry_ids is not None:
@@ -446,6 +452,7 @@ def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: i
             .order_by(CatalogEntry.id)
         ).all()
         lead = onesource.lead_terms_by_entry(session, part) or {}
+        quality = quality_service.latest_scores(session, part)
         for entry in entries:
             yield {
                 "id": entry.id,
@@ -464,6 +471,7 @@ def load_rows(session: Session, entry_ids: Iterable[int] | None = None, chunk: i
                 "tags": entry.tags or "",
                 "stale_after": stale_deadline(entry),
                 "lead_terms": list(lead.get(entry.id, ())),
+                "quality": quality.get(entry.id),
             }
 
 

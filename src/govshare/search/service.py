@@ -4,6 +4,7 @@ the CLI, the web pages and the benchmark all call search()."""
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 FACET_SIZE = 200
 EMPTY_NOTICE = "搜索索引为空或尚未建立，请运行 govshare search --rebuild（或 govshare index rebuild）重建索引"
+ORDERS = {"relevance": "相关度", "quality": "质量得分"}
 FIELD_LABELS = {"department": "提供部门", "level": "部门层级", "share_type": "共享类型", "format": "资源格式",
                 "grade": "分级", "theme": "主题", "stale": "是否过期"}
 
@@ -48,6 +50,7 @@ class SearchFilters:
     grade: list[str] = field(default_factory=list)
     theme: list[str] = field(default_factory=list)
     stale: bool | None = None
+    quality_min: float | None = None  # the last quality run's overall score at least this (R14)
 
     def terms(self) -> dict[str, list[str]]:
         return {name: getattr(self, name) for name in search_index.FILTER_FIELDS if getattr(self, name)}
@@ -83,6 +86,7 @@ def parse_filters(
     grade: str | Iterable[str] | None = None,
     theme: str | Iterable[str] | None = None,
     stale: bool | None = None,
+    quality_min: float | None = None,
 ) -> SearchFilters:
     """Validates filter values (codes or Chinese labels); a bad value raises ValidationFailed naming the field."""
     departments = _values(department)
@@ -104,7 +108,14 @@ def parse_filters(
         grade=_enum_values(Grade, _values(grade), "grade"),
         theme=_values(theme),
         stale=stale,
+        quality_min=_quality_min(quality_min),
     )
+
+
+def _quality_min(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 100:
+        raise ValidationFailed(f"质量得分下限应在 0 到 100 之间：{value}", field="quality_min")
+    return value
 
 
 # ---------------------------------------------------------------- query building
@@ -207,6 +218,10 @@ def build_query(schema, query: str, filters: SearchFilters, now=None, *, every_c
         filter_clauses.append((Occur.Must, Query.const_score_query(term, 0.0)))
     if filters.stale is not None:
         filter_clauses.append((Occur.Must, Query.const_score_query(_stale_query(schema, filters.stale, now), 0.0)))
+    if filters.quality_min is not None:
+        scored = Query.range_query(schema, "quality", tantivy.FieldType.Integer,
+                                   lower_bound=math.ceil(filters.quality_min * 10), upper_bound=None)
+        filter_clauses.append((Occur.Must, Query.const_score_query(scored, 0.0)))
     leads = lead_terms(query, concepts) if concepts else set()
     if leads:
         lead = Query.boolean_query([(Occur.Should, _term(schema, "lead", t)) for t in sorted(leads)])
@@ -265,14 +280,19 @@ def search(
     facets: bool = True,
     now=None,
     every_concept: bool = False,
+    order: str = "relevance",
 ) -> dict:
     """Searches the published catalog. Returns {total, hits, facets, facet_labels, took_ms, notice}.
+    `order`: relevance, or quality (the best overall score first; entries never checked last).
     `every_concept`: the former all-concepts ranking (a baseline of the relevance benchmark)."""
     started = time.perf_counter()
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"每页条数应在 1 到 {MAX_LIMIT} 之间：{limit}", field="limit")
     if not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed(f"偏移量应在 0 到 {MAX_OFFSET} 之间：{offset}", field="offset")
+    if order not in ORDERS:
+        raise ValidationFailed(f"排序方式无效：{order}；可选：{'、'.join(f'{k}（{v}）' for k, v in ORDERS.items())}",
+                               field="order")
     filters = filters or SearchFilters()
     target = search_index.get_index(index_dir)
     searcher = target.searcher()
@@ -284,13 +304,16 @@ def search(
     schema = target.index().schema
     now = now or utcnow()
     full, leads, concepts = build_query(schema, query, filters, now, every_concept=every_concept)
-    found = searcher.search(full, limit=limit, offset=offset, count=True)
+    if order == "quality":
+        found = searcher.search(full, limit=limit, offset=offset, count=True, order_by_field="quality")
+    else:
+        found = searcher.search(full, limit=limit, offset=offset, count=True)
     result["total"] = found.count
-    for score, address in found.hits:
+    for key, address in found.hits:
         hit = search_index.read_payload(searcher.doc(address).get_first("payload"))
         is_lead = bool(leads.intersection(hit.pop("lead")))
-        hit.update(score=round(score - (LEAD_BOOST if is_lead else 0.0), 4), is_lead_source=is_lead,
-                   highlight=highlight(hit["name"], concepts))
+        score = 0.0 if order == "quality" else round(key - (LEAD_BOOST if is_lead else 0.0), 4)
+        hit.update(score=score, is_lead_source=is_lead, highlight=highlight(hit["name"], concepts))
         result["hits"].append(hit)
     if facets:
         result["facets"], result["facet_labels"] = _facets(searcher, schema, full, found.count, filters, now)

@@ -367,6 +367,9 @@ def logout(request: Request, session: Session = SESSION):
 FACETS = (("department", "提供部门"), ("level", "层级"), ("share_type", "共享类型"), ("format", "数据格式"),
           ("grade", "分级"), ("theme", "主题"), ("stale", "更新状态"))
 LIST_FILTERS = ("department", "level", "share_type", "format", "grade", "theme")
+VIEW_PARAMS = ("quality", "order")  # the quality floor and the order of the results (R14)
+QUALITY_FLOORS = ("95", "80", "60")
+ORDER_LABELS = {"relevance": "相关度", "quality": "质量得分"}
 FILTER_LABEL_KINDS = {"share_type": "share_type", "format": "data_format", "grade": "grade", "level": "level",
                       "stale": "stale"}
 FACET_VISIBLE = 8  # values shown before "更多"
@@ -404,9 +407,19 @@ def _search_params(request: Request) -> dict[str, list[str]]:
     legacy = query.get("provider_id", "").strip()  # older links and bookmarks
     if legacy and not params["department"]:
         params["department"] = [legacy]
-    stale = query.get("stale", "").strip()
-    params["stale"] = [stale] if stale else []
+    for name in ("stale", *VIEW_PARAMS):
+        value = query.get(name, "").strip()
+        params[name] = [value] if value else []
     return params
+
+
+def _parse_quality(values: list[str]) -> float | None:
+    if not values:
+        return None
+    try:
+        return float(values[0])
+    except ValueError:
+        raise ValidationFailed(f"质量得分下限应为 0 到 100 之间的数：{values[0][:20]}", field="quality") from None
 
 
 def _parse_stale(values: list[str]) -> bool | None:
@@ -423,7 +436,7 @@ def _parse_stale(values: list[str]) -> bool | None:
 def catalog_url(q: str, params: dict[str, list[str]], page: int = 1, **change: list[str]) -> str:
     """/catalog with the query, the filters (`change` replaces a field's values) and the page."""
     pairs: list[tuple[str, str]] = [("q", q)] if q else []
-    for name, _title in FACETS:
+    for name in (*(name for name, _title in FACETS), *VIEW_PARAMS):
         pairs.extend((name, value) for value in change.get(name, params.get(name, [])))
     if page > 1:
         pairs.append(("page", str(page)))
@@ -464,8 +477,23 @@ def _facet_view(session: Session, q: str, params: dict, facets: dict, facet_labe
     return groups
 
 
+def _quality_view(q: str, params: dict) -> dict:
+    """The quality floor and the order, each value with the link that applies it (R14)."""
+    floor, order = (params.get("quality") or [""])[0], (params.get("order") or ["relevance"])[0]
+    return {
+        "floors": [{"label": f"{value} 分以上", "active": value == floor,
+                    "url": catalog_url(q, params, quality=[value])} for value in QUALITY_FLOORS],
+        "orders": [{"label": text, "active": key == order,
+                    "url": catalog_url(q, params, order=[] if key == "relevance" else [key])}
+                   for key, text in ORDER_LABELS.items()],
+    }
+
+
 def _active_filters(session: Session, q: str, params: dict, facet_labels: dict) -> list[dict]:
     active = []
+    if params.get("quality"):
+        active.append({"title": "数据质量", "label": f"{params['quality'][0]} 分以上",
+                       "url": catalog_url(q, params, quality=[])})
     for name, title in FACETS:
         for value in params[name]:
             active.append({"title": title, "label": _filter_label(session, name, value, facet_labels),
@@ -486,15 +514,17 @@ def find_published(request: Request, session: Session, actor: Actor, *, q: str, 
     no index has been built on this node, the page says so and how to build it."""
     filters = search_service.parse_filters(
         department=params["department"], level=params["level"], share_type=params["share_type"],
-        format=params["format"], grade=params["grade"], theme=params["theme"], stale=_parse_stale(params["stale"]))
+        format=params["format"], grade=params["grade"], theme=params["theme"], stale=_parse_stale(params["stale"]),
+        quality_min=_parse_quality(params["quality"]))
     offset = (page - 1) * PAGE_SIZE
     result = search_service.search(request.app.state.settings.resolved_index_dir, q, filters,
-                                   limit=PAGE_SIZE, offset=offset, facets=True)
+                                   limit=PAGE_SIZE, offset=offset, facets=True,
+                                   order=(params["order"] or ["relevance"])[0])
     now = utcnow()
     if result["notice"] is None:
         entries = _readable_by_id(session, actor, [int(hit["id"]) for hit in result["hits"]])
         rows = [{"entry": entry, "stale": catalog.is_stale(entry, now), "lead": hit["is_lead_source"],
-                 "name_html": safe_highlight(hit.get("highlight"), entry.name)}
+                 "name_html": safe_highlight(hit.get("highlight"), entry.name), "quality": hit.get("quality")}
                 for hit in result["hits"] if (entry := entries.get(int(hit["id"]))) is not None]
         return {"rows": rows, "total": result["total"], "took_ms": result["took_ms"], "facets": result["facets"],
                 "facet_labels": result["facet_labels"], "indexed": True}
@@ -526,7 +556,7 @@ def catalog_search(
         request, session, actor, "catalog_list.html", status_code=status_code, error=error, q=q, params=params,
         rows=found["rows"], total=found["total"], took_ms=found["took_ms"], indexed=found["indexed"],
         facet_groups=_facet_view(session, q, params, found["facets"], found["facet_labels"]),
-        active_filters=_active_filters(session, q, params, found["facet_labels"]),
+        active_filters=_active_filters(session, q, params, found["facet_labels"]), quality=_quality_view(q, params),
         clear_url=catalog_url(q, {}), page=page_number, pages=pages,
         prev_url=catalog_url(q, params, page_number - 1) if page_number > 1 else None,
         next_url=catalog_url(q, params, page_number + 1) if page_number < pages else None,

@@ -24,6 +24,7 @@ from govshare.demands.vocab import DemandStatus
 from govshare.gateway.models import DataConnection, DataSource
 from govshare.orgs import systems
 from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role, User
+from govshare.quality import service as quality
 from govshare.sharing import changes, disputes
 from govshare.sharing import service as sharing
 from govshare.sharing.models import Grant, ShareRequest
@@ -375,7 +376,8 @@ def service_changes(context: Context) -> list[Row]:
 
 
 def departments(context: Context) -> list[Row]:
-    """Per department of the area: entries, published share, requests received, replies on time, overdue now.
+    """Per department of the area: entries, published share, requests received, replies on time, overdue now, and
+    the mean quality score of its checked entries (R14).
     A reply is on time when it was made by the reply deadline (the local day of the decision)."""
     session, today = context.session, context.today
     found = list(session.scalars(select(Department).where(_in_area(context.actor)).order_by(Department.id)))
@@ -399,15 +401,18 @@ def departments(context: Context) -> list[Row]:
             on_time[provider_id] += due is None or context.local_date(decided_at) <= due
         elif status == S.SUBMITTED and (overdue_at is not None or (due is not None and due < today)):
             overdue[provider_id] += 1
+    scores = quality.provider_scores(session, ids)
     rows = []
     for department in found:
         counts = entries[department.id]
+        score = scores.get(department.id)
         total, published = sum(counts.values()), counts[EntryStatus.PUBLISHED]
         level = LEVEL_LABELS.get(Level(department.level), department.level) \
             if department.level in {lv.value for lv in Level} else department.level
         rows.append(Row((department.name, level, str(total), str(published), _percent(published, total),
                          str(received[department.id]), str(replied[department.id]),
-                         _percent(on_time[department.id], replied[department.id]), str(overdue[department.id])),
+                         _percent(on_time[department.id], replied[department.id]), str(overdue[department.id]),
+                         f"{score[0]:.1f}（{score[1]}）" if score else "—"),
                         url=f"/catalog?department={department.id}", mark=OVERDUE if overdue[department.id] else None,
                         facet=level))
     return rows
@@ -543,7 +548,7 @@ PANELS: tuple[Panel, ...] = (
           "近 30 天没有异常使用。", lambda a: reads_node(a) or is_authority(a), anomalies, facet_label="类型",
           more_url="/audit"),
     Panel("departments", "部门概况", ("部门", "层级", "目录", "已发布", "发布率", "收到申请", "已答复",
-                                  "按时答复率", "当前逾期"),
+                                  "按时答复率", "当前逾期", "数据质量（已检查目录）"),
           "没有部门。", oversees, departments, facet_label="层级", chart=departments_chart),
     Panel("connections", "数据连接", ("连接", "部门", "类型", "接入目录数", "更新时间"),
           "还没有登记数据连接。", lambda a: a.has(Role.PLATFORM_ADMIN), connections, facet_label="类型",

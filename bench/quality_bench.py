@@ -194,10 +194,9 @@ SELECT count(*),
   count(je), count(*) FILTER (WHERE je IS NOT NULL
                                 AND coalesce(NOT try_cast(replace(je, ',', '') AS DOUBLE) BETWEEN 0 AND 100000, true)),
   count(xzqhdm), count(*) FILTER (WHERE xzqhdm NOT IN (SELECT code FROM regions)),
-  count(*) FILTER (WHERE csrq IS NOT NULL AND gmsfhm IS NOT NULL),
-  count(*) FILTER (WHERE csrq IS NOT NULL AND id_ok
-                     AND coalesce(strftime(try_cast(csrq AS DATE), '%Y%m%d') <> substr(gmsfhm, 7, 8), true)),
-  count(*) FILTER (WHERE djrq IS NOT NULL AND clrq IS NOT NULL),
+  count(*) FILTER (WHERE id_ok AND try_cast(csrq AS DATE) IS NOT NULL),
+  count(*) FILTER (WHERE id_ok AND strftime(try_cast(csrq AS DATE), '%Y%m%d') <> substr(gmsfhm, 7, 8)),
+  count(*) FILTER (WHERE try_cast(djrq AS DATE) IS NOT NULL AND try_cast(clrq AS DATE) IS NOT NULL),
   count(*) FILTER (WHERE try_cast(djrq AS DATE) < try_cast(clrq AS DATE))
 FROM w
 """

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 from stdnum.cn import ric, uscc
 
 from govshare.errors import Conflict, Forbidden, InvalidFields, NotFound, ValidationFailed
@@ -109,9 +110,10 @@ def test_r14_cross_item_rules_birth_date_against_id_number_and_date_order():
             {"gmsfhm": BAD_ID, "csrq": "1949-12-30", "djrq": None, "clrq": "2001-12-01"}]
     outcome = _run(rows, [_rule("birth_matches_id", "csrq", other="gmsfhm"), _rule("not_before", "djrq", other="clrq")],
                    masks={"gmsfhm": masking.parse_rule("keep:6:4")})
-    assert _counts(outcome) == [("birth_matches_id", "csrq", 3, 1), ("not_before", "djrq", 2, 1)]
+    # an invalid ID number cannot be compared: not judged (neither passed nor failed); nor a missing date
+    assert _counts(outcome) == [("birth_matches_id", "csrq", 2, 1), ("not_before", "djrq", 2, 1)]
     assert outcome.rules[0].samples == [masking.served_masker(masking.parse_rule("keep:6:4"), "")(other_id)]
-    assert outcome.scores["consistency"] == round(100 * (1 - 2 / 5), 1)
+    assert outcome.scores["consistency"] == 50.0
 
 
 def test_r14_a_score_is_100_only_when_nothing_failed():
@@ -145,6 +147,34 @@ def test_r14_an_invalid_rule_names_each_invalid_field():
         with pytest.raises(InvalidFields) as refused:
             parse_rule(raw, ITEMS)
         assert field in refused.value.errors, raw
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"min": "nan"}, "rule.params.min"), ({"max": "inf"}, "rule.params.max"), ({"min": "1e400"}, "rule.params.min"),
+    ({"min": 10 ** 400}, "rule.params.min"), ({"min": "2000-01-01", "max": 5}, "rule.params.max"),
+    ({"min": 10, "max": 1}, "rule.params.max"), ({"min": ["1"]}, "rule.params.min"),
+])
+def test_r14_a_range_takes_finite_bounds_of_one_kind_in_order(params, field):
+    with pytest.raises(InvalidFields) as refused:
+        parse_rule({"kind": "range", "item": "nl", "params": params}, ITEMS)
+    assert field in refused.value.errors
+
+
+@pytest.mark.parametrize("raw", [
+    {"kind": "reference", "item": "xzqhdm", "params": {"reference": ["admin_divisions"]}},
+    {"kind": "enum", "item": "xb", "params": {"standard": {"GB/T 2261.1": 1}}},
+    {"kind": "not_before", "item": "djrq", "params": {"other": ["clrq"]}},
+    {"kind": "format", "item": "xm", "params": {"format": 7}},
+    {"kind": "enum", "item": "xb", "params": {"values": [str(n) for n in range(1001)]}},
+    {"kind": "enum", "item": "xb", "params": {"values": ["男" * 101]}},
+    {"kind": "enum", "item": "xb", "params": {"values": [None]}},
+    {"kind": "required", "item": ["xm"]},
+    {"kind": "required", "item": "xm", "params": ["x"]},
+])
+def test_r14_parameters_of_the_wrong_shape_are_refused_naming_the_field_never_a_crash(raw):
+    with pytest.raises(InvalidFields) as refused:
+        parse_rule(raw, ITEMS, {"admin_divisions"})
+    assert all(name.startswith("rule.") for name in refused.value.errors)
 
 
 # ---------------------------------------------------------------- the real register, through the service
@@ -299,10 +329,10 @@ def test_quality_reference_rows_of_the_real_division_codes(db, world):
 # ---------------------------------------------------------------- when runs happen: on connect, on schedule
 
 
-def test_r14_a_reconnected_source_is_run_at_once_and_the_worker_runs_what_is_due(db, world):
-    """Connecting proposes rules; once some are confirmed, connecting a new file runs them at once (trigger
-    connect); the worker runs an entry again after `quality_interval_days` or after its source changed, and not
-    before."""
+def test_r14_a_reconnected_source_is_run_by_the_next_round_and_again_when_due(db, world):
+    """Connecting proposes rules; once some are confirmed, connecting a new file makes the entry due at once: the
+    worker's next round runs it (trigger connect), in its own unit of work; then again only after
+    `quality_interval_days`."""
     from govshare import jobs
 
     manager = world.actors["police_manager"]
@@ -311,15 +341,90 @@ def test_r14_a_reconnected_source_is_run_at_once_and_the_worker_runs_what_is_due
         entry = resident_entry(s, world)
         entry_id = entry.id
         connect.connect_file(s, manager, entry_id, csv_bytes(rows), "人口.csv", "gmsfhm")
-        assert quality.list_runs(s, manager, entry_id) == []  # nothing confirmed yet: nothing run
         quality.confirm_rules(s, manager, entry_id, [r.id for r in quality.list_rules(s, manager, entry_id)])
+    assert jobs.run_all(db)["quality"] == {"quality_runs": 1}  # confirmed rules, never run: due
+    with db.session() as s:
         connect.connect_file(s, manager, entry_id, csv_bytes(rows[:10]), "人口.csv", "gmsfhm")
-        [on_connect] = quality.list_runs(s, manager, entry_id)
+        assert len(quality.list_runs(s, manager, entry_id)) == 1  # not inside the connection's transaction
+    assert jobs.run_all(db)["quality"] == {"quality_runs": 1}
+    with db.session() as s:
+        on_connect = quality.list_runs(s, manager, entry_id)[0]
         assert (on_connect.trigger, on_connect.status, on_connect.rows_checked) == ("connect", "done", 10)
         started = on_connect.started_at
-    assert jobs.run_all(db, started + timedelta(days=1))["quality"] == {}  # ran today, source unchanged
+    assert jobs.run_all(db, started + timedelta(days=1))["quality"] == {}  # checked today, source unchanged
     later = started + timedelta(days=db.settings.quality_interval_days + 1)
     assert jobs.run_all(db, later)["quality"] == {"quality_runs": 1}
     with db.session() as s:
         runs = quality.list_runs(s, manager, entry_id)
-        assert [r.trigger for r in runs] == ["schedule", "connect"] and runs[0].actor_id is None
+        assert [r.trigger for r in runs] == ["schedule", "connect", "connect"] and runs[0].actor_id is None
+
+
+def test_r14_a_database_table_is_checked_with_its_failures_sampled(db, world):
+    """A database source is read once as a stream: the run keeps its rows for the samples (the counts and the
+    failing keys both come out), masked as the gateway masks the key."""
+    from govshare.config import settings_of
+    from tests.authz_cases_issue4_sources import _entry
+    from tests.gateway_factories import COLUMN_MAP
+
+    with db.session() as s:
+        params = _entry(s, world)
+        manager = world.actors["police_manager"]
+        from sqlalchemy import create_engine, text
+
+        engine_ = create_engine(params["url"])
+        with engine_.begin() as conn:
+            conn.execute(text('UPDATE "RK_JBXX" SET "CSRQ" = \'1901-01-01\' WHERE rowid = 2'))
+            key = conn.execute(text('SELECT "GMSFHM" FROM "RK_JBXX" WHERE rowid = 2')).scalar_one()
+        engine_.dispose()
+        connect.connect_sql(s, manager, params["entry_id"], params["connection"], "RK_JBXX", "gmsfhm", COLUMN_MAP)
+        proposed = quality.list_rules(s, manager, params["entry_id"])
+        assert ("birth_matches_id", "csrq") in {(r.kind, r.item) for r in proposed}
+        quality.confirm_rules(s, manager, params["entry_id"], [r.id for r in proposed])
+        quality.declare_rule(s, manager, params["entry_id"], {"kind": "unique", "item": "xzqhdm"})
+        run = quality.run_quality(s, manager, params["entry_id"])
+        assert settings_of(s).data_dir.joinpath("tmp", "quality").is_dir()  # where a large run spills
+    assert run.status == "done", run.error
+    failed = {r["kind"]: r for r in run.results if r["kind"] in ("birth_matches_id", "unique") and
+              r["item"] in ("csrq", "xzqhdm")}
+    assert failed["birth_matches_id"]["failed"] == 1
+    assert failed["birth_matches_id"]["samples"] == [key[:6] + "*" * 8 + key[-4:]]
+    assert failed["unique"]["failed"] > 0 and failed["unique"]["samples"]  # six people in fewer districts
+
+
+def test_r14_samples_are_hidden_once_the_item_they_show_is_masked_otherwise(db, world):
+    """A report made while the key was served as stored must not show it once the key is graded sensitive."""
+    from govshare.catalog.models import DataItem
+
+    manager = world.actors["police_manager"]
+    with db.session() as s:
+        entry = register_entry(s, world)
+        connect.connect_file(s, manager, entry.id, REGISTER.read_bytes(), REGISTER.name, "tyshxydm")
+        quality.declare_rule(s, manager, entry.id, {"kind": "required", "item": "fddbr"})
+        run = quality.run_quality(s, manager, entry.id)
+        shown = next(r for r in quality.samples_shown(s, run) if r["item"] == "fddbr")
+        assert shown["samples"] and "samples_hidden" not in shown
+        key = s.scalars(select(DataItem).where(DataItem.entry_id == entry.id, DataItem.name == "tyshxydm")).one()
+        key.grade, key.personal_info = "核心", "spi"
+        s.flush()
+        hidden = next(r for r in quality.samples_shown(s, run) if r["item"] == "fddbr")
+    assert hidden["samples"] == [] and "分级已变更" in hidden["samples_hidden"]
+
+
+def test_r14_the_worker_records_why_an_entry_could_not_be_checked_and_goes_on(db, world):
+    """An entry that stopped being checkable between the choice and the run (its rules' item unmapped) is a
+    failed run on the record, saying why; the round goes on."""
+    from govshare import jobs
+    from govshare.gateway.models import DataSource
+
+    manager = world.actors["police_manager"]
+    with db.session() as s:
+        entry = register_entry(s, world)
+        connect.connect_file(s, manager, entry.id, REGISTER.read_bytes(), REGISTER.name, "tyshxydm")
+        quality.declare_rule(s, manager, entry.id, {"kind": "required", "item": "dq"})
+        source = s.scalars(select(DataSource).where(DataSource.entry_id == entry.id)).one()
+        source.column_map = {k: v for k, v in source.column_map.items() if k != "dq"}
+        entry_id = entry.id
+    assert jobs.run_all(db)["quality"] == {"quality_runs_failed": 1}
+    with db.session() as s:
+        [failed] = quality.list_runs(s, manager, entry_id)
+        assert failed.status == "failed" and "dq" in failed.error and failed.trigger == "connect"  # never run yet

@@ -59,7 +59,7 @@ def test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_pa
 
     refused = client.post(f"{url}/rules", data=page_form(client.get(url).text, f"{url}/rules")
                           | {"kind": ["range"], "item": ["csrq"], "min": ["去年"]})
-    assert refused.status_code == 422 and "应为数字或日期" in visible_text(refused)
+    assert refused.status_code == 422 and "或日期（YYYY-MM-DD）" in visible_text(refused)
     assert len(_rules(db, entry_id)) == len(proposed)  # nothing stored
 
     _done(post_form(client, url, f"{url}/rules", kind="range", item="csrq", min="1950-01-01"), entry_id, "added")

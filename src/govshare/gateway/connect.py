@@ -273,7 +273,7 @@ def _store(session: Session, actor: Actor, entry: CatalogEntry, **fields) -> Dat
     session.flush()
     from govshare.quality import service as quality  # quality reads sources through the gateway
 
-    quality.after_connect(session, entry)  # proposes rules for the new source and runs the confirmed ones (R14)
+    quality.after_connect(session, entry)  # proposes rules for the new source; the worker runs them (R14)
     return source
 
 

@@ -54,6 +54,7 @@ class RuleResultOut(BaseModel):
     checked: int = Field(description="检查的行数")
     failed: int = Field(description="不符合的行数")
     samples: list[str] = Field(description="不符合的主键示例（按信息项分级脱敏）")
+    samples_hidden: str | None = Field(None, description="信息项分级在检查后变更时，示例已隐去的说明")
 
 
 class RunOut(BaseModel):
@@ -96,11 +97,11 @@ def rule_out(rule: QualityRule) -> dict:
             "confirmed_at": rule.confirmed_at}
 
 
-def run_out(run: QualityRun) -> dict:
+def run_out(session: Session, run: QualityRun) -> dict:
     scores = {d.value: getattr(run, d.value) for d in Dimension} | {"overall": run.overall}
     return {"id": run.id, "entry_id": run.entry_id, "trigger": run.trigger, "status": run.status, "error": run.error,
             "rows_checked": run.rows_checked, "total_rows": run.total_rows, "sampled": run.sampled,
-            "sample_method": run.sample_method, "scores": scores, "results": run.results or [],
+            "sample_method": run.sample_method, "scores": scores, "results": service.samples_shown(session, run),
             "started_at": run.started_at, "finished_at": run.finished_at}
 
 
@@ -148,18 +149,18 @@ def remove_rule(entry_id: IdPath, rule_id: IdPath, actor: Actor = Depends(curren
              description="提供部门按已确认的规则检查数据源（一次扫描），记录各维度得分和不符合的主键示例（按分级脱敏，R14、R17）。",
              responses=errors(403, 404, 409))
 def run_quality(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return run_out(service.run_quality(session, actor, entry_id))
+    return run_out(session, service.run_quality(session, actor, entry_id))
 
 
 @router.get("/entries/{entry_id}/runs", response_model=list[RunOut], summary="目录的质量检查记录",
             description="最近的在前（R14）。", responses=errors(404))
 def list_runs(entry_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return [run_out(r) for r in service.list_runs(session, actor, entry_id)]
+    return [run_out(session, r) for r in service.list_runs(session, actor, entry_id)]
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="查看质量检查记录", responses=errors(404))
 def get_run(run_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
-    return run_out(service.get_run(session, actor, run_id))
+    return run_out(session, service.get_run(session, actor, run_id))
 
 
 @router.get("/references", response_model=list[ReferenceOut], summary="参照表",

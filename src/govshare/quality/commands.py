@@ -30,9 +30,10 @@ def _print_rules(rules) -> None:
     console.print(table)
 
 
-def _print_run(run) -> None:
+def _print_run(session, run) -> None:
     from rich.table import Table
 
+    from govshare.quality import service
     from govshare.quality.rules import Dimension
 
     if run.status != "done":
@@ -42,9 +43,9 @@ def _print_run(run) -> None:
     console.print(f"[bold]质量检查 {run.id}[/bold]（目录 {run.entry_id}）：总分 {_score(run.overall)}    {scores}")
     console.print(f"检查 {run.rows_checked:,} 行" + (f"；{run.sample_method}" if run.sampled else ""))
     table = Table("规则", "信息项", "检查", "不符合", "示例（已脱敏）")
-    for result in run.results:
+    for result in service.samples_shown(session, run):
         table.add_row(result["label"], result["item"] or "—", f"{result['checked']:,}", f"{result['failed']:,}",
-                      "、".join(result["samples"][:3]))
+                      result.get("samples_hidden") or "、".join(result["samples"][:3]))
     console.print(table)
 
 
@@ -132,7 +133,7 @@ def run(entry_id: int, user: str = USER) -> None:
                       console=err_console, transient=True) as progress:
             progress.add_task(f"检查目录 {entry_id} 的数据质量（一次扫描数据源）", total=None)
             result = service.run_quality(session, actor, entry_id)
-        _print_run(result)
+        _print_run(session, result)
 
 
 @quality_app.command("runs")

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from govshare.gateway import masking
+from govshare.gateway import masking, profiling
 from govshare.gateway.masking import quote_identifier
 from govshare.quality.rules import (
     SAMPLE_KEYS,
     Dimension,
+    Plan,
     RuleKind,
     RuleSpec,
     checked_sql,
+    date_sql,
     failed_sql,
     text_sql,
 )
@@ -54,35 +56,44 @@ class Outcome:
 @dataclass(frozen=True)
 class Source:
     """What the engine reads: a DuckDB relation (table expression), the source column of each item, the key
-    item, and each item's masking rule with the salt of whoever reads the report."""
+    item, and each item's masking rule with the salt of whoever reads the report. A relation that can be read
+    only once (a database table streamed as Arrow) is not `rereadable`: its rows are kept in a temporary table
+    for the samples."""
 
     relation: str
     columns: dict[str, str]
     key_item: str
     masks: dict[str, masking.Rule]
     salt: str = ""
+    rereadable: bool = True
 
 
-def _aliases(columns: dict[str, str]) -> dict[str, str]:
-    return {item: f"t{position}" for position, item in enumerate(columns)}
+def _projection(source: Source, plan: Plan) -> str:
+    """Each value computed once per row, in two steps (DuckDB does not share a sub-expression repeated across
+    the rules' conditions): the items' texts and raw texts, then their normalized values, dates and validity."""
+    first = [f"{text_sql(quote_identifier(source.columns[item]))} AS {alias}" for item, alias in plan.texts.items()]
+    first += [f"CAST({quote_identifier(source.columns[item])} AS VARCHAR) AS {alias}"
+              for item, alias in plan.raws.items()]
+    second = [f"{profiling.normalized_sql(plan.texts[item])} AS {alias}" for item, alias in plan.normalized.items()]
+    second += [f"{date_sql(plan.texts[item])} AS {alias}" for item, alias in plan.dates.items()]
+    third = [f"{plan.check_sql(item, format_)} AS {alias}" for (item, format_), alias in plan.checks.items()]
+    query = f"SELECT {', '.join(first)} FROM {source.relation}"
+    for step in (second, third):
+        if step:
+            query = f"SELECT *, {', '.join(step)} FROM ({query})"
+    return query
 
 
-def _projection(source: Source, aliases: dict[str, str]) -> str:
-    """Each item's text once (trimmed, NULL when missing): the rules read these, not the raw columns."""
-    parts = [f"{text_sql(quote_identifier(source.columns[item]))} AS {alias}" for item, alias in aliases.items()]
-    return f"SELECT {', '.join(parts)} FROM {source.relation}"
-
-
-def _aggregates(rules: list[RuleSpec], texts: dict[str, str], references: dict[str, str]) -> list[str]:
+def _aggregates(rules: list[RuleSpec], plan: Plan, references: dict[str, str]) -> list[str]:
     parts = ["count(*)"]
     for rule in rules:
         if rule.kind == RuleKind.UNIQUE:
-            value = texts[rule.item]
+            value = plan.texts[rule.item]
             parts += [f"count({value})", f"count({value}) - count(DISTINCT {value})"]
         else:
             reference = references.get(rule.params.get("reference", ""))
-            parts += [f"count(*) FILTER (WHERE {checked_sql(rule, texts)})",
-                      f"count(*) FILTER (WHERE {failed_sql(rule, texts, reference)})"]
+            parts += [f"count(*) FILTER (WHERE {checked_sql(rule, plan)})",
+                      f"count(*) FILTER (WHERE {failed_sql(rule, plan, reference)})"]
     return parts
 
 
@@ -97,21 +108,29 @@ def _register_references(connection: duckdb.DuckDBPyConnection, rules: list[Rule
     return relations
 
 
-def _samples(connection: duckdb.DuckDBPyConnection, base: str, rule: RuleSpec, texts: dict[str, str],
+def _samples(connection: duckdb.DuckDBPyConnection, base: str, rule: RuleSpec, plan: Plan,
              references: dict[str, str], source: Source) -> list[str]:
-    """A few failing keys of `rule` (for `unique`, duplicated values of its item), masked by their item's rule."""
+    """A few failing keys of `rule` (for `unique`, duplicated values of its item), as stored, masked by their
+    item's rule as the gateway serves them."""
     if rule.kind == RuleKind.UNIQUE:
-        value, shown_item = texts[rule.item], rule.item
-        query = (f"SELECT {value} FROM ({base}) WHERE {value} IS NOT NULL GROUP BY {value} HAVING count(*) > 1 "
-                 f"ORDER BY {value} LIMIT {SAMPLE_KEYS}")
+        value, shown_item = plan.texts[rule.item], rule.item
+        query = (f"SELECT min({plan.raws[rule.item]}) FROM {base} WHERE {value} IS NOT NULL GROUP BY {value} "
+                 f"HAVING count(*) > 1 ORDER BY {value} LIMIT {SAMPLE_KEYS}")
     else:
-        key, shown_item = texts[source.key_item], source.key_item
+        shown_item = source.key_item
         reference = references.get(rule.params.get("reference", ""))
-        query = (f"SELECT {key} FROM ({base}) WHERE {failed_sql(rule, texts, reference)} "
+        query = (f"SELECT {plan.raws[source.key_item]} FROM {base} WHERE {failed_sql(rule, plan, reference)} "
                  f"LIMIT {SAMPLE_KEYS}")
     masker = masking.served_masker(source.masks.get(shown_item, masking.Rule("hash")), source.salt)
     rows = connection.execute(query).fetchall()
-    return [("（主键为空）" if value is None else str(masker(value))) for (value,) in rows]
+    return [_shown(value, masker) for (value,) in rows]
+
+
+def _shown(value, masker) -> str:
+    if value is None:
+        return "（主键为空）"
+    masked = masker(value)
+    return "（已隐去）" if masked is None else str(masked)
 
 
 def one_decimal_down(value: float) -> float:
@@ -137,15 +156,18 @@ def run(connection: duckdb.DuckDBPyConnection, source: Source, rules: list[RuleS
     """Counts every row rule of `rules` over `source` in one statement, then samples the failing ones.
     `timeliness` is the entry-level outcome the service judged from the source's load time."""
     row_rules = [rule for rule in rules if rule.kind != RuleKind.TIMELINESS]
-    aliases = _aliases(source.columns)
+    plan = Plan.of(row_rules, list(source.columns), source.key_item)
     references = _register_references(connection, row_rules, reference_tables or {})
-    base = _projection(source, aliases)
-    counts = connection.execute(f"SELECT {', '.join(_aggregates(row_rules, aliases, references))} "
-                                f"FROM ({base})").fetchone()
+    base = f"({_projection(source, plan)})"
+    if not source.rereadable:
+        connection.execute(f"CREATE TEMPORARY TABLE quality_rows AS {base[1:-1]}")
+        base = "quality_rows"
+    counts = connection.execute(f"SELECT {', '.join(_aggregates(row_rules, plan, references))} "
+                                f"FROM {base}").fetchone()
     outcomes = []
     for position, rule in enumerate(row_rules):
         checked, failed = int(counts[1 + 2 * position]), int(counts[2 + 2 * position])
-        samples = _samples(connection, base, rule, aliases, references, source) if failed else []
+        samples = _samples(connection, base, rule, plan, references, source) if failed else []
         outcomes.append(RuleOutcome(rule, checked, failed, samples))
     if timeliness is not None:
         outcomes.append(timeliness)

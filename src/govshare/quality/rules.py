@@ -21,13 +21,14 @@ of an entry's rules in one statement over the source."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
 from govshare.catalog.vocab import LabelledEnum
 from govshare.errors import raise_invalid
 from govshare.gateway import masking, profiling
-from govshare.gateway.masking import quote_identifier, quote_literal
+from govshare.gateway.masking import quote_literal
 
 
 class Dimension(LabelledEnum):
@@ -122,8 +123,10 @@ def parse_rule(raw: dict, items: set[str], references: set[str] = frozenset(), p
     if kind is None:
         choices = "、".join(k.value for k in RuleKind)
         raise_invalid({f"{prefix}.kind": f"规则类型无效：{raw.get('kind')!r}（可选：{choices}）"})
-    item = (raw.get("item") or "").strip() or None
-    params = dict(raw.get("params") or {})
+    item = raw.get("item").strip() or None if isinstance(raw.get("item"), str) else None
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise_invalid({f"{prefix}.params": "参数应为 JSON 对象，如 {\"format\": \"id_number\"}"})
     if kind == RuleKind.TIMELINESS:
         item = None
     elif item not in items:
@@ -133,59 +136,99 @@ def parse_rule(raw: dict, items: set[str], references: set[str] = frozenset(), p
     return RuleSpec(kind, item, _normalized_params(kind, params))
 
 
+MAX_ENUM_VALUES, MAX_VALUE_LENGTH = 1000, 100  # a code list is short: a longer one belongs in a reference table
+BOUND_LIMIT = 1e15
+
+
+def _text_param(params: dict, name: str) -> str | None:
+    """The parameter as text, or None when it is missing or not text (a list or a number where a name is due)."""
+    value = params.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def _param_errors(kind: RuleKind, params: dict, items: set[str], references: set[str], prefix: str) -> dict:
-    errors = {}
-    if kind == RuleKind.FORMAT and Format.parse(str(params.get("format") or "")) is None:
-        errors[f"{prefix}.format"] = f"格式无效：{params.get('format')!r}（可选：{'、'.join(f.value for f in Format)}）"
+    if kind == RuleKind.FORMAT and Format.parse(_text_param(params, "format") or "") is None:
+        return {f"{prefix}.format": f"格式无效：{params.get('format')!r}（可选：{'、'.join(f.value for f in Format)}）"}
     if kind == RuleKind.ENUM:
-        values, standard = params.get("values"), params.get("standard")
-        if standard and standard not in STANDARD_CODES:
-            errors[f"{prefix}.standard"] = f"代码标准无效：{standard!r}（可选：{'、'.join(STANDARD_CODES)}）"
-        elif not standard and not (isinstance(values, list) and values and all(str(v).strip() for v in values)):
-            errors[f"{prefix}.values"] = "必须列出允许的取值（或指定代码标准，如 GB/T 2261.1）"
+        return _enum_errors(params, prefix)
     if kind == RuleKind.RANGE:
-        bounds = {name: params.get(name) for name in ("min", "max") if params.get(name) not in (None, "")}
-        if not bounds:
-            errors[f"{prefix}.min"] = "取值范围至少要有下限或上限"
-        for name, value in bounds.items():
-            if _bound(value) is None:
-                errors[f"{prefix}.{name}"] = f"应为数字或日期（YYYY-MM-DD）：{value!r}"
-    if kind == RuleKind.REFERENCE and params.get("reference") not in references:
+        return _range_errors(params, prefix)
+    if kind == RuleKind.REFERENCE and _text_param(params, "reference") not in references:
         known = "、".join(sorted(references)) or "尚未导入任何参照表"
-        errors[f"{prefix}.reference"] = f"参照表不存在：{params.get('reference')!r}（{known}）"
-    if kind in (RuleKind.BIRTH_MATCHES_ID, RuleKind.NOT_BEFORE) and params.get("other") not in items:
-        errors[f"{prefix}.other"] = f"对照的信息项不存在：{params.get('other')!r}"
-    return errors
+        return {f"{prefix}.reference": f"参照表不存在：{params.get('reference')!r}（{known}）"}
+    if kind in (RuleKind.BIRTH_MATCHES_ID, RuleKind.NOT_BEFORE) and _text_param(params, "other") not in items:
+        return {f"{prefix}.other": f"对照的信息项不存在：{params.get('other')!r}"}
+    return {}
+
+
+def _enum_errors(params: dict, prefix: str) -> dict:
+    standard, values = params.get("standard"), params.get("values")
+    if standard:
+        if _text_param(params, "standard") not in STANDARD_CODES:
+            return {f"{prefix}.standard": f"代码标准无效：{standard!r}（可选：{'、'.join(STANDARD_CODES)}）"}
+        return {}
+    if not isinstance(values, list) or not values:
+        return {f"{prefix}.values": "必须列出允许的取值（或指定代码标准，如 GB/T 2261.1）"}
+    if len(values) > MAX_ENUM_VALUES:
+        return {f"{prefix}.values": f"取值最多 {MAX_ENUM_VALUES} 个（当前 {len(values)} 个）；更长的代码表请导入为"
+                                    "参照表"}
+    if not all(isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip() for v in values):
+        return {f"{prefix}.values": "每个取值都应为非空的文本或整数"}
+    if any(len(str(v)) > MAX_VALUE_LENGTH for v in values):
+        return {f"{prefix}.values": f"每个取值最多 {MAX_VALUE_LENGTH} 个字符"}
+    return {}
+
+
+def _range_errors(params: dict, prefix: str) -> dict:
+    given = {name: params.get(name) for name in ("min", "max") if params.get(name) not in (None, "")}
+    if not given:
+        return {f"{prefix}.min": "取值范围至少要有下限或上限"}
+    bounds, errors = {}, {}
+    for name, value in given.items():
+        bounds[name] = _bound(value)
+        if bounds[name] is None:
+            errors[f"{prefix}.{name}"] = f"应为有限的数字（绝对值小于 10 的 15 次方）或日期（YYYY-MM-DD）：{value!r}"
+    if errors or len(bounds) < 2:
+        return errors
+    if type(bounds["min"]) is not type(bounds["max"]):
+        return {f"{prefix}.max": "上限和下限应同为数字或同为日期"}
+    if bounds["min"] > bounds["max"]:
+        return {f"{prefix}.max": f"上限 {given['max']} 小于下限 {given['min']}"}
+    return {}
 
 
 def _bound(value) -> float | date | None:
-    if isinstance(value, bool):
+    """A finite number or a date (YYYY-MM-DD); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, str) and len(value) > 40:
+        return None
     try:
-        return float(str(value))
-    except ValueError:
-        pass
+        number = float(value)
+    except (ValueError, OverflowError):
+        number = None
+    if number is not None:
+        return number if math.isfinite(number) and abs(number) < BOUND_LIMIT else None
     try:
-        return date.fromisoformat(str(value))
+        return date.fromisoformat(str(value).strip())
     except ValueError:
         return None
 
 
 def _normalized_params(kind: RuleKind, params: dict) -> dict:
     if kind == RuleKind.FORMAT:
-        return {"format": Format.parse(str(params["format"])).value}
+        return {"format": Format.parse(_text_param(params, "format")).value}
     if kind == RuleKind.ENUM:
         if params.get("standard"):
-            return {"standard": params["standard"], "values": list(STANDARD_CODES[params["standard"]])}
+            standard = _text_param(params, "standard")
+            return {"standard": standard, "values": list(STANDARD_CODES[standard])}
         return {"values": [str(v).strip() for v in params["values"]]}
     if kind == RuleKind.RANGE:
         return {name: params[name] for name in ("min", "max") if params.get(name) not in (None, "")}
     if kind == RuleKind.REFERENCE:
-        return {"reference": params["reference"]}
+        return {"reference": _text_param(params, "reference")}
     if kind in (RuleKind.BIRTH_MATCHES_ID, RuleKind.NOT_BEFORE):
-        return {"other": params["other"]}
+        return {"other": _text_param(params, "other")}
     return {}
 
 
@@ -204,14 +247,67 @@ def date_sql(text: str) -> str:
             f"try_cast(try_strptime({text}, '%Y/%m/%d') AS DATE), try_cast(try_strptime({text}, '%Y%m%d') AS DATE))")
 
 
-def _format_ok(format_: Format, text: str) -> str:
-    if format_ in (Format.ID_NUMBER, Format.USCC, Format.BANK_CARD, Format.MOBILE):
-        return profiling.check_sql(format_.value, profiling.normalized_sql(text))
+NORMALIZED_FORMATS = (Format.ID_NUMBER, Format.USCC, Format.BANK_CARD, Format.MOBILE)
+
+
+def format_ok_sql(format_: Format, text: str, normalized: str | None, as_date: str | None) -> str:
+    """Whether the text is a valid `format_`: the check-digit formats read the normalized value, dates the
+    parsed date (computed once per item by the engine's plan)."""
+    if format_ in NORMALIZED_FORMATS:
+        return profiling.check_sql(format_.value, normalized)
     if format_ == Format.LANDLINE:
         return f"regexp_full_match(regexp_replace({text}, '[\\s()（）-]', '', 'g'), {quote_literal(LANDLINE)})"
     if format_ == Format.EMAIL:
         return f"regexp_full_match({text}, {quote_literal(EMAIL)})"
-    return f"{date_sql(text)} IS NOT NULL"
+    return f"{as_date} IS NOT NULL"
+
+
+@dataclass
+class Plan:
+    """The columns the engine computes once per row, named for the rules' conditions: each item's trimmed text
+    (`t`), its raw text where failing values are shown (`r`), its normalized value (`n`), its date (`d`) and each
+    (item, format) validity (`c`)."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    raws: dict[str, str] = field(default_factory=dict)
+    normalized: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    checks: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: list[RuleSpec], items: list[str], key_item: str) -> Plan:
+        plan = cls(texts={item: f"t{n}" for n, item in enumerate(items)})
+        for rule in rules:
+            plan._need(rule)
+        for item in [key_item, *(r.item for r in rules if r.kind == RuleKind.UNIQUE)]:
+            plan.raws[item] = f"r{items.index(item)}"
+        return plan
+
+    def _need(self, rule: RuleSpec) -> None:
+        if rule.kind == RuleKind.FORMAT:
+            self._check(rule.item, Format(rule.params["format"]))
+        elif rule.kind == RuleKind.RANGE and any(isinstance(_bound(v), date) for v in rule.params.values()):
+            self._date(rule.item)
+        elif rule.kind == RuleKind.BIRTH_MATCHES_ID:
+            self._date(rule.item)
+            self._check(rule.params["other"], Format.ID_NUMBER)
+        elif rule.kind == RuleKind.NOT_BEFORE:
+            self._date(rule.item)
+            self._date(rule.params["other"])
+
+    def _date(self, item: str) -> None:
+        self.dates.setdefault(item, "d" + self.texts[item][1:])
+
+    def _check(self, item: str, format_: Format) -> None:
+        if format_ in NORMALIZED_FORMATS:
+            self.normalized.setdefault(item, "n" + self.texts[item][1:])
+        if format_ == Format.DATE:
+            self._date(item)
+        self.checks.setdefault((item, format_.value), f"c{len(self.checks)}")
+
+    def check_sql(self, item: str, format_: str) -> str:
+        text = self.texts[item]
+        return format_ok_sql(Format(format_), text, self.normalized.get(item), self.dates.get(item))
 
 
 def _literal(value) -> str:
@@ -219,51 +315,44 @@ def _literal(value) -> str:
     return f"DATE '{bound.isoformat()}'" if isinstance(bound, date) else repr(float(bound))
 
 
-def _range_failed(params: dict, text: str) -> str:
-    is_date = any(isinstance(_bound(params.get(name)), date) for name in ("min", "max"))
-    value = date_sql(text) if is_date else f"try_cast(regexp_replace({text}, '[,，]', '', 'g') AS DOUBLE)"
+def _range_failed(params: dict, text: str, as_date: str | None) -> str:
+    value = as_date if as_date else f"try_cast(regexp_replace({text}, '[,，]', '', 'g') AS DOUBLE)"
     outside = [f"{value} < {_literal(params['min'])}" if "min" in params else "",
                f"{value} > {_literal(params['max'])}" if "max" in params else ""]
     return f"({value} IS NULL OR {' OR '.join(part for part in outside if part)})"
 
 
-def failed_sql(rule: RuleSpec, texts: dict[str, str], reference_relation: str | None = None) -> str:
-    """The condition true for a row that fails `rule`; `texts` maps each item to its `text_sql` column (NULL when
-    missing). An empty value fails only `required`. `unique` and `timeliness` are not row conditions."""
-    value = texts[rule.item]
-    present = f"{value} IS NOT NULL"
+def checked_sql(rule: RuleSpec, plan: Plan) -> str:
+    """The rows a rule judges: every row for `required`; rows with a value otherwise; for the rules that compare
+    two items, rows where both can be compared (a valid ID number and a date; two dates)."""
+    if rule.kind == RuleKind.REQUIRED:
+        return "true"
+    if rule.kind == RuleKind.BIRTH_MATCHES_ID:
+        valid_id = plan.checks[(rule.params["other"], Format.ID_NUMBER.value)]
+        return f"(coalesce({valid_id}, false) AND {plan.dates[rule.item]} IS NOT NULL)"
+    if rule.kind == RuleKind.NOT_BEFORE:
+        return f"({plan.dates[rule.item]} IS NOT NULL AND {plan.dates[rule.params['other']]} IS NOT NULL)"
+    return f"{plan.texts[rule.item]} IS NOT NULL"
+
+
+def failed_sql(rule: RuleSpec, plan: Plan, reference_relation: str | None = None) -> str:
+    """The condition true for a row that fails `rule` (always within `checked_sql`). `unique` and `timeliness`
+    are not row conditions."""
+    value, checked = plan.texts[rule.item], checked_sql(rule, plan)
     if rule.kind == RuleKind.REQUIRED:
         return f"{value} IS NULL"
     if rule.kind == RuleKind.FORMAT:
-        return f"({present} AND NOT coalesce({_format_ok(Format(rule.params['format']), value)}, false))"
+        return f"({checked} AND NOT coalesce({plan.checks[(rule.item, rule.params['format'])]}, false))"
     if rule.kind == RuleKind.ENUM:
         allowed = ", ".join(quote_literal(v) for v in rule.params["values"])
-        return f"({present} AND {value} NOT IN ({allowed}))"
+        return f"({checked} AND {value} NOT IN ({allowed}))"
     if rule.kind == RuleKind.RANGE:
-        return f"({present} AND {_range_failed(rule.params, value)})"
+        return f"({checked} AND {_range_failed(rule.params, value, plan.dates.get(rule.item))})"
     if rule.kind == RuleKind.REFERENCE:
-        return f"({present} AND {value} NOT IN (SELECT code FROM {reference_relation}))"
-    other = texts[rule.params["other"]]
+        return f"({checked} AND {value} NOT IN (SELECT code FROM {reference_relation}))"
     if rule.kind == RuleKind.BIRTH_MATCHES_ID:
-        id_number = profiling.normalized_sql(other)
-        return (f"({present} AND {other} IS NOT NULL AND coalesce({profiling.check_sql('id_number', id_number)}, false)"
-                f" AND coalesce(strftime({date_sql(value)}, '%Y%m%d') <> substr({id_number}, 7, 8), true))")
+        id_number = plan.normalized[rule.params["other"]]
+        return f"({checked} AND strftime({plan.dates[rule.item]}, '%Y%m%d') <> substr({id_number}, 7, 8))"
     if rule.kind == RuleKind.NOT_BEFORE:
-        return f"({present} AND {other} IS NOT NULL AND {date_sql(value)} < {date_sql(other)})"
+        return f"({checked} AND {plan.dates[rule.item]} < {plan.dates[rule.params['other']]})"
     raise ValueError(f"{rule.kind} is not a row condition")
-
-
-def checked_sql(rule: RuleSpec, texts: dict[str, str]) -> str:
-    """The condition of the rows a rule judges: every row for `required`, rows with a value otherwise (and with
-    the other item's value too for the rules that compare two items)."""
-    if rule.kind == RuleKind.REQUIRED:
-        return "true"
-    condition = f"{texts[rule.item]} IS NOT NULL"
-    if rule.kind in (RuleKind.BIRTH_MATCHES_ID, RuleKind.NOT_BEFORE):
-        condition += f" AND {texts[rule.params['other']]} IS NOT NULL"
-    return condition
-
-
-def column_texts(columns: dict[str, str]) -> dict[str, str]:
-    """item -> the `text_sql` of its source column."""
-    return {item: text_sql(quote_identifier(column)) for item, column in columns.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -25,7 +26,7 @@ from govshare.errors import Conflict, DomainError, InvalidFields, NotFound, Vali
 from govshare.gateway import masking, profiling
 from govshare.gateway.models import DataSource
 from govshare.gateway.service import item_rule, open_source
-from govshare.gateway.sources import HttpSource, Query
+from govshare.gateway.sources import Query
 from govshare.gateway.tokens import node_secret
 from govshare.orgs.models import Role
 from govshare.quality import engine
@@ -41,6 +42,11 @@ class RunTrigger:
 
 
 # ---------------------------------------------------------------- whose entry
+
+
+def may_manage(actor: Actor, entry: CatalogEntry) -> bool:
+    """Whether the actor sets, confirms and runs the entry's rules: the provider's catalog managers and reviewers."""
+    return actor.is_system or (actor.role in PROVIDER_ROLES and actor.department_id == entry.provider_id)
 
 
 def _readable_entry(session: Session, actor: Actor, entry_id: int) -> CatalogEntry:
@@ -102,6 +108,8 @@ def _rule_of_entry(session: Session, entry: CatalogEntry, rule_id: int) -> Quali
 def confirm_rules(session: Session, actor: Actor, entry_id: int, rule_ids: list[int]) -> list[QualityRule]:
     """The provider confirms proposed rules: from then on they count."""
     entry = _own_entry(session, actor, entry_id, action="确认质量规则")
+    if not rule_ids:
+        raise ValidationFailed("请选择要确认的规则", field="rule_id")
     rules = [_rule_of_entry(session, entry, rule_id) for rule_id in rule_ids]
     now = utcnow()
     for rule in rules:
@@ -249,74 +257,129 @@ def run_quality(session: Session, actor: Actor, entry_id: int, trigger: str = Ru
     return _run(session, entry, actor, trigger)
 
 
-def _run(session: Session, entry: CatalogEntry, actor: Actor, trigger: str) -> QualityRun:
+@dataclass
+class Prepared:
+    """What a run reads: the source, the columns of the rules' items (and the key), the items' masking rules."""
+
+    row: DataSource
+    opened: object
+    rules: list[RuleSpec]
+    columns: dict[str, str]
+    masks: dict[str, masking.Rule]
+
+
+def _prepare(session: Session, entry: CatalogEntry) -> Prepared:
+    """The run's inputs, or the reason it cannot run, naming the field (a 422 for a person; a failed run on the
+    record for the schedule)."""
     if entry.status != EntryStatus.PUBLISHED:
         raise Conflict("只有已发布的目录可以检查数据质量", field="status")
-    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry.id,
-                                                      DataSource.status == "connected")).first()
-    if source is None:
+    row = session.scalars(select(DataSource).where(DataSource.entry_id == entry.id,
+                                                   DataSource.status == "connected")).first()
+    if row is None:
         raise ValidationFailed("目录尚未接入数据源，无法检查数据质量", field="source")
+    if row.kind == "http":
+        raise ValidationFailed("上游接口数据源不能批量读取，无法检查数据质量", field="source")
     rules = [spec_of(r) for r in session.scalars(select(QualityRule).where(
         QualityRule.entry_id == entry.id, QualityRule.confirmed_at.is_not(None)).order_by(QualityRule.id))]
     if not rules:
         raise ValidationFailed("目录还没有已确认的质量规则：请先设置规则或确认平台建议的规则", field="rules")
+    items = _items(entry)
+    mapped = {name: column for name, column in (row.column_map or {}).items() if name in items}
+    needed = {row.key_item} | {r.item for r in rules if r.item} | {r.params["other"] for r in rules
+                                                                   if "other" in r.params}
+    missing = sorted(needed - set(mapped))
+    if missing:
+        raise ValidationFailed(f"数据源未映射规则检查的信息项：{'、'.join(missing)}", field="column_map")
+    profiled = (row.profile or {}).get("items", {})
+    masks = {name: item_rule(items[name], {}, profiled) for name in needed}
+    return Prepared(row, open_source(session, row), rules, {name: mapped[name] for name in sorted(needed)}, masks)
+
+
+def _run(session: Session, entry: CatalogEntry, actor: Actor, trigger: str) -> QualityRun:
+    prepared = _prepare(session, entry)
     run = QualityRun(entry_id=entry.id, trigger=trigger, status="running", actor_id=actor.user_id,
                      started_at=utcnow())
     session.add(run)
     try:
-        outcome, total, method = _measure(session, entry, source, rules)
+        outcome, method = _measure(session, entry, prepared)
     except DomainError as exc:
         run.status, run.error, run.finished_at = "failed", exc.message, utcnow()
         session.flush()
         return run
-    _store_outcome(run, outcome, total, method)
+    _store_outcome(run, outcome, prepared, method)
     session.flush()
     session.info.setdefault("catalog_changed", set()).add(entry.id)  # search shows and sorts by the score
     return run
 
 
-def _measure(session: Session, entry: CatalogEntry, source_row: DataSource,
-             rules: list[RuleSpec]) -> tuple[engine.Outcome, int | None, str]:
-    opened = open_source(session, source_row)
-    if isinstance(opened, HttpSource):
-        raise ValidationFailed("上游接口数据源不能批量读取，无法检查数据质量", field="source")
-    items = _items(entry)
-    columns = {name: column for name, column in (source_row.column_map or {}).items() if name in items}
-    needed = {r.item for r in rules if r.item} | {r.params["other"] for r in rules if "other" in r.params}
-    missing = sorted(needed - set(columns))
-    if missing:
-        raise ValidationFailed(f"数据源未映射规则检查的信息项：{'、'.join(missing)}", field="column_map")
-    profiled = (source_row.profile or {}).get("items", {})
-    masks = {name: item_rule(item, {}, profiled) for name, item in items.items()}
-    limit = MAX_SQL_ROWS if source_row.kind == "sql" else None
-    references = {t.name: list(t.codes) for t in session.scalars(select(ReferenceTable))}
-    connection = duckdb.connect()
+def _connection(session: Session) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection bounded like an export's: it spills to the node's data folder beyond the limit."""
+    settings = settings_of(session)
+    spill = settings.data_dir / "tmp" / "quality"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(config={"memory_limit": settings.export_memory_limit, "temp_directory": str(spill),
+                                  "threads": 2})
+
+
+def _measure(session: Session, entry: CatalogEntry, prepared: Prepared) -> tuple[engine.Outcome, str]:
+    row = prepared.row
+    limit = MAX_SQL_ROWS if row.kind == "sql" else None
+    named = {r.params["reference"] for r in prepared.rules if r.kind == RuleKind.REFERENCE}
+    references = {t.name: list(t.codes) for t in session.scalars(select(ReferenceTable)
+                                                                  .where(ReferenceTable.name.in_(named)))}
+    timeliness = (_timeliness(entry, row, utcnow())
+                  if any(r.kind == RuleKind.TIMELINESS for r in prepared.rules) else None)
+    connection = _connection(session)
     try:
-        relation, _ = opened.from_clause(connection, Query(columns=tuple(dict.fromkeys(columns.values())),
-                                                           limit=limit))
-        source = engine.Source(relation, columns, source_row.key_item, masks, _report_salt(session))
-        outcome = engine.run(connection, source, rules, reference_tables=references,
-                             timeliness=_timeliness(entry, source_row, utcnow())
-                             if any(r.kind == RuleKind.TIMELINESS for r in rules) else None)
+        query = Query(columns=tuple(dict.fromkeys(prepared.columns.values())), limit=limit)
+        relation, _ = prepared.opened.from_clause(connection, query)
+        source = engine.Source(relation, prepared.columns, row.key_item, prepared.masks, _report_salt(session),
+                               rereadable=row.kind != "sql")  # a table is streamed once
+        outcome = engine.run(connection, source, prepared.rules, reference_tables=references, timeliness=timeliness)
     except duckdb.Error as exc:
         raise ValidationFailed(f"数据源读取失败：{exc.__class__.__name__}", field="source") from exc
     finally:
         connection.close()
-    total = source_row.row_count
+    total = row.row_count
     sampled = limit is not None and total is not None and total > outcome.rows
-    method = f"按数据库返回顺序读取前 {outcome.rows:,} 行（共 {total:,} 行）" if sampled else ""
-    return outcome, total, method
+    return outcome, f"按数据库返回顺序读取前 {outcome.rows:,} 行（共 {total:,} 行）" if sampled else ""
 
 
-def _store_outcome(run: QualityRun, outcome: engine.Outcome, total: int | None, method: str) -> None:
+def _store_outcome(run: QualityRun, outcome: engine.Outcome, prepared: Prepared, method: str) -> None:
     run.status, run.finished_at = "done", utcnow()
+    total = prepared.row.row_count
     run.rows_checked, run.total_rows = outcome.rows, total if total is not None else outcome.rows
     run.sampled, run.sample_method = bool(method), method
     for dimension in ("completeness", "accuracy", "consistency", "timeliness", "overall"):
         setattr(run, dimension, outcome.scores.get(dimension))
-    run.results = [{"kind": o.rule.kind.value, "item": o.rule.item, "params": o.rule.params, "label": o.rule.label,
-                    "dimension": o.rule.dimension.value, "checked": o.checked, "failed": o.failed,
-                    "samples": o.samples} for o in outcome.rules]
+    run.results = [_result(o, prepared) for o in outcome.rules]
+
+
+def _result(outcome: engine.RuleOutcome, prepared: Prepared) -> dict:
+    """One rule's outcome as stored; `shown_as` is the masking rule its samples were masked with (a report shows
+    them only while the item is still masked so: `samples_shown`)."""
+    rule = outcome.rule
+    shown_item = None if rule.kind == RuleKind.TIMELINESS else (
+        rule.item if rule.kind == RuleKind.UNIQUE else prepared.row.key_item)
+    return {"kind": rule.kind.value, "item": rule.item, "label": rule.label, "dimension": rule.dimension.value,
+            "checked": outcome.checked, "failed": outcome.failed, "samples": outcome.samples,
+            "shown_item": shown_item, "shown_as": prepared.masks[shown_item].text if shown_item else ""}
+
+
+def samples_shown(session: Session, run: QualityRun) -> list[dict]:
+    """The run's results with their samples hidden where the item they show is now masked otherwise than when the
+    run was made (a regraded item: an old report must not show more than the gateway would now)."""
+    entry = session.get(CatalogEntry, run.entry_id)
+    source = session.scalars(select(DataSource).where(DataSource.entry_id == run.entry_id)).first()
+    profiled = (source.profile or {}).get("items", {}) if source else {}
+    items = _items(entry)
+    shown = []
+    for result in run.results or []:
+        item = items.get(result.get("shown_item") or "")
+        if item is not None and item_rule(item, {}, profiled).text != result.get("shown_as"):
+            result = {**result, "samples": [], "samples_hidden": "信息项分级已变更，示例已隐去；请重新检查"}
+        shown.append(result)
+    return shown
 
 
 def list_runs(session: Session, actor: Actor, entry_id: int, limit: int = 20) -> list[QualityRun]:
@@ -336,39 +399,46 @@ def get_run(session: Session, actor: Actor, run_id: int) -> QualityRun:
 # ---------------------------------------------------------------- the schedule and the connect hook
 
 
-def due_entries(session: Session, now: datetime) -> list[int]:
-    """Published entries with a connected (file or database) source and confirmed rules whose last run is older
-    than `quality_interval_days`, or older than the source's last change; never run ones first."""
+def due_entries(session: Session, now: datetime) -> list[tuple[int, str]]:
+    """(entry id, trigger) of the published entries with a connected (file or database) source and confirmed rules
+    that are due: never checked or connected again since the last run (trigger `connect`), or last checked more
+    than `quality_interval_days` ago (`schedule`); the former first."""
     interval = timedelta(days=settings_of(session).quality_interval_days)
     last_run = (select(QualityRun.entry_id, func.max(QualityRun.started_at).label("at"))
                 .group_by(QualityRun.entry_id).subquery())
     has_rules = select(QualityRule.id).where(QualityRule.entry_id == CatalogEntry.id,
                                              QualityRule.confirmed_at.is_not(None)).exists()
-    query = (select(CatalogEntry.id, last_run.c.at)
+    changed = or_(last_run.c.at.is_(None), last_run.c.at < DataSource.updated_at)
+    query = (select(CatalogEntry.id, changed)
              .join(DataSource, DataSource.entry_id == CatalogEntry.id)
              .outerjoin(last_run, last_run.c.entry_id == CatalogEntry.id)
              .where(CatalogEntry.status == EntryStatus.PUBLISHED, DataSource.status == "connected",
-                    DataSource.kind.in_(("file", "sql")), has_rules,
-                    or_(last_run.c.at.is_(None), last_run.c.at < now - interval,
-                        last_run.c.at < DataSource.updated_at))
-             .order_by(last_run.c.at.is_not(None), last_run.c.at, CatalogEntry.id))
-    return [entry_id for entry_id, _at in session.execute(query)]
+                    DataSource.kind.in_(("file", "sql")), has_rules, or_(changed, last_run.c.at < now - interval))
+             .order_by(changed.desc(), last_run.c.at, CatalogEntry.id))
+    return [(entry_id, RunTrigger.CONNECT if is_new else RunTrigger.SCHEDULE)
+            for entry_id, is_new in session.execute(query)]
 
 
 def run_scheduled(session: Session, entry_id: int, trigger: str = RunTrigger.SCHEDULE) -> QualityRun:
-    """The system's run of an entry (the worker's schedule, or a source just connected)."""
-    return _run(session, session.get(CatalogEntry, entry_id), Actor.system(), trigger)
+    """The system's run of an entry (the worker: a source just connected, or the interval passed). A run that
+    cannot start is on the record as failed, with why (so that the entry waits its interval instead of failing
+    every round)."""
+    entry = session.get(CatalogEntry, entry_id)
+    try:
+        return _run(session, entry, Actor.system(), trigger)
+    except DomainError as exc:
+        run = QualityRun(entry_id=entry_id, trigger=trigger, status="failed", error=exc.message,
+                         started_at=utcnow(), finished_at=utcnow())
+        session.add(run)
+        session.flush()
+        return run
 
 
-def after_connect(session: Session, entry: CatalogEntry) -> QualityRun | None:
-    """A source was (re)connected: the platform proposes rules for it, and runs the confirmed ones at once."""
+def after_connect(session: Session, entry: CatalogEntry) -> None:
+    """A source was (re)connected: the platform proposes rules for it. The confirmed rules run in the worker's
+    next round (`due_entries`: trigger `connect`), in a unit of work of their own, never inside the connection's
+    transaction (a large table is read for minutes, and a failing read must not undo the connection)."""
     _store_proposals(session, entry, None)
-    has_confirmed = session.scalar(select(QualityRule.id).where(QualityRule.entry_id == entry.id,
-                                                                QualityRule.confirmed_at.is_not(None)).limit(1))
-    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry.id)).first()
-    if not has_confirmed or source is None or source.kind == "http":
-        return None
-    return run_scheduled(session, entry.id, RunTrigger.CONNECT)
 
 
 # ---------------------------------------------------------------- scores for search and supervision

@@ -12,9 +12,8 @@ from starlette.datastructures import FormData
 from govshare.authz import Actor
 from govshare.catalog import service as catalog
 from govshare.deps import SESSION
-from govshare.errors import DomainError, ValidationFailed
+from govshare.errors import DomainError
 from govshare.fields import IdPath
-from govshare.orgs.models import Role
 from govshare.quality import service as quality
 from govshare.quality.rules import STANDARD_CODES, Dimension, Format, RuleKind
 from govshare.web.errors import field_errors_of
@@ -24,6 +23,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 NOTICES = {
     "ran": "质量检查已完成。",
+    "run_failed": "质量检查未完成，原因见下方。",
     "confirmed": "已确认所选规则，下次检查起参与评分。",
     "added": "质量规则已设置。",
     "removed": "质量规则已删除。",
@@ -39,10 +39,6 @@ async def form_data(request: Request) -> FormData:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _may_manage(actor: Actor, entry) -> bool:
-    return actor.role in (Role.CATALOG_MANAGER, Role.DEPT_REVIEWER) and actor.department_id == entry.provider_id
 
 
 def _trend(runs) -> dict:
@@ -61,10 +57,12 @@ def _page(request, session, actor, entry_id: int, *, notice=None, error: DomainE
         runs = quality.list_runs(session, actor, entry_id)
     except DomainError as exc:
         return error_page(request, session, actor, exc)
+    last = next((r for r in runs if r.status == "done"), None)
     return render(request, session, actor, "quality.html", status_code=error.status_code if error else 200,
                   entry=entry, rules=[(r, quality.spec_of(r)) for r in rules], runs=runs,
-                  last=next((r for r in runs if r.status == "done"), None), failed_run=runs[0] if runs and
-                  runs[0].status == "failed" else None, trend=_trend(runs), may_manage=_may_manage(actor, entry),
+                  last=last, results=quality.samples_shown(session, last) if last else [],
+                  failed_run=runs[0] if runs and
+                  runs[0].status == "failed" else None, trend=_trend(runs), may_manage=quality.may_manage(actor, entry),
                   dimensions=list(Dimension), kinds=list(RuleKind), formats=list(Format),
                   standards=list(STANDARD_CODES), references=quality.list_references(session),
                   field_errors=field_errors_of(error), form_error=error.message if error else None,
@@ -96,7 +94,15 @@ def _act(request, session, actor, entry_id: int, action, done: str, typed: dict 
 @router.post("/catalog/{entry_id}/quality/run")
 def quality_run(request: Request, entry_id: IdPath, session: Session = SESSION,
                 actor: Actor | None = Depends(page_actor)):
-    return _act(request, session, actor, entry_id, lambda: quality.run_quality(session, actor, entry_id), "ran")
+    outcome = {}
+
+    def run():
+        outcome["run"] = quality.run_quality(session, actor, entry_id)
+
+    response = _act(request, session, actor, entry_id, run, "ran")
+    if "run" in outcome and outcome["run"].status != "done":  # read failed: the page shows why
+        return RedirectResponse(f"/catalog/{entry_id}/quality?notice=run_failed", status_code=303)
+    return response
 
 
 @router.post("/catalog/{entry_id}/quality/propose")
@@ -109,13 +115,9 @@ def quality_propose(request: Request, entry_id: IdPath, session: Session = SESSI
 @router.post("/catalog/{entry_id}/quality/confirm")
 def quality_confirm(request: Request, entry_id: IdPath, form: FormData = Depends(form_data),
                     session: Session = SESSION, actor: Actor | None = Depends(page_actor)):
-    def confirm():
-        chosen = [int(v) for v in form.getlist("rule_id") if isinstance(v, str) and v.isdigit()]
-        if not chosen:
-            raise ValidationFailed("请勾选要确认的规则", field="rule_id")
-        quality.confirm_rules(session, actor, entry_id, chosen)
-
-    return _act(request, session, actor, entry_id, confirm, "confirmed")
+    chosen = [int(v) for v in form.getlist("rule_id") if isinstance(v, str) and v.isdigit() and len(v) < 10]
+    return _act(request, session, actor, entry_id, lambda: quality.confirm_rules(session, actor, entry_id, chosen),
+                "confirmed")
 
 
 def _params(typed: dict) -> dict:

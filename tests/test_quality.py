@@ -428,3 +428,20 @@ def test_r14_the_worker_records_why_an_entry_could_not_be_checked_and_goes_on(db
     with db.session() as s:
         [failed] = quality.list_runs(s, manager, entry_id)
         assert failed.status == "failed" and "dq" in failed.error and failed.trigger == "connect"  # never run yet
+
+
+def test_r14_an_upstream_api_cannot_be_checked_and_says_so_naming_the_source(db, world, client):
+    from tests.authz_cases_issue4_sources import _entry
+    from tests.gateway_factories import COLUMN_MAP
+
+    manager = world.actors["police_manager"]
+    with db.session() as s:
+        params = _entry(s, world)
+        connect.connect_http(s, manager, params["entry_id"], params["api"], "person", "gmsfhm", key_param="sfzh",
+                             column_map=COLUMN_MAP)
+        quality.declare_rule(s, manager, params["entry_id"], {"kind": "required", "item": "xm"})
+    refused = client.post(f"/api/v1/quality/entries/{params['entry_id']}/runs", headers=world.headers("police_manager"))
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "source"
+    assert "上游接口" in refused.json()["error"]["message"]
+    with db.session() as s:
+        assert quality.list_runs(s, manager, params["entry_id"]) == []  # nothing recorded for a refused run

@@ -78,15 +78,16 @@ def cache_dir() -> Path:
     return folder
 
 
-def source_file(rows: int) -> tuple[Path, float | None]:
-    """The cached managed-store Parquet file of `rows` rows; (path, seconds it took to generate, or None
-    when it came from the cache)."""
+def generated_parquet(name: str, generate: str, rows: int) -> tuple[Path, float | None]:
+    """The cached Parquet file `name`_`rows` written by the DuckDB statement `generate` (its `{rows}` and `{path}`
+    filled in); (path, seconds it took to generate, or None when it came from the cache). A changed statement
+    makes a new file."""
     import duckdb
 
     from govshare.gateway.masking import quote_literal
 
-    tag = hashlib.sha256(GENERATE.encode()).hexdigest()[:10]  # a changed generator makes a new file
-    path = cache_dir() / f"export_source_{rows}_{tag}.parquet"
+    tag = hashlib.sha256(generate.encode()).hexdigest()[:10]
+    path = cache_dir() / f"{name}_{rows}_{tag}.parquet"
     if path.exists():
         return path, None
     partial = path.with_suffix(".partial")
@@ -94,11 +95,16 @@ def source_file(rows: int) -> tuple[Path, float | None]:
     connection = duckdb.connect()
     try:
         connection.execute("SET enable_progress_bar = false")
-        connection.execute(GENERATE.format(rows=int(rows), path=quote_literal(str(partial))))
+        connection.execute(generate.format(rows=int(rows), path=quote_literal(str(partial))))
     finally:
         connection.close()
     partial.rename(path)
     return path, time.perf_counter() - started
+
+
+def source_file(rows: int) -> tuple[Path, float | None]:
+    """The cached managed-store Parquet file of `rows` rows (see `generated_parquet`)."""
+    return generated_parquet("export_source", GENERATE, rows)
 
 
 # ---------------------------------------------------------------- the node: entry, file source, grant

@@ -19,7 +19,6 @@ GOVSHARE_BENCH_CACHE (default /tmp/govshare-bench-cache)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import statistics
@@ -143,25 +142,9 @@ COPY (
 
 def source_file(rows: int) -> tuple[Path, float | None]:
     """The cached Parquet file of `rows` rows; (path, seconds it took to generate, or None when cached)."""
-    import duckdb
+    from bench.export_bench import generated_parquet
 
-    from bench.export_bench import cache_dir
-    from govshare.gateway.masking import quote_literal
-
-    tag = hashlib.sha256(GENERATE.encode()).hexdigest()[:10]  # a changed generator makes a new file
-    path = cache_dir() / f"quality_source_{rows}_{tag}.parquet"
-    if path.exists():
-        return path, None
-    partial = path.with_suffix(".partial")
-    started = time.perf_counter()
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET enable_progress_bar = false")
-        connection.execute(GENERATE.format(rows=int(rows), path=quote_literal(str(partial))))
-    finally:
-        connection.close()
-    partial.rename(path)
-    return path, time.perf_counter() - started
+    return generated_parquet("quality_source", GENERATE, rows)
 
 
 # ---------------------------------------------------------------- the baseline: hand-written SQL

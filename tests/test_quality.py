@@ -445,3 +445,19 @@ def test_r14_an_upstream_api_cannot_be_checked_and_says_so_naming_the_source(db,
     assert "上游接口" in refused.json()["error"]["message"]
     with db.session() as s:
         assert quality.list_runs(s, manager, params["entry_id"]) == []  # nothing recorded for a refused run
+
+
+PLACEHOLDER_CASES = ["N/A", " n/a ", "\u3000无\u3000", "--", "-", "/", "null", "NULL", "", "   ", "\t\n", "NA",
+                     "N/A x", "abc", "无数据", "   N/A   " + " " * 20, "\u00a0N/A\u00a0", None, "x"]
+
+
+@pytest.mark.parametrize("value", PLACEHOLDER_CASES)
+def test_r14_a_missing_value_is_what_the_gateway_calls_a_placeholder(value):
+    """The engine's missing values are the gateway's placeholders (`masking.is_placeholder`), padded ones included.
+    (Testing the expression only on values short once stripped was tried: slower than the regular expression.)"""
+    from govshare.quality.rules import text_sql
+
+    connection = duckdb.connect()
+    connection.register("t", pa.table({"v": pa.array([value], pa.string())}))
+    [(missing,)] = connection.execute(f"SELECT {text_sql('v')} IS NULL FROM t").fetchall()
+    assert missing == (value is None or masking.is_placeholder(value))

@@ -30,7 +30,24 @@ SHOTS = [
     ("sharing-grants.png", "hf_civil_requester", "/sharing/grants"),
     ("usage-records.png", "auditor", "/audit"),
     ("admin-users.png", "admin", "/admin/users"),
+    ("data-quality.png", "market_manager", "/catalog/{企业登记信息}/quality"),
 ]
+
+
+def _resolved(settings, path: str) -> str:
+    """`{entry name}` in a path replaced by that demo entry's id."""
+    import re
+
+    from sqlalchemy import select
+
+    from govshare.catalog.models import CatalogEntry
+    from govshare.db import Database
+
+    def entry_id(match: re.Match) -> str:
+        with Database(settings.resolved_database_url, settings).session() as session:
+            return str(session.scalars(select(CatalogEntry.id).where(CatalogEntry.name == match[1])).first())
+
+    return re.sub(r"\{([^}]+)\}", entry_id, path)
 
 
 def _free_port() -> int:
@@ -69,7 +86,7 @@ def main() -> None:
             page.fill("input[name=password]", report.password)
             page.click("button:has-text('登录')")
             page.wait_for_load_state()
-            page.goto(f"{base}{path}")
+            page.goto(f"{base}{_resolved(settings, path)}")
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(HERE / name))
             print(name, file=sys.stderr)

@@ -94,7 +94,7 @@ class RuleSpec:
     @property
     def label(self) -> str:
         detail = describe_params(self.kind, self.params)
-        return f"{self.kind.label}" + (f"（{detail}）" if detail else "")
+        return f"{self.kind.label}" + (f"：{detail}" if detail else "")
 
 
 def describe_params(kind: RuleKind, params: dict) -> str:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     higher_authority_working_days: int = Field(15, ge=1, description="dispute step 3: higher authority (R08)")
     demand_working_days: int = Field(15, ge=1, description="an accepted demand is cataloged within (R20)")
     law_change_working_days: int = Field(15, ge=1, description="a change caused by new law is made within (R05)")
+    objection_working_days: int = Field(5, ge=1, description="the provider verifies an objection within (R13)")
     service_change_notice_days: int = Field(
         5, ge=0, description="working days between approving a service change and its effect (R11)"
     )

@@ -207,13 +207,18 @@ def baseline_child(source: str, out: str, memory_limit: str) -> dict:
             "peak_rss_mib": round(peak / 1024, 1)}
 
 
-def _child(function: str, *args: str) -> dict:
-    code = (f"import json, sys\nfrom bench.export_bench import {function}\n"
-            f"print(json.dumps({function}(*sys.argv[1:])))\n")
+def run_in_child(module: str, function: str, *args: str) -> dict:
+    """`module.function(*args)` in a fresh Python process (its own peak RSS), returning what it returns as JSON."""
+    code = (f"import json, sys\nfrom {module} import {function}\n"
+            f"print(json.dumps({function}(*sys.argv[1:]), ensure_ascii=False))\n")
     output = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
     if output.returncode:
         raise RuntimeError(f"{function} failed: {output.stderr[-3000:]}")
     return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def _child(function: str, *args: str) -> dict:
+    return run_in_child("bench.export_bench", function, *args)
 
 
 def check_output(path: Path, rows: int) -> dict:

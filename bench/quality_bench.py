@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -272,12 +271,9 @@ def engine_child(parquet: str) -> dict:
 
 
 def _child(function: str, *args: str) -> dict:
-    code = (f"import json, sys\nfrom bench.quality_bench import {function}\n"
-            f"print(json.dumps({function}(*sys.argv[1:]), ensure_ascii=False))\n")
-    output = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
-    if output.returncode:
-        raise RuntimeError(f"{function} failed: {output.stderr[-3000:]}")
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    from bench.export_bench import run_in_child
+
+    return run_in_child("bench.quality_bench", function, *args)
 
 
 def _warm(path: Path) -> None:

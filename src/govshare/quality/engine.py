@@ -37,20 +37,12 @@ class RuleOutcome:
     failed: int
     samples: list[str] = field(default_factory=list)  # failing keys (or duplicated values), masked
 
-    @property
-    def share_failed(self) -> float:
-        return self.failed / self.checked if self.checked else 0.0
-
 
 @dataclass
 class Outcome:
     rows: int
     rules: list[RuleOutcome]
     scores: dict[str, float | None]
-
-    @property
-    def overall(self) -> float | None:
-        return self.scores.get("overall")
 
 
 @dataclass(frozen=True)

@@ -312,7 +312,7 @@ def test_r14_timeliness_fails_when_the_data_is_older_than_its_update_cycle(db, w
     assert stale.results[0]["samples"][0].startswith("最近更新：")
 
 
-def test_quality_reference_rows_of_the_real_division_codes(db, world):
+def test_r14_the_admin_imports_the_real_division_codes_as_a_reference_table(db, world):
     with REAL.joinpath("reference", "admin_divisions_county.csv").open(encoding="utf-8") as f:
         codes = [row["code"] for row in csv.DictReader(f)]
     with db.session() as s:

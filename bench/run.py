@@ -14,6 +14,7 @@ from bench import (
     export_bench,
     gateway_bench,
     import_bench,
+    objection_bench,
     pages_bench,
     quality_bench,
     relevance,
@@ -21,7 +22,7 @@ from bench import (
 )
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ["search", "relevance", "import", "pages", "gateway", "export", "audit", "quality"]
+BENCHMARKS = ["search", "relevance", "import", "pages", "gateway", "export", "audit", "quality", "objections"]
 
 
 def main() -> None:
@@ -71,6 +72,8 @@ def main() -> None:
                          rounds=args.export_rounds)
     if args.only in (None, "audit"):
         audit_bench.run(RESULTS, records=args.audit_records)
+    if args.only in (None, "objections"):
+        objection_bench.run(RESULTS, source_rows=args.source_rows)
     if args.only in (None, "quality"):
         quality_bench.run(RESULTS, rows=args.quality_rows, small_rows=args.quality_small_rows,
                           rounds=args.quality_rounds)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import PASSWORD, published_entry, submitted_request
+from tests.objection_factories import filed
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
@@ -24,9 +25,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 PAGES = {
     "civil_requester": ["/", "/catalog", "/sharing/requests", "/sharing/grants", "/sharing/systems", "/audit",
-                        "/demands", "/notifications"],
+                        "/demands", "/notifications", "/objections?box=outgoing", "/objections/new?grant=1",
+                        "/objections/1"],
     "police_reviewer": ["/", "/sharing/requests", "/sharing/grants", "/sharing/disputes", "/sharing/changes",
-                        "/sources"],
+                        "/sources", "/objections", "/objections/1"],
     "police_manager": ["/", "/my/catalog", "/my/catalog/new", "/catalog/import", "/catalog/1", "/catalog/1/quality"],
     "reviewer": ["/", "/review", "/one-source", "/workbench/departments"],
     "admin": ["/", "/admin/users", "/admin/departments", "/admin/connections", "/admin/calendar", "/admin/events"],
@@ -76,6 +78,9 @@ def test_the_main_pages_have_no_serious_accessibility_violations(db, world, live
             sharing.reply(s, world.actors["police_reviewer"], granted.id, ReplyIn(decision="approve"))
         sharing.declare_purpose_achieved(s, world.actors["civil_requester"], sharing.grant_of(s, granted.id).id,
                                          "年度审核已完成")
+        # an open objection (R13) on the grant in force: its page offers the requester the evidence upload and
+        # the provider the answer form
+        assert filed(s, world, 1) == 1  # the ids PAGES names
     problems, wrapped = {}, {}
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

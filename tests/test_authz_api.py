@@ -30,8 +30,10 @@ from tests.authz_cases_issue4_gateway import (
     ISSUE4_SYSTEM_TOKEN_WRITE_ROUTES,
 )
 from tests.authz_cases_issue4_sources import ISSUE4_SOURCE_CASES
+from tests.authz_cases_issue15_objections import OBJECTION_CASES, OBJECTION_READS
 from tests.authz_cases_issue15_quality import QUALITY_CASES
 from tests.factories import SYSTEM, population_entry, published_entry
+from tests.objection_factories import PNG
 from tests.test_department_aliases import ALIAS_CASES
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -242,6 +244,7 @@ CASES = [
     *ISSUE4_GATEWAY_CASES,  # masking rules of grants
     *ISSUE4_SOURCE_CASES,  # connecting, confirming and disconnecting sources
     *QUALITY_CASES,  # declaring, proposing, confirming, removing and running quality rules; reference tables
+    *OBJECTION_CASES,  # filing objections, their evidence files and the provider's answer (R13)
     *AUDIT_CASES,  # signing a checkpoint of the usage records
 ]
 
@@ -483,6 +486,29 @@ def test_r18_auditor_reads_everything_but_writes_nothing(client, db, world):
         assert client.get(url, headers=auditor).status_code == 200, url
     with db.session() as s:
         assert s.get(EntryRevision, revised["revision_id"]).status == "submitted"
+
+
+@pytest.mark.parametrize("read", OBJECTION_READS, ids=lambda r: r.id)
+def test_r13_objections_are_read_by_their_parties_only(client, db, world, read):
+    """An objection and its evidence file are read by its parties (R13: the requester and provider departments, the
+    department it was forwarded to, the competent authority of the provider's area, the administrator and the
+    auditor) and are not found (404) by anyone else, whose list does not show it either."""
+    with db.session() as s:
+        params = read.prepare(s, world)
+    url = read.path.format(**params)
+    _assert_error_shape(client.get(url), 401)
+    for who in read.readers:
+        response = client.get(url, headers=world.headers(who))
+        assert response.status_code == 200, (who, response.text[:300])
+        assert not url.endswith("/evidence") or response.content == PNG, who
+        listed = client.get("/api/v1/objections", headers=world.headers(who))
+        assert params["objection_id"] in {o["id"] for o in listed.json()}, who
+    for who in read.refused:
+        response = client.get(url, headers=world.headers(who))
+        _assert_error_shape(response, 404)
+        assert response.json()["error"]["field"] == "objection_id", (who, response.json())
+        listed = client.get("/api/v1/objections", headers=world.headers(who))
+        assert listed.status_code == 200 and params["objection_id"] not in {o["id"] for o in listed.json()}, who
 
 
 # ---------------------------------------------------------------- tokens

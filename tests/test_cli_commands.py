@@ -9,6 +9,7 @@ The commands are enumerated from `govshare.cli.app` (sub-typers included):
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import stat
@@ -39,6 +40,8 @@ from govshare.demo.sharing_seed import backdate
 from govshare.errors import NotAuthenticated
 from govshare.gateway.models import DataConnection, DataSource
 from govshare.notify.models import Notification, OutboxMessage, Webhook
+from govshare.objections import service as objections
+from govshare.objections.models import Objection
 from govshare.orgs import service as orgs
 from govshare.orgs import systems
 from govshare.orgs.models import ROLE_LABELS, AdminEvent, ApiToken, ConsumerSystem, Department, User
@@ -53,6 +56,7 @@ from tests.conftest import BACKENDS, _create_pg_database, _drop_pg_database
 from tests.demo_node import DemoNode, demo_node
 from tests.factories import population_entry, request_in
 from tests.gateway_factories import COLUMN_MAP, people, population_items, source_table
+from tests.objection_factories import PDF, PNG
 from tests.test_sources import csv_bytes, resident_items, residents
 
 SYSTEM = Actor.system()
@@ -1376,3 +1380,110 @@ def _audit_prune(c: Smoke) -> None:
         assert s.scalar(select(func.min(UsageRecord.seq))) == 4
         assert s.scalars(select(Checkpoint.kind).order_by(Checkpoint.id.desc())).first() == "prune"
     assert "使用记录链完整" in c.run("audit", "verify")  # what is left still proves itself
+
+
+# ---------------------------------------------------------------- objections (R13)
+
+OBJECTION_KEY = "340104198001010013"
+
+
+def _objection(c: Smoke, objection_id: int) -> Objection:
+    with c.session() as s:
+        objection = s.get(Objection, objection_id)
+        s.expunge(objection)
+        return objection
+
+
+@step("objection", "file")
+def _objection_file(c: Smoke) -> None:
+    """安徽省民政厅's requester objects to a record of its grant with a scan of the proof; another department's
+    requester is refused on that grant (exit code 2, naming the field)."""
+    with c.session() as s:
+        request = sharing.create_request(s, c.actor(s, "civil_requester"), request_in(
+            s.get(CatalogEntry, c.ids["entry_sql"]), consumer_system_id=c.ids["scene_system"]), submit=True)
+        sharing.reply(s, c.actor(s, "police_reviewer"), request.id, ReplyIn(decision="approve"))
+        c.ids["objection_grant"] = sharing.grant_of(s, request.id).id
+    scan = c.tmp / "死亡医学证明.png"
+    scan.write_bytes(PNG)
+    args = ("objection", "file", "--grant", c.ids["objection_grant"], "--key", OBJECTION_KEY, "--item", "csrq",
+            "--item", "xm", "--claimed", "csrq=1949-12-30", "--evidence", "死亡医学证明 P340104202400123")
+    out = c.run(*args, "--attach", scan, "--user", "civil_requester")
+    objection_id = int(re.search(r"核实请求 (\d+)：烟测人口库表信息", out).group(1))
+    objection = _objection(c, objection_id)
+    assert (objection.grant_id, objection.requester_id, objection.provider_id, objection.record_key) == (
+        c.ids["objection_grant"], c.ids["civil"], c.ids["police"], OBJECTION_KEY)
+    assert (objection.items, objection.claimed, objection.status) == (["csrq", "xm"], {"csrq": "1949-12-30"}, "open")
+    assert (objection.evidence_filename, objection.evidence_media_type, objection.evidence_sha256) == (
+        "死亡医学证明.png", "image/png", hashlib.sha256(PNG).hexdigest())
+    assert (c.node.settings.data_dir / "objections" / objection.evidence_stored).read_bytes() == PNG
+    assert "认为正确的出生日期：1949-12-30" in out and "依据文件：死亡医学证明.png" in out and str(objection.due) in out
+    c.ids["objection"] = objection_id
+    with c.session() as s:
+        before = s.scalar(select(func.count(Objection.id)))
+    refused = c.run(*args, "--user", "edu_requester", code=2)  # not 安徽省教育厅's grant
+    assert "共享授权不存在或无权查看" in refused and "（字段：grant_id）" in refused, refused
+    with c.session() as s:
+        assert s.scalar(select(func.count(Objection.id))) == before
+
+
+@step("objection", "attach")
+def _objection_attach(c: Smoke) -> None:
+    with c.session() as s:
+        objection = objections.file_objection(s, c.actor(s, "civil_requester"), c.ids["objection_grant"],
+                                              "340104198001010021", ["hjdz"], {}, "户籍地址已迁至合肥市蜀山区")
+        c.ids["objection_attached"] = objection.id
+    proof = c.tmp / "迁移证明.pdf"
+    proof.write_bytes(PDF)
+    out = c.run("objection", "attach", c.ids["objection_attached"], proof, "--user", "civil_requester")
+    objection = _objection(c, c.ids["objection_attached"])
+    assert (objection.evidence_filename, objection.evidence_media_type, objection.evidence_size) == (
+        "迁移证明.pdf", "application/pdf", len(PDF))
+    assert "依据文件：迁移证明.pdf" in out and "上传依据文件" in out
+    again = c.run("objection", "attach", c.ids["objection_attached"], proof, "--user", "civil_requester", code=2)
+    assert "每个核实请求一个文件" in again and "（字段：evidence_file）" in again  # one file per objection
+
+
+@step("objection", "list")
+def _objection_list(c: Smoke) -> None:
+    out = c.run("objection", "list", "--box", "incoming", "--status", "open", "--user", "police_reviewer")
+    for objection_id, key in ((c.ids["objection"], OBJECTION_KEY), (c.ids["objection_attached"], "340104198001010021")):
+        row = rf"│ {objection_id}\s+│ 烟测人口库表信息\s+│ {key}\s+│ 安徽省民政厅\s+│ 安徽省公安厅\s+│ 待核实"
+        assert re.search(row, out), out
+    assert str(c.ids["objection"]) not in c.run("objection", "list", "--box", "outgoing", "--user", "police_reviewer")
+    assert OBJECTION_KEY not in c.run("objection", "list", "--user", "edu_requester")  # not a party
+
+
+@step("objection", "show")
+def _objection_show(c: Smoke) -> None:
+    out = c.run("objection", "show", c.ids["objection"], "--user", "civil_requester")
+    for text_ in (f"核实请求 {c.ids['objection']}：烟测人口库表信息", "状态：待核实", f"记录主键：{OBJECTION_KEY}",
+                  "有误的信息项：出生日期、姓名", "依据：死亡医学证明 P340104202400123", "提出核实", "上传依据文件"):
+        assert text_ in out, text_
+    refused = c.run("objection", "show", c.ids["objection"], "--user", "edu_requester", code=2)
+    assert "（字段：objection_id）" in refused
+
+
+@step("objection", "answer")
+def _objection_answer(c: Smoke) -> None:
+    refused = c.run("objection", "answer", c.ids["objection"], "--answer", "corrected", "--reason", "越权答复",
+                    "--user", "civil_requester", code=2)  # the requester does not answer its own objection
+    assert "（字段：role）" in refused and _objection(c, c.ids["objection"]).status == "open"
+    out = c.run("objection", "answer", c.ids["objection"], "--answer", "corrected", "--reason", "已补录死亡标识",
+                "--user", "police_reviewer")
+    objection = _objection(c, c.ids["objection"])
+    assert (objection.status, objection.answer, objection.answered_at is not None) == ("corrected", "已补录死亡标识",
+                                                                                     True)
+    assert "状态：已更正" in out and "答复：已补录死亡标识" in out and "答复：已更正" in out
+    again = c.run("objection", "answer", c.ids["objection"], "--answer", "confirmed", "--reason", "再次答复",
+                  "--user", "police_manager", code=2)
+    assert "已答复" in again and "（字段：status）" in again  # answered once
+
+
+@step("objection", "evidence")
+def _objection_evidence(c: Smoke) -> None:
+    path = c.tmp / "downloaded.png"
+    out = c.run("objection", "evidence", c.ids["objection"], "-o", path, "--user", "police_reviewer")
+    assert path.read_bytes() == PNG and "已保存 死亡医学证明.png" in out
+    refused = c.run("objection", "evidence", c.ids["objection"], "-o", c.tmp / "stolen.png", "--user",
+                    "edu_requester", code=2)
+    assert "（字段：objection_id）" in refused and not (c.tmp / "stolen.png").exists()

@@ -230,7 +230,9 @@ def test_r09_verify_only_grant_answers_match_no_match_not_found_and_nothing_else
 
     match = verify({"gmsfhm": person["GMSFHM"], "xm": person["XM"], "csrq": person["CSRQ"]})
     assert match.status_code == 200, match.text
-    assert set(match.json()) == {"resource_code", "grant_id", "result", "usage_record"}  # no data
+    assert set(match.json()) == {"resource_code", "grant_id", "result", "usage_record", "under_verification",
+                                 "objections"}  # no data
+    assert match.json()["under_verification"] is False
     assert match.json()["result"] == "match"
     assert _last_record(db).result == "ok"
     assert verify({"gmsfhm": person["GMSFHM"], "xm": "李某某"}).json()["result"] == "no_match"

@@ -117,6 +117,12 @@ ELSEWHERE = {
         "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
     ("POST", "/catalog/{entry_id}/quality/rules/{rule_id}/remove"):
         "tests.test_quality_pages::test_r14_the_provider_confirms_adds_runs_and_removes_rules_on_the_quality_page",
+    ("POST", "/objections"):
+        "tests.test_objection_pages::test_r13_requester_files_with_a_scan_attaches_later_and_the_provider_answers_on_the_pages",
+    ("POST", "/objections/{objection_id}/evidence"):
+        "tests.test_objection_pages::test_r13_requester_files_with_a_scan_attaches_later_and_the_provider_answers_on_the_pages",
+    ("POST", "/objections/{objection_id}/answer"):
+        "tests.test_objection_pages::test_r13_requester_files_with_a_scan_attaches_later_and_the_provider_answers_on_the_pages",
 }
 
 

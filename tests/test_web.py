@@ -15,6 +15,7 @@ from govshare.search import index as search_index
 from tests.factories import PASSWORD, SYSTEM, population_entry, published_entry
 from tests.test_admin_pages import ADMIN_PAGE_WRITE_ROUTES
 from tests.test_connections_web import CONNECTION_PAGE_WRITE_ROUTES
+from tests.test_objection_pages import OBJECTION_PAGE_WRITE_ROUTES
 from tests.test_quality_pages import QUALITY_PAGE_WRITE_ROUTES
 from tests.test_sharing_web import SHARING_PAGE_WRITE_ROUTES
 from tests.test_sources_web import SOURCE_PAGE_WRITE_ROUTES
@@ -259,7 +260,8 @@ PAGE_WRITE_ROUTES = {
 }
 # + the one-stop sharing pages (govshare.web.sharing_pages): enumerated, and their refusal of the auditor and of
 # logged-out visitors proved, in tests/test_sharing_web.py (SHARING_PAGE_WRITE_ROUTES); likewise the platform
-# administration (govshare.web.admin_pages) in tests/test_admin_pages.py (ADMIN_PAGE_WRITE_ROUTES)
+# administration (govshare.web.admin_pages) in tests/test_admin_pages.py (ADMIN_PAGE_WRITE_ROUTES); the data quality
+# pages in tests/test_quality_pages.py and the 数据核实 pages (R13) in tests/test_objection_pages.py
 
 
 def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app, db, world, as_user, client):
@@ -271,7 +273,7 @@ def test_r18_every_page_write_route_refuses_the_auditor_and_anonymous_users(app,
              for m in methods & {"POST", "PUT", "PATCH", "DELETE"}}
     assert found == (PAGE_WRITE_ROUTES | SHARING_PAGE_WRITE_ROUTES | SOURCE_PAGE_WRITE_ROUTES
                      | CONNECTION_PAGE_WRITE_ROUTES | ADMIN_PAGE_WRITE_ROUTES | DATA_PAGE_WRITE_ROUTES
-                     | QUALITY_PAGE_WRITE_ROUTES)
+                     | QUALITY_PAGE_WRITE_ROUTES | OBJECTION_PAGE_WRITE_ROUTES)
     with db.session() as s:
         draft = catalog.create_entry(s, world.actors["police_manager"], population_entry()).id
         submitted = catalog.create_entry(s, world.actors["police_manager"], population_entry(name="待审核"))
@@ -600,21 +602,22 @@ def test_navigation_shows_only_the_links_of_the_role(db, world, as_user):
                 found.append(link)
         return found
 
-    requester_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "需求清单"])
+    # 数据核实 (R13) is every role's: requesters file, providers answer, authorities and the auditor follow them
+    requester_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "需求清单", "数据核实"])
     assert nav("civil_requester") == ["工作台", "目录检索", requester_menu, "使用记录"]
     assert nav("police_manager") == ["工作台", "目录检索", ("目录管理", ["我的目录", "目录导入", "数据源"]),
-                                     ("共享办理", ["共享申请", "服务变更", "需求清单"]), "使用记录"]
-    reviewer_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "争议处理", "服务变更", "需求清单"])
+                                     ("共享办理", ["共享申请", "服务变更", "需求清单", "数据核实"]), "使用记录"]
+    reviewer_menu = ("共享办理", ["共享申请", "共享授权", "应用系统", "争议处理", "服务变更", "需求清单", "数据核实"])
     assert nav("police_reviewer") == ["工作台", "目录检索", ("目录管理", ["数据源"]), reviewer_menu, "使用记录"]
     authority = ["工作台", "目录检索", ("目录管理", ["审核队列", "一数一源", "数据源"]),
-                 ("共享办理", ["共享申请", "共享授权", "争议处理", "服务变更", "需求清单"]), "使用记录"]
+                 ("共享办理", ["共享申请", "共享授权", "争议处理", "服务变更", "需求清单", "数据核实"]), "使用记录"]
     assert nav("reviewer") == authority and nav("city_reviewer") == authority
     assert nav("admin") == ["工作台", "目录检索", ("目录管理", ["目录导入", "一数一源", "数据源"]),
-                            ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单"]), "使用记录",
-                            ("系统管理", ["用户管理", "部门管理", "数据连接", "节假日日历", "变更记录"])]
+                            ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单", "数据核实"]),
+                            "使用记录", ("系统管理", ["用户管理", "部门管理", "数据连接", "节假日日历", "变更记录"])]
     assert nav("auditor") == ["工作台", "目录检索", ("目录管理", ["数据源"]),
-                              ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单"]), "使用记录",
-                              ("系统管理", ["用户管理", "部门管理", "数据连接", "变更记录"])]
+                              ("共享办理", ["共享申请", "共享授权", "应用系统", "服务变更", "需求清单", "数据核实"]),
+                              "使用记录", ("系统管理", ["用户管理", "部门管理", "数据连接", "变更记录"])]
 
 
 # ---------------------------------------------------------------- CSRF (R18)

@@ -250,3 +250,43 @@ def test_r05_a_revision_for_a_change_of_law_shows_its_deadline_to_the_manager_an
     assert not row_texts(panel_html(as_user("other_reviewer").get("/").text, "review-queue"))
     review = visible_text(as_user("reviewer").get("/review"))
     assert "《户口登记条例》修订" in review and "补充摘要" in review
+
+
+def test_r13_objection_panels_show_each_side_its_objections_and_the_authority_the_late_ones(db, world, as_user):
+    """The provider's reviewers and catalog managers see the objections awaiting their answer (the late one marked),
+    the requester the ones it filed with their state, the competent authority of the area the late ones (R13); the
+    departments overview counts each provider's objections received, answered on time, corrected and late (R19)."""
+    from govshare.objections import service as objections
+    from govshare.objections.models import Objection
+    from tests.objection_factories import filed, granted
+
+    with db.session() as s:
+        grant_id = granted(s, world)
+        waiting, late, answered = (filed(s, world, grant_id, key=f"34010419800101{n:04d}") for n in (11, 22, 33))
+        objections.answer_objection(s, world.actors["police_reviewer"], answered, "corrected", "已更正出生日期")
+        today = local_today(s)
+        s.execute(update(Objection).where(Objection.id == late).values(due=today - timedelta(days=3)))
+        assert objections.mark_overdue(s, today) == 1
+
+    def rows(username: str, key: str) -> list[str]:
+        return row_texts(panel_html(as_user(username).get("/").text, key))
+
+    for username in ("police_reviewer", "police_manager"):
+        due = rows(username, "objections-due")
+        assert [r.split()[0] for r in due] == [f"#{late}", f"#{waiting}"], due  # the nearest due day first
+        assert "340104198001010022" in due[0] and "省民政厅" in due[0] and "已逾期" in due[0], due
+    assert rows("civil_manager", "objections-due") == [] and rows("city_civil_manager", "objections-due") == []
+    assert panel_html(as_user("civil_requester").get("/").text, "objections-due") == ""
+
+    mine = rows("civil_requester", "my-objections")
+    assert [r.split()[0] for r in mine] == [f"#{late}", f"#{waiting}", f"#{answered}"], mine  # the open ones first
+    assert "待核实" in mine[0] and "已更正" in mine[2] and "已更正出生日期" in mine[2], mine
+    assert panel_html(as_user("police_reviewer").get("/").text, "my-objections") == ""
+
+    late_rows = rows("reviewer", "late-objections")
+    assert [r.split()[0] for r in late_rows] == [f"#{late}"] and "省公安厅" in late_rows[0], late_rows
+    assert rows("city_reviewer", "late-objections") == [] and rows("other_reviewer", "late-objections") == []
+
+    police = next(r for r in rows("reviewer", "departments") if r.startswith("省公安厅"))
+    # … 收到核实 核实按时率 已更正 核实逾期 (then the overdue mark)
+    assert police.split()[-5:] == ["3", "100%", "1", "1", "已逾期"], police

@@ -31,6 +31,7 @@ SHOTS = [
     ("usage-records.png", "auditor", "/audit"),
     ("admin-users.png", "admin", "/admin/users"),
     ("data-quality.png", "market_manager", "/catalog/{企业登记信息}/quality"),
+    ("objection.png", "police_reviewer", "/objections/1"),
 ]
 
 

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.gateway.connections_api import router as connections_router
     from govshare.gateway.sources_api import router as sources_router
     from govshare.notify.api import router as notify_router
+    from govshare.objections.api import router as objections_router
     from govshare.orgs.api import router as orgs_router
     from govshare.quality.api import router as quality_router
     from govshare.search.api import router as search_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from govshare.web.connection_pages import router as connection_pages_router
     from govshare.web.data_pages import router as data_pages_router
     from govshare.web.gateway_pages import router as gateway_pages_router
+    from govshare.web.objection_pages import router as objection_pages_router
     from govshare.web.pages import router as web_router
     from govshare.web.quality_pages import router as quality_pages_router
     from govshare.web.sharing_pages import router as sharing_pages_router
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(notify_router)
     app.include_router(sources_router)
     app.include_router(quality_router)
+    app.include_router(objections_router)
     app.include_router(connections_router)
     app.include_router(audit_router)
     app.include_router(workdays_router)
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(gateway_pages_router)
     app.include_router(connection_pages_router)
     app.include_router(quality_pages_router)
+    app.include_router(objection_pages_router)
     app.include_router(admin_pages_router)
     app.include_router(data_pages_router)
     app.include_router(audit_pages_router)

@@ -550,12 +550,13 @@ from govshare.audit.commands import register as _register_audit  # noqa: E402
 from govshare.demands.commands import register as _register_demands  # noqa: E402
 from govshare.gateway.commands import register as _register_gateway  # noqa: E402
 from govshare.notify.commands import register as _register_notify  # noqa: E402
+from govshare.objections.commands import register as _register_objections  # noqa: E402
 from govshare.quality.commands import register as _register_quality  # noqa: E402
 from govshare.sharing.commands import register as _register_sharing  # noqa: E402
 from govshare.workdays.commands import register as _register_workdays  # noqa: E402
 
 for _register in (_register_sharing, _register_demands, _register_notify, _register_workdays, _register_gateway,
-                  _register_audit, _register_quality):
+                  _register_audit, _register_quality, _register_objections):
     _register(app)
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     demand_working_days: int = Field(15, ge=1, description="an accepted demand is cataloged within (R20)")
     law_change_working_days: int = Field(15, ge=1, description="a change caused by new law is made within (R05)")
     objection_working_days: int = Field(5, ge=1, description="the provider verifies an objection within (R13)")
+    objection_evidence_max_mb: int = Field(
+        10, ge=1, le=100, description="largest evidence file an objection may carry (MB; PDF, JPEG or PNG)"
+    )
     service_change_notice_days: int = Field(
         5, ge=0, description="working days between approving a service change and its effect (R11)"
     )

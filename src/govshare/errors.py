@@ -72,6 +72,13 @@ class TooLarge(DomainError):
     code = "payload_too_large"
 
 
+class UnsupportedType(DomainError):
+    """A file whose content is not of a kind the receiving field accepts (checked by its bytes, not its name)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 REASON_MAX_LENGTH = 2000
 
 

@@ -16,6 +16,7 @@ def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, in
     from govshare.catalog import jobs as catalog_jobs
     from govshare.demands import jobs as demand_jobs
     from govshare.notify import jobs as notify_jobs
+    from govshare.objections import jobs as objection_jobs
     from govshare.orgs import jobs as orgs_jobs
     from govshare.quality import jobs as quality_jobs
     from govshare.sharing import jobs as sharing_jobs
@@ -24,6 +25,6 @@ def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, in
     results = {}
     for name, module in (("catalog", catalog_jobs), ("sharing", sharing_jobs), ("demands", demand_jobs),
                          ("notify", notify_jobs), ("audit", audit_jobs), ("orgs", orgs_jobs),
-                         ("quality", quality_jobs)):
+                         ("quality", quality_jobs), ("objections", objection_jobs)):
         results[name] = module.run(db, now)
     return results

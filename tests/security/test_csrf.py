@@ -23,6 +23,7 @@ import pytest
 from govshare.deps import CSRF_HEADER, SESSION_COOKIE, csrf_token
 from govshare.search.index import registry
 from tests.factories import PASSWORD
+from tests.objection_factories import PNG
 from tests.security.test_idor import CASES as IDOR_CASES
 from tests.security.test_idor import build_scene, changed_tables, snapshot
 
@@ -67,9 +68,15 @@ PAGE_FORMS = {
     "/data/verify": lambda ids: {"grant": str(ids["grant_active"]), "field_gmsfhm": ids["person"]},
     "/sharing/changes/new": lambda ids: {"entry_id": str(ids["entry_source"]), "kind": "stop",
                                          "description": "跨站伪造的停止", "effective_date": "2031-01-01"},
+    "/objections": lambda ids: {"grant": str(ids["grant_active"]), "key": ids["person"], "items": "xm",
+                                "evidence": "跨站伪造的核实"},
 }
 UPLOADS = {"/catalog/import": ("catalog.csv", "目录名称,提供部门\n跨站伪造,省公安厅\n".encode(), "text/csv"),
-           "/sources/{entry_id}/file": ("rk.csv", b"GMSFHM,XM\n340104199001010011,x\n", "text/csv")}
+           "/sources/{entry_id}/file": ("rk.csv", b"GMSFHM,XM\n340104199001010011,x\n", "text/csv"),
+           "/objections": ("跨站伪造.png", PNG, "image/png"),
+           "/objections/{objection_id}/evidence": ("跨站伪造.png", PNG, "image/png")}
+# the form field of an upload, where it is not `file`
+UPLOAD_FIELDS = {"/objections": "evidence_file", "/objections/{objection_id}/evidence": "evidence_file"}
 # API writes that no cookie authenticates, and what they are checked with instead.
 NOT_COOKIE_ROUTES = {
     ("POST", "/api/v1/auth/login"): "has no session yet and sets no cookie: it answers the token in its body",
@@ -91,6 +98,7 @@ API_BODIES = {
     "/api/v1/calendar/import": {"text": "日期,类型,名称\n2031-10-01,放假,国庆节\n", "format": "csv"},
     "/api/v1/connections": {"department_id": 2, "name": "跨站伪造的连接", "kind": "http",
                             "url": "https://evil.example/api", "internal": True},
+    "/api/v1/objections": {"grant_id": 1, "key": "340104198001010013", "items": ["xm"], "evidence": "跨站伪造的核实"},
 }
 
 
@@ -137,9 +145,13 @@ def test_every_write_route_is_tried(app):
     assert set(NOT_COOKIE_ROUTES) <= found, sorted(set(NOT_COOKIE_ROUTES) - found)
 
 
-def _forged_page_posts(client, url: str, fields: dict, upload, victim_token: str, other_token: str):
+def _files(path: str) -> dict | None:
+    upload = UPLOADS.get(path)
+    return {UPLOAD_FIELDS.get(path, "file"): upload} if upload else None
+
+
+def _forged_page_posts(client, url: str, fields: dict, files: dict | None, victim_token: str, other_token: str):
     """(name, response) of every forged variant of one page form post."""
-    files = {"file": upload} if upload else None
     good = csrf_token(victim_token)
     yield "no token", client.post(url, data=fields, files=files, follow_redirects=False)
     yield "wrong token", client.post(url, data={**fields, "csrf_token": "0" * 64}, files=files, follow_redirects=False)
@@ -150,7 +162,7 @@ def _forged_page_posts(client, url: str, fields: dict, upload, victim_token: str
     yield "token in the query string", client.post(url, params={"csrf_token": good}, data=fields, files=files,
                                                    follow_redirects=False)
     yield "foreign origin", client.post(url, data=fields, files=files, headers=FOREIGN, follow_redirects=False)
-    if not upload:
+    if not files:
         body = "&".join(f"{k}={v}" for k, v in {**fields, "csrf_token": good}.items())
         yield "text/plain with the token", client.post(url, content=body.encode(), follow_redirects=False,
                                                        headers={"Content-Type": "text/plain", **FOREIGN})
@@ -163,8 +175,8 @@ def test_r18_every_page_form_refuses_a_forged_post_and_changes_nothing(app, clie
     before = snapshot(db)
     failures = []
     for path in found:
-        url, fields, upload = _url(path, scene), _page_fields(path, scene), UPLOADS.get(path)
-        for name, response in _forged_page_posts(client, url, fields, upload, victim, other):
+        url, fields = _url(path, scene), _page_fields(path, scene)
+        for name, response in _forged_page_posts(client, url, fields, _files(path), victim, other):
             if response.status_code != 403 or PAGE_REFUSAL not in response.text:
                 failures.append(f"{path} ({name}): {response.status_code} {response.text[:200]}")
     after = snapshot(db)
@@ -173,9 +185,9 @@ def test_r18_every_page_form_refuses_a_forged_post_and_changes_nothing(app, clie
     assert client.get("/sharing/requests", follow_redirects=False).status_code == 200  # still logged in
     # the same posts with the session's token pass the check (each may still be refused for its own reasons)
     for path in [p for p in found if p != "/logout"] + ["/logout"]:
-        url, fields, upload = _url(path, scene), _page_fields(path, scene), UPLOADS.get(path)
-        response = client.post(url, data={**fields, "csrf_token": csrf_token(victim)},
-                               files={"file": upload} if upload else None, follow_redirects=False)
+        url, fields = _url(path, scene), _page_fields(path, scene)
+        response = client.post(url, data={**fields, "csrf_token": csrf_token(victim)}, files=_files(path),
+                               follow_redirects=False)
         assert PAGE_REFUSAL not in response.text, f"{path} refused with the right token: {response.text[:300]}"
     client.cookies.clear()
 

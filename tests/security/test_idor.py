@@ -9,11 +9,12 @@ has no case here (or is not named in NOT_OBJECT_IDS with the reason it names no 
 One scene holds an object of every kind, owned by 省公安厅 (provider) and 省民政厅 (requester): entries in every
 state, a revision, a one-source cluster, a connected source and its grants (active, ended, suspended), requests
 (draft, submitted, refused and escalated), a service change, consumer systems, demands, a webhook and its dead
-delivery, a notification, a program token. The attackers are users of departments that are party to none of them,
-with every role a department has: 省教育厅's catalog manager, department reviewer and requester (a third
-provincial department), 合肥市民政局's catalog manager, and the competent authorities of the city below and of
-another province (neither covers a provincial department of 安徽). Each attacker tries each route; the whole
-database (every table) is compared before and after."""
+delivery, a notification, a program token, objections on records of the active grant (one with its evidence
+file). The attackers are users of departments that are party to none of them, with every role a department has:
+省教育厅's catalog manager, department reviewer and requester (a third provincial department), 合肥市民政局's
+catalog manager, and the competent authorities of the city below and of another province (neither covers a
+provincial department of 安徽). Each attacker tries each route; the whole database (every table) is compared before
+and after."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from govshare.workdays import service as workdays
 from tests.authz_cases_issue3 import more_users
 from tests.factories import PASSWORD, SYSTEM, consumer_system, make_uscc, population_entry, published_entry, request_in
 from tests.gateway_factories import served_population, token_headers
+from tests.objection_factories import PNG, filed
 
 # ---------------------------------------------------------------- the attackers and the scene
 
@@ -103,6 +105,10 @@ def build_scene(session, world, folder) -> dict:
     ids["quality_rule"] = quality.declare_rule(session, police_manager, served.entry_id,
                                                {"kind": "required", "item": "xm"}).id
     ids["quality_run"] = quality.run_quality(session, police_manager, served.entry_id).id
+    # objections of 省民政厅 on records of its active grant (R13): one open without a file, one with its evidence
+    ids["objection"] = filed(session, world, served.grant_id, key=served.rows[1]["GMSFHM"])
+    ids["objection_evidence"] = filed(session, world, served.grant_id, key=served.rows[2]["GMSFHM"],
+                                      evidence_file=PNG)
     quality.declare_rule(session, police_manager, draft.id, {"kind": "required", "item": "xm"})
     other_system, _secret = consumer_system(session, world, "civil_requester", "救助核对系统")
 
@@ -196,6 +202,8 @@ def _later(days: int = 400) -> str:
 
 
 REASON = {"reason": "越权操作"}
+ANSWER = {"answer": "confirmed", "reason": "越权答复"}
+EVIDENCE_FILE = ("越权上传的依据.png", PNG, "image/png")
 DECISION = {"decision": "approve", "reason": "越权同意"}
 
 
@@ -374,6 +382,17 @@ CASES: dict[tuple[str, str], Idor] = {
                                                          lambda _i: {"kind": "required", "item": "gmsfhm"}),
     ("POST", "/catalog/{entry_id}/quality/rules/{rule_id}/remove"):
         _page(_p(entry_id="entry_source", rule_id="quality_rule")),
+    # objections (R13): read by their parties only; the evidence file is the filer's, the answer the provider's
+    ("GET", "/api/v1/objections/{objection_id}"): Idor(_p(objection_id="objection")),
+    ("GET", "/api/v1/objections/{objection_id}/evidence"): Idor(_p(objection_id="objection_evidence")),
+    ("POST", "/api/v1/objections/{objection_id}/answer"): Idor(_p(objection_id="objection"), lambda _i: ANSWER),
+    ("POST", "/api/v1/objections/{objection_id}/evidence"): Idor(_p(objection_id="objection"),
+                                                                 files=lambda _i: {"file": EVIDENCE_FILE}),
+    ("GET", "/objections/{objection_id}"): _page(_p(objection_id="objection")),
+    ("GET", "/objections/{objection_id}/evidence"): _page(_p(objection_id="objection_evidence")),
+    ("POST", "/objections/{objection_id}/answer"): _page(_p(objection_id="objection"), lambda _i: ANSWER),
+    ("POST", "/objections/{objection_id}/evidence"): _page(_p(objection_id="objection"),
+                                                           files=lambda _i: {"evidence_file": EVIDENCE_FILE}),
 }
 
 # The data routes name the resource by its code and the grant by the `grant` parameter: a consumer system of
@@ -445,6 +464,8 @@ def send(client, world, method: str, path: str, case: Idor, ids: dict, who: str)
                                    files=case.files(ids) if case.files else None)
         client.cookies.clear()
         return response
+    if case.files:  # an upload (multipart)
+        return client.request(method, url, data=body, files=case.files(ids), headers=world.headers(who))
     return client.request(method, url, json=body, headers=world.headers(who))
 
 
@@ -503,12 +524,15 @@ def test_r02_the_rightful_users_reach_the_same_objects(client, db, world, scene)
         ("police_manager", "/api/v1/sources/{entry_source}"),
         ("civil_requester", "/api/v1/demands/{demand_routed}"),
         ("civil_requester", "/api/v1/webhooks/{webhook}"),
+        ("police_reviewer", "/api/v1/objections/{objection}"),
+        ("civil_requester", "/api/v1/objections/{objection_evidence}/evidence"),
     ]
     for who, url in owner_reads:
         response = client.get(url.format(**scene), headers=world.headers(who))
         assert response.status_code == 200, (who, url, response.text[:300])
     client.cookies.set(SESSION_COOKIE, world.tokens["police_reviewer"])
-    for url in ("/sharing/requests/{request_submitted}", "/sources/{entry_source}", "/sharing/changes/{change}"):
+    for url in ("/sharing/requests/{request_submitted}", "/sources/{entry_source}", "/sharing/changes/{change}",
+                "/objections/{objection}", "/objections/{objection_evidence}/evidence"):
         assert client.get(url.format(**scene)).status_code == 200, url
     client.cookies.clear()
 
@@ -597,4 +621,20 @@ def test_r02_ids_in_the_query_string_are_checked_like_path_ids(client, db, world
         assert records.status_code in (403, 404) or records.json() == [], (who, records.text[:300])
         new_request = _page_as(client, world, who, f"/sharing/requests/new?entry={scene['entry_draft']}")
         assert "人口基本信息（草稿）" not in new_request.text, who  # a draft of another department is not offered
+        # objections (R13): 省民政厅's grant offers no filing form to another department, takes no objection from
+        # it, and the list filtered by the entry shows none of 省民政厅's objections
+        new_objection = _page_as(client, world, who, f"/objections/new?grant={scene['grant_active']}")
+        assert new_objection.status_code in (403, 404) and 'name="key"' not in new_objection.text, who
+        client.cookies.set(SESSION_COOKIE, world.tokens[who])
+        posted = client.post("/objections", data={"grant": str(scene["grant_active"]), "key": scene["person"],
+                                                  "items": "xm", "evidence": "越权提出的核实",
+                                                  "csrf_token": csrf_token(world.tokens[who])}, follow_redirects=False)
+        client.cookies.clear()
+        assert posted.status_code in (403, 404), (who, posted.status_code)
+        filed_api = client.post("/api/v1/objections", headers=world.headers(who), json={
+            "grant_id": scene["grant_active"], "key": scene["person"], "items": ["xm"], "evidence": "越权提出的核实"})
+        assert filed_api.status_code in (403, 404), (who, filed_api.text)
+        listed = client.get("/api/v1/objections", params={"entry_id": scene["entry_source"]},
+                            headers=world.headers(who))
+        assert listed.status_code == 200 and listed.json() == [], (who, listed.text[:300])
     assert snapshot(db, skip=("usage_records", "audit_chain_head", "grant_usage_days")) == before

@@ -28,7 +28,7 @@ from govshare.catalog.models import CatalogEntry, SourceCluster
 from govshare.catalog.schemas import EntryIn
 from govshare.config import Settings
 from govshare.db import Database, utcnow
-from govshare.demo import gateway_seed, sharing_seed
+from govshare.demo import gateway_seed, objection_seed, sharing_seed
 from govshare.demo.data import DEPARTMENTS, ENTRIES, LEADS, PROVINCE, DemoDepartment, DemoEntry
 from govshare.errors import DomainError
 from govshare.orgs import service as orgs
@@ -85,7 +85,7 @@ def demo_users() -> list[DemoUser]:
 def total_steps() -> int:
     """The number of progress steps `seed_demo` reports."""
     return (len(DEPARTMENTS) + len(demo_users()) + len(ENTRIES) + 2 + sharing_seed.total_steps()
-            + gateway_seed.total_steps())
+            + gateway_seed.total_steps() + objection_seed.total_steps())
 
 
 @dataclass
@@ -192,6 +192,7 @@ def _seed(session: Session, password: str, step: Callable[[str], None]) -> None:
             onesource.name_lead_source(session, authority, cluster.id, departments[department_key].id, reason)
     sharing_seed.seed_sharing(session, departments, actors, step)
     gateway_seed.seed_sources(session, departments, actors, step)
+    objection_seed.seed_objections(session, departments, actors, step)
 
 
 def _reviewer_for(department: Department, actors: dict[str, Actor]) -> Actor:

@@ -190,9 +190,9 @@ def _days_back_for_due(session: Session, today: date, accept: Callable[[date], b
 
 def _approved_low_income(ctx: Context) -> None:
     """Scenario 1: 市民政局's 低保审核系统 reads 公安·人口基本信息 for the city's residents only."""
-    request = _ask(ctx, "hf_civil", "police", "人口基本信息", ("gmsfhm", "xm", "xb", "csrq", "hjdz", "hh", "yhzgx"),
-                   purpose=LOW_INCOME_PURPOSE, scenario=LOW_INCOME_SCENARIO, duty_basis=LOW_INCOME_DUTY,
-                   scope=("gmsfhm", ["3401"]))
+    request = _ask(ctx, "hf_civil", "police", "人口基本信息",
+                   ("gmsfhm", "xm", "xb", "csrq", "hjdz", "hh", "yhzgx", "swbs"), purpose=LOW_INCOME_PURPOSE,
+                   scenario=LOW_INCOME_SCENARIO, duty_basis=LOW_INCOME_DUTY, scope=("gmsfhm", ["3401"]))
     _reply(ctx, request, "approve", "符合社会救助法定职责，按最小必要原则提供，数据范围限合肥市户籍人口", rate_limit=20)
     backdate(ctx.session, request, 45)
 

@@ -97,7 +97,13 @@ def _data(outcome: Outcome, code: str, grant: int | None) -> JSONResponse:
     numbers), so validating them again through the response model would only cost time on every call."""
     return JSONResponse({"resource_code": code, "grant_id": grant, "mode": str(outcome.mode), "items": outcome.items,
                          "rows": outcome.rows, "masking": outcome.masking, "next_cursor": outcome.next_cursor,
-                         "usage_record": outcome.record_seq})
+                         "usage_record": outcome.record_seq, **_flags(outcome)})
+
+
+def _flags(outcome: Outcome) -> dict:
+    """R13: which served records are under verification (校核中); they are served all the same."""
+    return {"under_verification": bool(outcome.under_verification), "objections": outcome.under_verification,
+            "row_objections": outcome.row_objections}
 
 
 Cursor = Annotated[str | None, Query(description="上一页返回的 next_cursor，原样传回；平台签发的游标只对同一资源、"
@@ -122,12 +128,14 @@ def page(request: Request, code: str, grant: IdQuery, cursor: Cursor = None,
 def verify(request: Request, code: str, body: VerifyIn):
     call = Call(Mode.VERIFY, code, grant_id=body.grant, key=body.key, fields=tuple(body.fields.items()))
     outcome = access(request.app.state.db, _system(request), call)
-    return VerifyOut(resource_code=code, grant_id=body.grant, result=outcome.verdict, usage_record=outcome.record_seq)
+    return VerifyOut(resource_code=code, grant_id=body.grant, result=outcome.verdict, usage_record=outcome.record_seq,
+                     under_verification=bool(outcome.under_verification), objections=outcome.under_verification)
 
 
 EXPORT_FILES = file_response({MEDIA_TYPES["csv"]: "CSV 文件（format=csv）",
                               MEDIA_TYPES["parquet"]: "Parquet 文件（format=parquet）"},
-                             "导出的文件；响应头 X-Usage-Record 为使用记录序号，X-Row-Count 为行数")
+                             "导出的文件；响应头 X-Usage-Record 为使用记录序号，X-Row-Count 为行数，"
+                             "X-Under-Verification 为文件中正在校核的记录所涉核实请求编号（逗号分隔，可为空）")
 
 
 @router.post("/api/v1/data/{code:path}/export", summary="批量导出共享数据",
@@ -140,6 +148,7 @@ def export(request: Request, code: str, body: ExportIn):
     path = outcome.export_path
     filename = f"{code.replace('/', '_')}.{body.format}"
     headers = {"X-Usage-Record": str(outcome.record_seq), "X-Row-Count": str(outcome.row_count),
+               "X-Under-Verification": ",".join(map(str, outcome.under_verification)),
                "Content-Disposition": f"attachment; filename=\"{filename}\""}
     cleanup = BackgroundTask(path.unlink, missing_ok=True)
     if body.format == "csv":  # UTF-8 with a BOM: Excel and WPS open the Chinese text without asking

@@ -237,7 +237,7 @@ def map_columns(items: list[DataItem], columns: list[str], column_map: dict | No
 # ---------------------------------------------------------------- replacing a source
 
 
-def _cleanup_after(session: Session, on_commit: Path | None, on_rollback: Path | None) -> None:
+def cleanup_after(session: Session, on_commit: Path | None, on_rollback: Path | None) -> None:
     """Deletes `on_commit` once the session commits (the file the source used to point to), `on_rollback`
     if it rolls back instead (the new file nobody points to). Whichever comes first; once."""
     done = {"done": False}
@@ -261,15 +261,15 @@ def _store(session: Session, actor: Actor, entry: CatalogEntry, **fields) -> Dat
     if source is None:
         source = DataSource(entry_id=entry.id)
         session.add(source)
-    old_file = _managed_path(session, source) if source.kind == SourceKind.FILE and source.location else None
+    old_file = managed_path(session, source) if source.kind == SourceKind.FILE and source.location else None
     for name, value in fields.items():
         setattr(source, name, value)
     source.status = SourceStatus.CONNECTED.value
     source.created_by_id = actor.user_id
     source.confirmed_at, source.confirmed_by_id = None, None
-    new_file = _managed_path(session, source) if source.kind == SourceKind.FILE else None
+    new_file = managed_path(session, source) if source.kind == SourceKind.FILE else None
     if old_file is not None and old_file != new_file:
-        _cleanup_after(session, old_file, None)
+        cleanup_after(session, old_file, None)
     session.flush()
     from govshare.quality import service as quality  # quality reads sources through the gateway
 
@@ -277,7 +277,7 @@ def _store(session: Session, actor: Actor, entry: CatalogEntry, **fields) -> Dat
     return source
 
 
-def _managed_path(session: Session, source: DataSource) -> Path:
+def managed_path(session: Session, source: DataSource) -> Path:
     return settings_of(session).data_dir / source.location
 
 
@@ -755,7 +755,7 @@ def connect_file(session: Session, actor: Actor, entry_id: int, path_or_bytes: P
     # Only the mapped columns are kept (minimum necessary), sorted by position: pages use `_row` as cursor.
     pq.write_table(good.sort_by(ROW), partial, compression="zstd")
     os.replace(partial, target)
-    _cleanup_after(session, None, target)
+    cleanup_after(session, None, target)
     report(FILE_STAGES[3])
     connection = duckdb.connect()
     try:
@@ -881,7 +881,7 @@ def disconnect(session: Session, actor: Actor, entry_id: int, reason: str) -> Da
         raise Conflict(f"该目录仍有 {in_force} 项有效的共享授权，断开数据源会中断共享服务；停止服务须报主管部门批准"
                        "（共享服务变更），或先终止这些授权。更换数据源请直接重新接入", field="grants")
     if source.kind == SourceKind.FILE and source.location:
-        _cleanup_after(session, _managed_path(session, source), None)
+        cleanup_after(session, managed_path(session, source), None)
     source.status = SourceStatus.DISCONNECTED.value
     session.add(EntryEvent(entry_id=entry.id, action="source_disconnected", reason=reason,
                            actor_id=actor.user_id))

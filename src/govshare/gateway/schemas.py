@@ -45,6 +45,11 @@ class DataOut(BaseModel):
     next_cursor: str | None = Field(None, description=(
         "下一页的游标（cursor 参数）；为空表示已是最后一页。游标由平台签发，只对签发它的资源和共享授权有效"))
     usage_record: int | None = None
+    under_verification: bool = Field(False, description=(
+        "返回的记录中有正在校核中的（R13）：记录照常返回，业务不因此拒绝办理"))
+    objections: list[int] = Field(default_factory=list, description="返回的记录所涉的未答复核实请求编号")
+    row_objections: list[int | None] = Field(default_factory=list, description=(
+        "与 rows 一一对应：该行所涉的核实请求编号，null 为未在校核中；该目录没有校核中的记录时为空列表"))
 
 
 class VerifyOut(BaseModel):
@@ -52,6 +57,8 @@ class VerifyOut(BaseModel):
     grant_id: int
     result: Literal["match", "no_match", "not_found"]
     usage_record: int | None = None
+    under_verification: bool = Field(False, description="被核验的记录正在校核中（R13）：核验结论照常给出")
+    objections: list[int] = Field(default_factory=list, description="该记录未答复的核实请求编号")
 
 
 class MaskingIn(BaseModel):

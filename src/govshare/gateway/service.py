@@ -51,6 +51,8 @@ from govshare.gateway import connections, limits, masking, profiling
 from govshare.gateway.models import DataSource, GrantUsageDay
 from govshare.gateway.sources import FileSource, HttpSource, Query, Source, SqlSource
 from govshare.gateway.tokens import node_secret, read_token
+from govshare.objections import service as objections
+from govshare.objections.models import Objection
 from govshare.orgs.models import ConsumerSystem, Role
 from govshare.prepared import Prepared, Raw, raw_connection
 from govshare.sealing import unseal
@@ -146,6 +148,7 @@ class Decision:
     key_item: str | None = None
     identifiers: dict[str, str] = field(default_factory=dict)  # item name -> credit code / ID number kind
     titles: dict[str, str] = field(default_factory=dict)  # item name -> Chinese name (a CSV's headers)
+    objections_open: bool = False  # the entry has records under verification (R13): find the served ones
 
 
 @dataclass
@@ -159,6 +162,10 @@ class Outcome:
     row_count: int = 0
     record_seq: int | None = None
     masking: dict[str, str] = field(default_factory=dict)
+    keys: list = field(default_factory=list)  # the served rows' keys, unmasked (internal: read only when flagging)
+    # R13: the open objection of each served row (None: not under verification), and of the export or verdict
+    row_objections: list[int | None] = field(default_factory=list)
+    under_verification: list[int] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the one function
@@ -173,6 +180,8 @@ def access(db: Database, caller: Caller, call: Call, now: datetime | None = None
         caller = identify(settings, caller)
         decision = decide(db, caller, call, now)
         outcome = serve(decision, call, settings)
+        if decision.objections_open:
+            flag_under_verification(db, decision, call, outcome)
     except DomainError as refusal:
         record_refusal(db, caller, call, decision, refusal, now)
         raise
@@ -365,6 +374,7 @@ def decide(db: Database, caller: Caller, call: Call, now: datetime) -> Decision:
         salt=masking.requester_salt(node_secret(settings), department_id or 0),
         key_item=plan.key_item, identifiers=plan.identifiers,
         titles={name: plan.items[name].chinese_name for name in served if name in plan.items},
+        objections_open=bool(facts.open_objections),
     )
     scope = grant.row_scope if grant else {}
     if scope and scope.get("item") and scope.get("prefixes"):
@@ -395,15 +405,18 @@ ENTRY_COLUMNS = (CatalogEntry.id, CatalogEntry.resource_code, CatalogEntry.provi
                  DataSource.status.label("source_status"), DataSource.updated_at.label("source_updated_at"))
 
 
-# Every call asks the same facts: the entry and its source, the named grant, the calling system, and the
-# grant's counters of today (calls, and calls in the current second). One prepared statement, plain row back,
-# with only the grant columns the checks read; its JSON and dates are converted once per stored value
-# (memoize), so the grant's lists and dicts in the row are shared and only ever read.
+# Every call asks the same facts: the entry and its source, the named grant, the calling system, the
+# grant's counters of today (calls, and calls in the current second), and whether any record of the entry is
+# under verification (an indexed count; only then are the served keys looked up, R13). One prepared
+# statement, plain row back, with only the grant columns the checks read; its JSON and dates are converted
+# once per stored value (memoize), so the grant's lists and dicts in the row are shared and only ever read.
 GRANT_FIELDS = ("id", "entry_id", "requester_id", "consumer_system_id", "item_ids", "row_scope", "verify_only",
                 "period_start", "period_end", "rate_limit", "daily_quota", "masking", "status", "updated_at")
 GRANT_COLUMNS = tuple(Grant.__table__.c[name].label(f"g_{name}") for name in GRANT_FIELDS)
+OPEN_OBJECTIONS = (select(func.count()).where(Objection.entry_id == CatalogEntry.id, Objection.status == "open")
+                   .correlate(CatalogEntry).scalar_subquery().label("open_objections"))
 CALL_FACTS = Prepared(
-    select(*ENTRY_COLUMNS, *GRANT_COLUMNS, ConsumerSystem.revoked_at.label("system_revoked_at"),
+    select(*ENTRY_COLUMNS, *GRANT_COLUMNS, OPEN_OBJECTIONS, ConsumerSystem.revoked_at.label("system_revoked_at"),
            ConsumerSystem.secret_hash.label("system_secret_hash"), ConsumerSystem.id.label("system_id"),
            GrantUsageDay.calls.label("calls_today"), GrantUsageDay.second.label("rate_second"),
            GrantUsageDay.second_calls.label("rate_calls"))
@@ -705,9 +718,12 @@ def serve(decision: Decision, call: Call, settings: Settings) -> Outcome:
         raise ValidationFailed("上游接口数据源不支持分页读取或批量导出，请按主键查询或核验", field="mode")
     if call.mode == Mode.LOOKUP:
         rows = _lookup(decision, call.key, decision.items)
-        return Outcome(call.mode, decision.items, rows=_masked(decision, rows), row_count=len(rows), masking=labels)
+        keys = [normalized(decision, decision.key_item, call.key)] * len(rows)
+        return Outcome(call.mode, decision.items, rows=_masked(decision, rows), row_count=len(rows), masking=labels,
+                       keys=keys)
     if call.mode == Mode.VERIFY:
-        return Outcome(call.mode, decision.items, verdict=_verify(decision, call), masking={})
+        verdict, keys = _verify(decision, call)
+        return Outcome(call.mode, decision.items, verdict=verdict, masking={}, keys=keys)
     if call.mode in (Mode.PAGE, Mode.PREVIEW):
         return _page(decision, call, labels, CursorSeal.of(settings, decision))
     if call.mode == Mode.EXPORT:
@@ -744,16 +760,22 @@ def _jsonable(value):
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
-def _verify(decision: Decision, call: Call) -> str:
-    """match / no_match / not_found: compares the given fields with the stored record, returns no data."""
+def _verify(decision: Decision, call: Call) -> tuple[str, list]:
+    """match / no_match / not_found: compares the given fields with the stored record, returns no data. Also
+    the found records' keys (never returned: the gateway flags a record under verification by them)."""
     fields = dict(call.fields)
     by, key = _verified_by(decision, call, fields)
-    rows = _lookup(decision, key, list(fields), by=by)
+    wanted = list(fields)
+    by_key = by == decision.key_item or by is None
+    if decision.objections_open and not by_key and decision.key_item in decision.columns:
+        wanted = list(dict.fromkeys([*wanted, decision.key_item]))
+    rows = _lookup(decision, key, wanted, by=by)
     if not rows:
-        return "not_found"
+        return "not_found", []
+    keys = [normalized(decision, decision.key_item, key) if by_key else row.get(decision.key_item) for row in rows]
     same = any(all(_same(normalized(decision, name, row[name]), normalized(decision, name, value))
                    for name, value in fields.items()) for row in rows)
-    return "match" if same else "no_match"
+    return ("match" if same else "no_match"), keys
 
 
 def _verified_by(decision: Decision, call: Call, fields: dict) -> tuple[str | None, str | None]:
@@ -776,8 +798,10 @@ def _same(stored, given) -> bool:
 
 def _source_query(decision: Decision, call: Call, *, limit: int | None, after=None, ordered: bool = True,
                   extra: tuple[tuple[str, object], ...] = ()) -> Query:
+    flagging = (decision.key_column,) if decision.objections_open and decision.key_column else ()
     return Query(
-        columns=tuple(dict.fromkeys([*(decision.columns[n] for n in decision.items), decision.order_column])),
+        columns=tuple(dict.fromkeys([*(decision.columns[n] for n in decision.items), decision.order_column,
+                                     *flagging])),
         filters=tuple((decision.columns[name], value) for name, value in _filters(decision, call)) + extra,
         scope=decision.scope, order=decision.order_column if ordered else None, after=after, limit=limit)
 
@@ -807,8 +831,9 @@ def _page(decision: Decision, call: Call, labels: dict, seal: CursorSeal) -> Out
         # an empty key cannot be resumed after (NULL sorts apart from every value): the pages end there
         cursor = seal.issue(last) if last is not None and call.mode != Mode.PREVIEW else None
     rows = [{name: row[decision.columns[name]] for name in decision.items} for row in raw]
+    keys = [row.get(decision.key_column) for row in raw] if decision.objections_open else []
     return Outcome(call.mode, decision.items, rows=_masked(decision, rows), next_cursor=cursor,
-                   row_count=len(rows), masking=labels)
+                   row_count=len(rows), masking=labels, keys=keys)
 
 
 # A cursor keeps the type of the value it resumes after, so the source compares like with like (an
@@ -927,6 +952,66 @@ def _export(decision: Decision, call: Call, settings: Settings, labels: dict) ->
     finally:
         connection.close()
     return Outcome(call.mode, decision.items, export_path=path, row_count=int(count), masking=labels)
+
+
+# ---------------------------------------------------------------- records under verification (R13)
+
+MAX_EXPORT_PROBES = 500  # open objections of one entry checked against an export, one indexed probe each
+
+
+# the objection on one key: a lookup's or a verification's (nearly always one distinct key), at a driver's cost
+OPEN_OBJECTION_OF_KEY = Prepared(select(func.min(Objection.id).label("objection_id")).where(
+    Objection.entry_id == bindparam("entry_id"), Objection.status == "open",
+    Objection.record_key == bindparam("key")))
+FEW_KEYS = 3
+
+
+def flag_under_verification(db: Database, decision: Decision, call: Call, outcome: Outcome) -> None:
+    """Marks the served records that are under an open objection: each row's objection (lookup, page, preview),
+    the verdict's (verify), or those among the export's rows. The record is served all the same (never hidden,
+    never refused on its account): a failure to find the flags is logged and the data served unflagged."""
+    try:
+        _flag(db, decision, call, outcome)
+    except Exception:
+        logger.exception("records under verification of entry %s could not be flagged", decision.entry_id)
+        outcome.under_verification, outcome.row_objections = [], []
+
+
+def _flag(db: Database, decision: Decision, call: Call, outcome: Outcome) -> None:
+    if call.mode == Mode.EXPORT:
+        with db.session(read_only=True) as session:
+            opened = objections.open_on_entry(session, decision.entry_id, limit=MAX_EXPORT_PROBES)
+        outcome.under_verification = sorted(
+            objection_id for key, objection_id in opened.items() if _exported(decision, call, key))
+        return
+    keys = [objections.record_key(key) if key is not None else None for key in outcome.keys]
+    found = _open_objections(db, decision.entry_id, {key for key in keys if key})
+    by_row = [found.get(key) if key else None for key in keys]
+    outcome.under_verification = sorted({objection_id for objection_id in by_row if objection_id})
+    if call.mode != Mode.VERIFY:
+        outcome.row_objections = by_row
+
+
+def _open_objections(db: Database, entry_id: int, keys: set[str]) -> dict[str, int]:
+    if len(keys) > FEW_KEYS:  # a page: one query for all its keys
+        with db.session(read_only=True) as session:
+            return objections.under_verification(session, entry_id, list(keys))
+    found = {}
+    with db.raw() as raw:
+        for key in keys:
+            row = OPEN_OBJECTION_OF_KEY.rows(raw, {"entry_id": entry_id, "key": key})
+            if row and row[0].objection_id is not None:
+                found[key] = row[0].objection_id
+    return found
+
+
+def _exported(decision: Decision, call: Call, key: str) -> bool:
+    """Whether the export's filters and scope keep the record of `key` (one probe of the source by key)."""
+    try:
+        probe = _source_query(decision, call, limit=1, ordered=False, extra=((decision.key_column, key),))
+        return bool(decision.source.rows(probe))
+    except (ValueError, DomainError):  # a key the column's type cannot hold is in no export
+        return False
 
 
 def sweep_exports(folder: Path, now: datetime | None = None) -> int:

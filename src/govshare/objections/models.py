@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from govshare.catalog.models import CatalogEntry
@@ -24,6 +24,12 @@ class Objection(Base):
     items: Mapped[list] = mapped_column(JSON, default=list)  # the items believed wrong
     claimed: Mapped[dict] = mapped_column(JSON, default=dict)  # item -> the value believed right
     evidence: Mapped[str] = mapped_column(Text)
+    # the evidence file (a scan of the death certificate, …) in the managed store: data_dir/objections/<stored>
+    evidence_stored: Mapped[str | None] = mapped_column(String(80))
+    evidence_filename: Mapped[str | None] = mapped_column(String(200))
+    evidence_media_type: Mapped[str | None] = mapped_column(String(60))
+    evidence_size: Mapped[int | None] = mapped_column(Integer)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), index=True)
     due: Mapped[date] = mapped_column(Date)
     due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -37,6 +43,9 @@ class Objection(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     entry: Mapped[CatalogEntry] = relationship(lazy="joined", innerjoin=True)
+
+    # the gateway's question on every call of an entry with open objections: which of these keys are open
+    __table_args__ = (Index("ix_objections_entry_status_key", "entry_id", "status", "record_key"),)
 
 
 class ObjectionEvent(Base):

@@ -10,7 +10,11 @@ area; every step is on the objection's record and told to the parties."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -20,8 +24,10 @@ from govshare.catalog.models import DataItem
 from govshare.catalog.vocab import LabelledEnum
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, found, raise_invalid, required_reason
+from govshare.errors import Conflict, NotFound, ValidationFailed, found, raise_invalid, required_reason
+from govshare.gateway import corrections, profiling
 from govshare.notify.service import Audience, emit
+from govshare.objections import evidence as evidence_store
 from govshare.objections.models import Objection, ObjectionEvent
 from govshare.orgs.models import Department, Role
 from govshare.sharing import service as sharing
@@ -34,6 +40,9 @@ FILE_ROLES = sharing.REQUEST_ROLES
 ANSWER_ROLES = (Role.DEPT_REVIEWER, Role.CATALOG_MANAGER)
 READ_ALL_ROLES = (Role.PLATFORM_ADMIN, Role.AUDITOR)
 MAX_KEY_LENGTH, MAX_VALUE_LENGTH = 200, 500
+# an ID number (GB 11643) or a unified social credit code (GB 32100), ASCII only
+IDENTIFIER = re.compile(r"[0-9]{17}[0-9X]|[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}", re.ASCII)
+KEY_CHUNK = 500
 
 
 class ObjectionStatus(LabelledEnum):
@@ -44,7 +53,8 @@ class ObjectionStatus(LabelledEnum):
 
 
 ANSWERS = (ObjectionStatus.CORRECTED, ObjectionStatus.CONFIRMED, ObjectionStatus.FORWARDED)
-LINK = "/catalog/{entry_id}"  # the entry's page, until objections have pages of their own
+LINK = "/objections/{objection_id}"
+BOXES = ("incoming", "outgoing")
 
 
 # ---------------------------------------------------------------- who sees what
@@ -69,12 +79,29 @@ def get_objection(session: Session, actor: Actor, objection_id: int) -> Objectio
                  f"核实请求不存在或无权查看：{objection_id}", "objection_id")
 
 
-def list_objections(session: Session, actor: Actor, *, status: str | None = None, limit: int = 100,
-                    offset: int = 0) -> list[Objection]:
+def list_objections(session: Session, actor: Actor, *, status: str | None = None, box: str | None = None,
+                    entry_id: int | None = None, limit: int = 100, offset: int = 0) -> list[Objection]:
+    """The readable objections, newest first; `box` incoming: the own department must answer them (provider, or
+    forwarded to it); outgoing: the own department filed them."""
+    return list(session.scalars(filtered(actor, status=status, box=box, entry_id=entry_id)
+                                .order_by(Objection.id.desc()).limit(limit).offset(offset)))
+
+
+def filtered(actor: Actor, *, status: str | None = None, box: str | None = None,
+             entry_id: int | None = None) -> Select:
     query = readable_objections(actor)
     if status:
-        query = query.where(Objection.status == status)
-    return list(session.scalars(query.order_by(Objection.id.desc()).limit(limit).offset(offset)))
+        query = query.where(Objection.status == ObjectionStatus.parse(status).value)
+    if box == "incoming":
+        query = query.where(or_(Objection.provider_id == actor.department_id,
+                                Objection.forwarded_to_id == actor.department_id))
+    elif box == "outgoing":
+        query = query.where(Objection.requester_id == actor.department_id)
+    elif box:
+        raise_invalid({"box": "box 只能是 incoming（待本部门核实）或 outgoing（本部门提出）"})
+    if entry_id is not None:
+        query = query.where(Objection.entry_id == entry_id)
+    return query
 
 
 def history(session: Session, actor: Actor, objection_id: int) -> list[ObjectionEvent]:
@@ -86,7 +113,7 @@ def history(session: Session, actor: Actor, objection_id: int) -> list[Objection
 # ---------------------------------------------------------------- filing
 
 
-def _granted_names(session: Session, grant: Grant) -> dict[str, str]:
+def granted_names(session: Session, grant: Grant) -> dict[str, str]:
     """code -> Chinese name of the items the grant covers."""
     return dict(session.execute(select(DataItem.name, DataItem.chinese_name)
                                 .where(DataItem.id.in_(grant.item_ids or []))).all())
@@ -119,8 +146,8 @@ def file_objection(session: Session, actor: Actor, grant_id: int, key: str, item
     require_own_department(actor, grant.requester_id, action="使用")
     if grant.status not in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
         raise Conflict("共享授权已终止，不能再对其数据提出核实", field="grant_id")
-    key, items = (key or "").strip(), list(dict.fromkeys(items or []))
-    raise_invalid(_filing_errors(key, items, claimed or {}, evidence, _granted_names(session, grant)))
+    key, items = record_key(key), list(dict.fromkeys(items or []))
+    raise_invalid(_filing_errors(key, items, claimed or {}, evidence, granted_names(session, grant)))
     evidence = required_reason(evidence, "必须提供依据", field="evidence")
     due = workdays.deadline(session, workdays.local_today(session), settings_of(session).objection_working_days)
     objection = Objection(entry_id=grant.entry_id, grant_id=grant.id, requester_id=grant.requester_id,
@@ -136,12 +163,51 @@ def file_objection(session: Session, actor: Actor, grant_id: int, key: str, item
     return objection
 
 
+def attach_evidence(session: Session, actor: Actor, objection_id: int, filename: str,
+                    stream: BinaryIO | None) -> Objection:
+    """The filer's department adds the evidence file (one per objection) while the objection is open. `stream`
+    None: no file was chosen (refused after the checks of who may attach, so a stranger learns nothing)."""
+    objection = get_objection(session, actor, objection_id)
+    require_role(actor, *FILE_ROLES, action="上传核实依据")
+    require_own_department(actor, objection.requester_id, action="补充依据")
+    if objection.status != ObjectionStatus.OPEN:
+        raise Conflict("核实请求已答复，不能再补充依据", field="status")
+    if objection.evidence_stored:
+        raise Conflict(f"已上传依据文件（{objection.evidence_filename}），每个核实请求一个文件", field="evidence_file")
+    if stream is None:
+        raise ValidationFailed(f"请选择依据文件（{evidence_store.ACCEPTED_LABEL}）", field=evidence_store.FIELD)
+    settings = settings_of(session)
+    folder = evidence_store.folder_of(settings.data_dir)
+    stored = evidence_store.store(folder, stream, filename, settings.objection_evidence_max_mb * 1024 * 1024)
+    try:
+        objection.evidence_stored, objection.evidence_filename = stored.stored, stored.filename
+        objection.evidence_media_type, objection.evidence_size = stored.media_type, stored.size
+        objection.evidence_sha256 = stored.sha256
+        _record(session, objection, actor, "evidence", objection.status,
+                f"上传依据文件：{stored.filename}（{stored.size} 字节，SHA-256 {stored.sha256[:16]}…）")
+    except BaseException:
+        evidence_store.remove(folder, stored.stored)
+        raise
+    return objection
+
+
+def evidence_file(session: Session, actor: Actor, objection_id: int) -> tuple[Objection, Path]:
+    """The evidence file of an objection the actor may read, and where it lies in the store."""
+    objection = get_objection(session, actor, objection_id)
+    path = evidence_store.folder_of(settings_of(session).data_dir) / (objection.evidence_stored or "")
+    if not objection.evidence_stored or not path.is_file():
+        raise NotFound("该核实请求没有依据文件", field="evidence_file")
+    return objection, path
+
+
 # ---------------------------------------------------------------- answering
 
 
 def answer_objection(session: Session, actor: Actor, objection_id: int, answer: str, reason: str,
-                     forward_to: int | None = None) -> Objection:
-    """The provider answers: corrected, confirmed right, or forwarded to the lead source department."""
+                     forward_to: int | None = None, apply_correction: bool = False) -> Objection:
+    """The provider answers: corrected, confirmed right, or forwarded to the lead source department. A correction
+    of data the platform manages (a file source) may be applied here, with the values the objection claims
+    (`apply_correction`); otherwise the answer says it was made upstream."""
     objection = get_objection(session, actor, objection_id)
     require_role(actor, *ANSWER_ROLES, action="答复数据核实")
     require_own_department(actor, objection.provider_id, action="答复")
@@ -155,8 +221,13 @@ def answer_objection(session: Session, actor: Actor, objection_id: int, answer: 
         target = session.get(Department, forward_to) if forward_to else None
         if target is None or target.id == objection.provider_id:
             errors["forward_to"] = "转交时必须选择本部门以外的牵头数源部门"
+    if apply_correction and outcome != ObjectionStatus.CORRECTED:
+        errors["apply_correction"] = "只有答复“已更正”时才能在托管数据中更正"
     raise_invalid(errors)
     reason = required_reason(reason, "答复必须说明核实情况", field="reason")
+    if apply_correction:
+        applied = corrections.apply(session, objection.entry_id, objection.record_key, dict(objection.claimed or {}))
+        reason = f"{reason}（已在平台托管数据中更正 {applied.rows} 行：{'、'.join(applied.items)}）"
     before = objection.status
     objection.status, objection.answer = outcome.value, reason
     objection.answered_by_id, objection.answered_at = actor.user_id, utcnow()
@@ -173,14 +244,73 @@ def answer_objection(session: Session, actor: Actor, objection_id: int, answer: 
 # ---------------------------------------------------------------- the flag
 
 
-def under_verification(session: Session, entry_id: int, keys: list[str]) -> dict[str, int]:
-    """key -> the open objection on it, for the records of `entry_id` among `keys` (the gateway flags them)."""
-    if not keys:
-        return {}
+def record_key(key) -> str:
+    """A record's key as objections store and compare it: stripped text; a key that is an ID number or a unified
+    credit code once written as its code defines it (half-width, no blanks, upper case) is kept so, as the gateway
+    normalizes the keys it finds rows by (`３４０…ｘ` and `340… x` are the record `340…X`)."""
+    text = str(key if key is not None else "").strip()
+    identifier = profiling.normalize_identifier(text, "id_number")
+    return identifier if IDENTIFIER.fullmatch(identifier) else text
+
+
+def under_verification(session: Session, entry_id: int, keys: list) -> dict[str, int]:
+    """key -> the open objection on it (the oldest), for the records of `entry_id` among `keys`: the gateway flags
+    them. One indexed query, in chunks for a long page."""
+    wanted = list(dict.fromkeys(record_key(k) for k in keys))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), KEY_CHUNK):
+        rows = session.execute(select(Objection.record_key, Objection.id).where(
+            Objection.entry_id == entry_id, Objection.status == ObjectionStatus.OPEN,
+            Objection.record_key.in_(wanted[start:start + KEY_CHUNK])).order_by(Objection.id.desc()))
+        found.update(dict(rows.all()))  # newest first, so the oldest of a key is kept
+    return found
+
+
+def open_on_entry(session: Session, entry_id: int, limit: int) -> dict[str, int]:
+    """key -> open objection, of the entry's oldest `limit` open objections (an export is checked against them)."""
     rows = session.execute(select(Objection.record_key, Objection.id).where(
-        Objection.entry_id == entry_id, Objection.status == ObjectionStatus.OPEN,
-        Objection.record_key.in_([str(k).strip() for k in keys])).order_by(Objection.id))
-    return {key: objection_id for key, objection_id in rows}
+        Objection.entry_id == entry_id, Objection.status == ObjectionStatus.OPEN).order_by(Objection.id).limit(limit))
+    found: dict[str, int] = {}
+    for key, objection_id in rows:
+        found.setdefault(key, objection_id)
+    return found
+
+
+# ---------------------------------------------------------------- evaluation (R19)
+
+
+@dataclass
+class Handling:
+    """How a provider handled the objections to its data: received, answered, answered by the due day, answered
+    with a correction, and open past the due day."""
+
+    received: int = 0
+    answered: int = 0
+    on_time: int = 0
+    corrected: int = 0
+    overdue: int = 0
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.answered if self.answered else None
+
+
+def handling(session: Session, provider_ids: list[int], today: date) -> dict[int, Handling]:
+    """Per provider, counted over all objections (the competent authority's evaluation reads it)."""
+    zone = settings_of(session).timezone
+    by_provider: dict[int, Handling] = {}
+    for provider_id, status, due, answered_at, overdue_at in session.execute(
+            select(Objection.provider_id, Objection.status, Objection.due, Objection.answered_at,
+                   Objection.overdue_at).where(Objection.provider_id.in_(provider_ids))):
+        counts = by_provider.setdefault(provider_id, Handling())
+        counts.received += 1
+        if answered_at is not None:
+            counts.answered += 1
+            counts.on_time += workdays.day_in_zone(zone, answered_at) <= due
+            counts.corrected += status == ObjectionStatus.CORRECTED
+        elif overdue_at is not None or due < today:
+            counts.overdue += 1
+    return by_provider
 
 
 # ---------------------------------------------------------------- jobs
@@ -234,5 +364,5 @@ def _requester_audience(objection: Objection) -> Audience:
 
 def _tell(session: Session, objection: Objection, event: str, title: str, audiences: list[Audience],
           body: str = "") -> None:
-    emit(session, event, title, audiences=audiences, body=body, link=LINK.format(entry_id=objection.entry_id),
+    emit(session, event, title, audiences=audiences, body=body, link=LINK.format(objection_id=objection.id),
          data={"objection_id": objection.id, "entry_id": objection.entry_id, "status": objection.status})

@@ -17,6 +17,7 @@ from govshare.errors import DomainError, NotFound, ValidationFailed
 from govshare.fields import IdQuery
 from govshare.gateway.models import DataSource
 from govshare.gateway.service import Call, Caller, Mode, access
+from govshare.objections import service as objections
 from govshare.sharing import service as sharing
 from govshare.sharing import views
 from govshare.web.pages import PageRoute, _login_redirect, error_page, page_actor, render
@@ -45,7 +46,14 @@ def preview(request: Request, grant: IdQuery | None = None, entry: IdQuery | Non
     except DomainError as exc:
         return error_page(request, session, actor, exc)
     return render(request, session, actor, "data_preview.html", code=code, grant=grant, outcome=outcome,
-                  titles=_item_titles(session, code))
+                  titles=_item_titles(session, code), key_item=_key_item(session, code),
+                  can_object=grant is not None and actor.has(*objections.FILE_ROLES))
+
+
+def _key_item(session: Session, code: str) -> str | None:
+    """The item a record is found by: shown unmasked in a preview row, it fills the objection form's key."""
+    return session.scalar(select(DataSource.key_item).join(CatalogEntry, CatalogEntry.id == DataSource.entry_id)
+                          .where(CatalogEntry.resource_code == code))
 
 
 def _item_titles(session: Session, code: str) -> dict[str, str]:
@@ -81,7 +89,8 @@ def verify_form(request: Request, grant: IdQuery, session: Session = SESSION,
         form = _verify_form(session, actor, grant)
     except DomainError as exc:
         return error_page(request, session, actor, exc)
-    return render(request, session, actor, "data_verify.html", **form, typed={}, verdict=None, record=None)
+    return render(request, session, actor, "data_verify.html", **form, typed={}, verdict=None, record=None,
+                  can_object=actor.has(*objections.FILE_ROLES))
 
 
 @router.post("/data/verify", response_class=HTMLResponse)
@@ -107,4 +116,5 @@ async def verify_submit(request: Request, grant: int = Form(...), session: Sessi
         return render(request, session, actor, "data_verify.html", status_code=exc.status_code, **form,
                       typed=typed, verdict=None, record=None, error=exc.message)
     return render(request, session, actor, "data_verify.html", **form, typed=typed,
-                  verdict=VERDICTS[outcome.verdict], record=outcome.record_seq)
+                  verdict=VERDICTS[outcome.verdict], record=outcome.record_seq,
+                  under_verification=outcome.under_verification, can_object=actor.has(*objections.FILE_ROLES))

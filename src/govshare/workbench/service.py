@@ -22,6 +22,8 @@ from govshare.db import utcnow
 from govshare.demands import service as demands
 from govshare.demands.vocab import DemandStatus
 from govshare.gateway.models import DataConnection, DataSource
+from govshare.objections import service as objections
+from govshare.objections.models import Objection
 from govshare.orgs import systems
 from govshare.orgs.models import LEVEL_LABELS, Department, Level, Role, User
 from govshare.quality import service as quality
@@ -145,6 +147,28 @@ def suspended_grants(context: Context) -> list[Row]:
     return rows
 
 
+def objections_due(context: Context) -> list[Row]:
+    """Objections to the own department's data (or forwarded to it) awaiting its answer, the nearest due first."""
+    query = (objections.filtered(context.actor, status="open", box="incoming")
+             .order_by(Objection.due, Objection.id))
+    rows = []
+    for objection in context.session.scalars(query.limit(MAX_ROWS)):
+        left, mark = context.deadline(objection.due, late=objection.overdue_at is not None)
+        rows.append(Row((f"#{objection.id}", objection.entry.name, objection.record_key, "、".join(objection.items),
+                         _department_name(context, objection.requester_id), str(objection.due), left),
+                        url=f"/objections/{objection.id}", mark=mark, facet=_mark_facet(mark)))
+    return rows
+
+
+def _department_name(context: Context, department_id: int | None) -> str:
+    department = context.session.get(Department, department_id) if department_id else None
+    return department.name if department else "—"
+
+
+def answers_objections(actor: Actor) -> bool:
+    return actor.has(*objections.ANSWER_ROLES)
+
+
 # ---------------------------------------------------------------- requester (数据需求人员)
 
 
@@ -198,6 +222,21 @@ def my_demands(context: Context) -> list[Row]:
         rows.append(Row((f"#{demand.id}", demand.title, status, demand.provider.name if demand.provider else "—",
                          str(demand.answer_due or "—"), demand.answer or "—"),
                         url=f"/demands/{demand.id}", mark=OVERDUE if demand.overdue_at else None, facet=status))
+    return rows
+
+
+def my_objections(context: Context) -> list[Row]:
+    """Objections the own department filed, the open ones (校核中) first."""
+    query = (objections.filtered(context.actor, box="outgoing")
+             .order_by((Objection.status != "open"), Objection.id.desc()))
+    rows = []
+    for objection in context.session.scalars(query.limit(MAX_ROWS)):
+        status = objections.ObjectionStatus(objection.status).label
+        rows.append(Row((f"#{objection.id}", objection.entry.name, objection.record_key,
+                         _department_name(context, objection.provider_id), status, str(objection.due),
+                         objection.answer or "—"),
+                        url=f"/objections/{objection.id}", mark=OVERDUE if objection.overdue_at else None,
+                        facet=status))
     return rows
 
 
@@ -360,6 +399,22 @@ def clusters_without_lead(context: Context) -> list[Row]:
     return rows
 
 
+def late_objections(context: Context) -> list[Row]:
+    """Objections in the area left unanswered past their due day: escalated to the competent authority (R13)."""
+    area = select(Department.id).where(_in_area(context.actor))
+    query = (objections.filtered(context.actor, status="open")
+             .where(Objection.provider_id.in_(area), Objection.overdue_at.is_not(None))
+             .order_by(Objection.due, Objection.id))
+    rows = []
+    for objection in context.session.scalars(query.limit(MAX_ROWS)):
+        left, mark = context.deadline(objection.due, late=True)
+        provider = _department_name(context, objection.provider_id)
+        rows.append(Row((f"#{objection.id}", objection.entry.name, provider,
+                         _department_name(context, objection.requester_id), str(objection.due), left),
+                        url=f"/objections/{objection.id}", mark=mark, facet=provider))
+    return rows
+
+
 def service_changes(context: Context) -> list[Row]:
     """Stops and changes of sharing services awaiting the authority's approval (R11)."""
     found = changes.list_changes(context.session, context.actor, status=ServiceChangeStatus.SUBMITTED)
@@ -376,8 +431,9 @@ def service_changes(context: Context) -> list[Row]:
 
 
 def departments(context: Context) -> list[Row]:
-    """Per department of the area: entries, published share, requests received, replies on time, overdue now, and
-    the mean quality score of its checked entries (R14).
+    """Per department of the area: entries, published share, requests received, replies on time, overdue now, the
+    mean quality score of its checked entries (R14), and the objections to its data: received, answered on time,
+    corrected, overdue now (R13, counted for evaluation R19).
     A reply is on time when it was made by the reply deadline (the local day of the decision)."""
     session, today = context.session, context.today
     found = list(session.scalars(select(Department).where(_in_area(context.actor)).order_by(Department.id)))
@@ -402,18 +458,23 @@ def departments(context: Context) -> list[Row]:
         elif status == S.SUBMITTED and (overdue_at is not None or (due is not None and due < today)):
             overdue[provider_id] += 1
     scores = quality.provider_scores(session, ids)
+    handled = objections.handling(session, ids, today)
     rows = []
     for department in found:
         counts = entries[department.id]
         score = scores.get(department.id)
+        objection = handled.get(department.id, objections.Handling())
         total, published = sum(counts.values()), counts[EntryStatus.PUBLISHED]
         level = LEVEL_LABELS.get(Level(department.level), department.level) \
             if department.level in {lv.value for lv in Level} else department.level
         rows.append(Row((department.name, level, str(total), str(published), _percent(published, total),
                          str(received[department.id]), str(replied[department.id]),
                          _percent(on_time[department.id], replied[department.id]), str(overdue[department.id]),
-                         f"{score[0]:.1f}（{score[1]}）" if score else "—"),
-                        url=f"/catalog?department={department.id}", mark=OVERDUE if overdue[department.id] else None,
+                         f"{score[0]:.1f}（{score[1]}）" if score else "—", str(objection.received),
+                         _percent(objection.on_time, objection.answered), str(objection.corrected),
+                         str(objection.overdue)),
+                        url=f"/catalog?department={department.id}",
+                        mark=OVERDUE if overdue[department.id] or objection.overdue else None,
                         facet=level))
     return rows
 
@@ -498,6 +559,10 @@ PANELS: tuple[Panel, ...] = (
           ("申请", "申请目录", "需求部门", "提供部门", "环节", "争议理由", "处理期限", "剩余时间"),
           "没有待本部门处理的争议。", decides_disputes, dispute_steps, facet_label="环节",
           more_url="/sharing/disputes"),
+    Panel("objections-due", "待本部门核实的数据核实（校核纠错）",
+          ("核实", "目录", "记录主键", "有误的信息项", "提出部门", "答复期限", "剩余时间"),
+          "没有待本部门核实的数据核实请求。", answers_objections, objections_due, facet_label="期限",
+          more_url="/objections?box=incoming&status=open"),
     Panel("suspended-grants", "已暂停的授权（本部门提供的数据）",
           ("授权", "目录", "需求部门", "暂停时间", "暂停原因"),
           "没有已暂停的授权。", is_reviewer, suspended_grants, facet_label="状态",
@@ -508,6 +573,10 @@ PANELS: tuple[Panel, ...] = (
     Panel("service-changes", "待审批的共享服务变更",
           ("变更", "目录", "提供部门", "类型", "说明", "生效日期", "受影响授权"),
           "没有待审批的共享服务变更。", is_authority, service_changes, facet_label="类型"),
+    Panel("late-objections", "逾期未答复的数据核实（辖区）",
+          ("核实", "目录", "提供部门", "提出部门", "答复期限", "逾期"),
+          "辖区内没有逾期未答复的数据核实。", is_authority, late_objections, facet_label="提供部门",
+          more_url="/objections?status=open"),
     Panel("one-source", "尚未确定数源部门的一数一源数据项",
           ("数据项", "类型", "部门数", "涉及部门", "发现时间"),
           "所有一数一源数据项都已确定数源部门。", is_authority, clusters_without_lead, facet_label="数据类型",
@@ -526,6 +595,10 @@ PANELS: tuple[Panel, ...] = (
     Panel("my-demands", "本部门提出的数据需求",
           ("需求", "标题", "状态", "转至部门", "答复期限", "答复"),
           "本部门还没有提出数据需求。", is_requester, my_demands, facet_label="状态", more_url="/demands?box=mine"),
+    Panel("my-objections", "本部门提出的数据核实",
+          ("核实", "目录", "记录主键", "提供部门", "状态", "答复期限", "答复"),
+          "本部门还没有提出数据核实。发现获取的数据有误时，可在数据预览、核验或共享授权页面提出。", is_requester,
+          my_objections, facet_label="状态", more_url="/objections?box=outgoing"),
     Panel("my-systems", "本部门的应用系统",
           ("应用系统", "客户端标识", "状态", "登记时间"),
           "本部门还没有登记应用系统：申请数据前先在“应用系统”中登记调用数据的系统。", is_requester, my_systems,
@@ -548,7 +621,8 @@ PANELS: tuple[Panel, ...] = (
           "近 30 天没有异常使用。", lambda a: reads_node(a) or is_authority(a), anomalies, facet_label="类型",
           more_url="/audit"),
     Panel("departments", "部门概况", ("部门", "层级", "目录", "已发布", "发布率", "收到申请", "已答复",
-                                  "按时答复率", "当前逾期", "数据质量（已检查目录）"),
+                                  "按时答复率", "当前逾期", "数据质量", "收到核实", "核实按时率", "已更正",
+                                  "核实逾期"),
           "没有部门。", oversees, departments, facet_label="层级", chart=departments_chart),
     Panel("connections", "数据连接", ("连接", "部门", "类型", "接入目录数", "更新时间"),
           "还没有登记数据连接。", lambda a: a.has(Role.PLATFORM_ADMIN), connections, facet_label="类型",

@@ -26,7 +26,7 @@ from govshare.objections import service as objections
 from govshare.objections.models import Objection, ObjectionEvent
 from tests.authz_case import Case
 from tests.authz_cases_issue3 import more_users
-from tests.objection_factories import EVIDENCE, KEY, PNG, filed, granted
+from tests.objection_factories import EVIDENCE, KEY, PNG, filed, granted, lead_source
 
 
 def _grant(session, world) -> dict:
@@ -50,6 +50,7 @@ def _with_evidence(session, world) -> dict:
 def _forwarded(session, world) -> dict:
     """As `_with_evidence`, answered by 省公安厅: forwarded to 合肥市民政局 as the lead source department."""
     params = _with_evidence(session, world)
+    lead_source(session, session.get(Objection, params["objection_id"]).entry_id, ("csrq",), world.ids["city_civil"])
     objections.answer_objection(session, world.actors["police_reviewer"], params["objection_id"], "forwarded",
                                 "婚姻状况以民政部门登记为准", forward_to=world.ids["city_civil"])
     session.flush()

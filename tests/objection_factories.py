@@ -51,3 +51,20 @@ def filed(session: Session, world: World, grant_id: int, *, key: str = KEY, item
         objections.attach_evidence(session, actor, objection.id, "死亡医学证明.png", io.BytesIO(evidence_file))
     session.flush()
     return objection.id
+
+
+def lead_source(session: Session, entry_id: int, items: tuple[str, ...], department_id: int) -> None:
+    """一数一源 (R06): the entry's `items` clustered with the lead source named, as the competent authority names it
+    (the department an objection to those items may be forwarded to)."""
+    from sqlalchemy import select
+
+    from govshare.catalog.models import DataItem, SourceCluster, SourceClusterMember
+
+    found = session.scalars(select(DataItem).where(DataItem.entry_id == entry_id, DataItem.name.in_(items))).all()
+    cluster = SourceCluster(key=f"test|{entry_id}|{'|'.join(items)}|{department_id}", label="、".join(items),
+                            data_type="string", lead_department_id=department_id, lead_reason="法定采集部门")
+    cluster.members = [SourceClusterMember(data_item_id=item.id, department_id=item.entry.provider_id)
+                       for item in found]
+    session.add(cluster)
+    session.flush()
+

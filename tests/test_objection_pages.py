@@ -15,7 +15,7 @@ from govshare.notify.models import Notification
 from govshare.objections.models import Objection, ObjectionEvent
 from govshare.web.objection_pages import NOTICES
 from tests.authz_cases_issue3 import more_users
-from tests.objection_factories import EVIDENCE, KEY, PDF, PNG, filed, granted
+from tests.objection_factories import EVIDENCE, KEY, PDF, PNG, filed, granted, lead_source
 from tests.test_page_actions import page_form
 from tests.web_helpers import token, visible_text
 
@@ -126,6 +126,8 @@ def test_r13_requester_files_with_a_scan_attaches_later_and_the_provider_answers
         "corrected", "已在人口信息系统更正出生日期", world.ids["user:police_reviewer"], None)
     assert _events(db, first.id)[-1] == ("corrected", "corrected", world.ids["user:police_reviewer"])
     assert "已更正" in text and f'action="{url}/answer"' not in reviewer.get(url).text  # answered once
+    with db.session() as s:
+        lead_source(s, second.entry_id, tuple(second.items), world.ids["city_civil"])
     manager = as_user("police_manager")
     url = f"/objections/{second.id}"
     response = _post(manager, url, f"{url}/answer", answer="forwarded", forward_to=world.ids["city_civil"],

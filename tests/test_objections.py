@@ -17,6 +17,7 @@ from govshare.orgs.models import User
 from govshare.sharing import service as sharing
 from govshare.sharing.schemas import ReplyIn
 from tests.factories import submitted_request
+from tests.objection_factories import lead_source
 
 KEY = "340104194912310021"
 EVIDENCE = "民政部门掌握的死亡证明编号 G340104202600123"
@@ -99,6 +100,11 @@ def test_r13_the_provider_corrects_confirms_or_forwards_saying_why_and_the_flag_
     with pytest.raises(InvalidFields) as nowhere:
         objections.answer_objection(session, reviewer, forwarded.id, "forwarded", "非本部门采集", forward_to=None)
     assert set(nowhere.value.errors) == {"forward_to"}
+    with pytest.raises(InvalidFields) as not_lead:  # only the lead source named for the item (R06) may receive it
+        objections.answer_objection(session, reviewer, forwarded.id, "forwarded", "非本部门采集",
+                                    forward_to=world.ids["civil"])
+    assert set(not_lead.value.errors) == {"forward_to"} and forwarded.status == "open"
+    lead_source(session, grant.entry_id, ("csrq",), world.ids["civil"])
     objections.answer_objection(session, reviewer, forwarded.id, "forwarded", "出生日期以卫健委出生医学证明为准",
                                 forward_to=world.ids["civil"])
     assert (forwarded.status, forwarded.forwarded_to_id) == ("forwarded", world.ids["civil"])
@@ -116,3 +122,36 @@ def test_r13_the_provider_is_reminded_once_and_a_late_objection_is_told_to_the_a
     assert {"police_reviewer", "civil_requester", "reviewer"} <= set(told)  # 省数据局 covers 省公安厅
     events = objections.history(session, world.actors["reviewer"], objection.id)
     assert events[-1].action == "overdue" and objection.status == "open"  # still to be answered
+
+
+def test_r13_a_record_outside_the_grants_row_scope_cannot_be_objected_to(session, world, tmp_path):
+    """The scope is on the key item (ID numbers by region): a key of another region is refused, naming the key."""
+    from tests.gateway_factories import served_population
+
+    served = served_population(session, world, tmp_path, count=6, scope={"item": "gmsfhm", "prefixes": ["340104"]})
+    requester = world.actors["civil_requester"]
+    with pytest.raises(Forbidden) as refused:
+        objections.file_objection(session, requester, served.grant_id, "340111198001010016", ["xm"], {}, EVIDENCE)
+    assert (refused.value.field, refused.value.code) == ("key", "row_out_of_scope")
+    inside = next(r["GMSFHM"] for r in served.rows if r["GMSFHM"].startswith("340104"))
+    assert objections.file_objection(session, requester, served.grant_id, inside, ["xm"], {}, EVIDENCE).id
+    assert len(session.scalars(select(Objection)).all()) == 1
+
+
+def test_r13_one_grant_holds_a_bounded_number_of_open_objections(session, world, monkeypatch):
+    grant = _grant(session, world)
+    monkeypatch.setattr(objections, "MAX_OPEN_PER_GRANT", 3)
+    for n in range(3):
+        _file(session, world, grant, key=f"34010419491231{n:03d}1")
+    with pytest.raises(Conflict) as refused:
+        _file(session, world, grant, key="340104194912319991")
+    assert refused.value.field == "grant_id"
+    objections.answer_objection(session, world.actors["police_reviewer"], 1, "confirmed", "核实无误")
+    assert _file(session, world, grant, key="340104194912319991").status == "open"  # one answered: room again
+
+
+def test_r13_control_characters_in_a_key_or_a_claimed_value_are_refused(session, world):
+    grant = _grant(session, world)
+    with pytest.raises(InvalidFields) as refused:
+        _file(session, world, grant, key="3401\x0004", claimed={"csrq": "1949\x00-12-30"})
+    assert set(refused.value.errors) == {"key", "claimed"}

@@ -22,7 +22,7 @@ from govshare.sharing import service as sharing
 from govshare.sharing.schemas import ReplyIn
 from tests.authz_cases_issue3 import more_users
 from tests.factories import submitted_request
-from tests.objection_factories import PNG
+from tests.objection_factories import PNG, lead_source
 
 URL = "/api/v1/objections"
 KEY = "340104194912310021"
@@ -151,10 +151,13 @@ def test_r13_api_a_forwarded_answer_names_a_department_other_than_the_provider(c
     grant_id = _grant(db, world)
     objection_id = _file(client, world, grant_id)["id"]
     reason = "出生日期以卫健委出生医学证明为准"
-    for forward_to in (None, world.ids["police"], 999_999):
+    # none, the provider itself, nobody, and a department not named lead source of 出生日期 (R06)
+    for forward_to in (None, world.ids["police"], 999_999, world.ids["civil"]):
         body = {"answer": "forwarded", "reason": reason} | ({"forward_to": forward_to} if forward_to else {})
         _refused(_answer(client, world, objection_id, **body), 422, "forward_to")
     assert _detail(client, world, objection_id)["status"] == "open"
+    with db.session() as s:
+        lead_source(s, _detail(client, world, objection_id)["entry_id"], ("csrq",), world.ids["civil"])
 
     forwarded = _answer(client, world, objection_id, answer="forwarded", reason=reason, forward_to=world.ids["civil"])
     assert forwarded.status_code == 200, forwarded.text
@@ -213,6 +216,9 @@ def test_r13_api_evidence_png_is_stored_once_and_downloaded_as_uploaded(client, 
         assert download.status_code == 200, download.text
         assert download.content == PNG
         assert download.headers["content-type"] == "image/png"
+        # served as checked: never sniffed into HTML, never run as a page of the platform
+        assert (download.headers["x-content-type-options"], download.headers["content-security-policy"]) == (
+            "nosniff", "sandbox")
         assert "x.png" in download.headers["content-disposition"]
     assert [e["action"] for e in _detail(client, world, objection_id)["history"]] == ["filed", "evidence"]
 
@@ -296,4 +302,3 @@ def test_r13_handling_counts_received_answered_on_time_corrected_and_overdue(cli
     assert set(counts) == {police}  # 省民政厅 received none
     got = counts[police]
     assert (got.received, got.answered, got.on_time, got.corrected, got.overdue) == (2, 1, 1, 1, 1)
-    assert got.on_time_rate == 1.0

@@ -85,3 +85,40 @@ def test_r13_a_correction_the_platform_cannot_apply_is_refused_naming_the_field_
     if before is not None:
         assert _managed_file(db, served) == before and before.exists()
         assert sorted(p.name for p in before.parent.glob("*.parquet")) == [before.name]  # no new file left
+
+
+def test_r13_a_correction_never_rewrites_the_key_nor_a_key_held_twice(client, db, world, tmp_path):
+    served = _file_source(db, world, tmp_path)
+    key = served.rows[2]["GMSFHM"]
+    with db.session() as s:
+        objection = objections.file_objection(s, world.actors["civil_requester"], served.grant_id, key, ["gmsfhm"],
+                                              {"gmsfhm": served.rows[3]["GMSFHM"]}, "身份证号录入错误").id
+    with db.session() as s, pytest.raises(ValidationFailed) as refused:
+        objections.answer_objection(s, world.actors["police_reviewer"], objection, "corrected", "已更正",
+                                    apply_correction=True)
+    assert refused.value.field == "apply_correction" and "主键" in refused.value.message
+    twice = [*served.rows, dict(served.rows[4], XM="重复记录")]
+    with db.session() as s:
+        connect.connect_file(s, world.actors["police_manager"], served.entry_id, csv_bytes(twice), "people.csv",
+                             key_item="gmsfhm", column_map=COLUMN_MAP)
+    objection = _object(db, world, served, served.rows[4]["GMSFHM"], {"csrq": "1901-03-01"})
+    with db.session() as s, pytest.raises(ValidationFailed) as ambiguous:
+        objections.answer_objection(s, world.actors["police_reviewer"], objection, "corrected", "已更正",
+                                    apply_correction=True)
+    assert ambiguous.value.field == "apply_correction" and "2 条" in ambiguous.value.message
+
+
+def test_r13_an_export_of_a_managed_file_names_the_objections_among_its_rows(client, db, world, tmp_path):
+    served = _file_source(db, world, tmp_path)
+    inside = next(r for r in served.rows if r["XZQH"] == served.rows[0]["XZQH"])
+    outside = next(r for r in served.rows if r["XZQH"] != inside["XZQH"])
+    first = _object(db, world, served, inside["GMSFHM"], {"csrq": "1901-03-01"})
+    second = _object(db, world, served, outside["GMSFHM"], {"csrq": "1901-03-01"})
+    headers = token_headers(client, served.client_id, served.secret)
+    url = f"/api/v1/data/{served.resource_code}/export"
+    everything = client.post(url, json={"grant": served.grant_id}, headers=headers)
+    assert everything.status_code == 200, everything.text
+    assert everything.headers["X-Under-Verification"] == f"{first},{second}"
+    filtered = client.post(url, json={"grant": served.grant_id, "filters": {"xzqhdm": inside["XZQH"]}},
+                           headers=headers)
+    assert filtered.headers["X-Under-Verification"] == str(first)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from govshare.config import settings_of
 from govshare.db import utcnow
 from govshare.errors import ValidationFailed
-from govshare.gateway.connect import cleanup_after, managed_path
+from govshare.gateway.connect import SourceKind, cleanup_after, managed_path
 from govshare.gateway.masking import quote_identifier, quote_literal
 from govshare.gateway.models import DataSource
 from govshare.gateway.sources import FileSource
@@ -32,13 +32,14 @@ class Applied:
 
 def is_managed(session: Session, entry_id: int) -> bool:
     """Whether the entry's data is a file in the platform's managed store (a correction can be applied here)."""
-    return session.scalar(select(DataSource.kind).where(DataSource.entry_id == entry_id)) == "file"
+    return session.scalar(select(DataSource.kind).where(DataSource.entry_id == entry_id)) == SourceKind.FILE
 
 
 def apply(session: Session, entry_id: int, key: str, values: dict[str, str]) -> Applied:
     """Writes `values` (item -> value) into the managed file's rows whose key is `key`; returns what changed."""
-    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry_id)).first()
-    if source is None or source.kind != "file":
+    # locked: two corrections of one file at once would each rewrite the same old file, and one would be lost
+    source = session.scalars(select(DataSource).where(DataSource.entry_id == entry_id).with_for_update()).first()
+    if source is None or source.kind != SourceKind.FILE:
         raise ValidationFailed("该目录的数据不在平台托管存储中，请在提供部门自己的系统中更正后答复“已更正”并说明",
                                field=FIELD)
     if not values:
@@ -47,12 +48,15 @@ def apply(session: Session, entry_id: int, key: str, values: dict[str, str]) -> 
     unmapped = [item for item in values if item not in columns]
     if unmapped:
         raise ValidationFailed(f"托管数据中没有这些信息项：{'、'.join(unmapped)}", field=FIELD)
+    if source.key_item in values:  # a record's key is how every grant finds it: a new key is a new record
+        raise ValidationFailed("不能在托管数据中更正主键；请重新上传数据文件", field=FIELD)
     old = managed_path(session, source)
     new = old.with_name(f"{utcnow():%Y%m%dT%H%M%S%f}.parquet")
     rows = _rewrite(old, new, columns[source.key_item], key, {columns[item]: value for item, value in values.items()})
-    if rows == 0:
+    if rows != 1:
         new.unlink(missing_ok=True)
-        raise ValidationFailed(f"托管数据中没有主键为 {key} 的记录", field=FIELD)
+        found = f"有 {rows} 条主键为 {key} 的记录，无法确定更正哪一条" if rows else f"没有主键为 {key} 的记录"
+        raise ValidationFailed(f"托管数据中{found}；请重新上传数据文件", field=FIELD)
     source.location = new.relative_to(settings_of(session).data_dir).as_posix()
     cleanup_after(session, old, new)
     session.flush()
@@ -61,19 +65,20 @@ def apply(session: Session, entry_id: int, key: str, values: dict[str, str]) -> 
 
 def _rewrite(old, new, key_column: str, key: str, values: dict[str, str]) -> int:
     """Copies `old` to `new` with `values` (column -> text) in the rows whose key is `key`; their count."""
-    replaced = ", ".join(f"CASE WHEN {quote_identifier(key_column)} = $key THEN {quote_literal(value)} "
+    params = {"key": key} | {f"v{n}": value for n, value in enumerate(values.values())}
+    replaced = ", ".join(f"CASE WHEN {quote_identifier(key_column)} = $key THEN $v{n} "
                          f"ELSE {quote_identifier(column)} END AS {quote_identifier(column)}"
-                         for column, value in values.items())
+                         for n, column in enumerate(values))
     source = f"read_parquet({quote_literal(str(old))})"
     partial = new.with_suffix(".part")
     connection = duckdb.connect()
     try:
         rows = connection.execute(f"SELECT count(*) FROM {source} WHERE {quote_identifier(key_column)} = $key",
                                   {"key": key}).fetchone()[0]
-        if rows:
+        if rows == 1:
             connection.execute(
                 f"COPY (SELECT * REPLACE ({replaced}) FROM {source} ORDER BY {quote_identifier(FileSource.ROW)}) "
-                f"TO {quote_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)", {"key": key})
+                f"TO {quote_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)", params)
             os.replace(partial, new)
     finally:
         connection.close()

@@ -956,7 +956,7 @@ def _export(decision: Decision, call: Call, settings: Settings, labels: dict) ->
 
 # ---------------------------------------------------------------- records under verification (R13)
 
-MAX_EXPORT_PROBES = 500  # open objections of one entry checked against an export, one indexed probe each
+MAX_EXPORT_PROBES = 500  # open objections of one entry checked against an export (a table: one probe each)
 
 
 # the objection on one key: a lookup's or a verification's (nearly always one distinct key), at a driver's cost
@@ -981,8 +981,7 @@ def _flag(db: Database, decision: Decision, call: Call, outcome: Outcome) -> Non
     if call.mode == Mode.EXPORT:
         with db.session(read_only=True) as session:
             opened = objections.open_on_entry(session, decision.entry_id, limit=MAX_EXPORT_PROBES)
-        outcome.under_verification = sorted(
-            objection_id for key, objection_id in opened.items() if _exported(decision, call, key))
+        outcome.under_verification = sorted(opened[key] for key in _exported_keys(decision, call, list(opened)))
         return
     keys = [objections.record_key(key) if key is not None else None for key in outcome.keys]
     found = _open_objections(db, decision.entry_id, {key for key in keys if key})
@@ -1005,8 +1004,16 @@ def _open_objections(db: Database, entry_id: int, keys: set[str]) -> dict[str, i
     return found
 
 
+def _exported_keys(decision: Decision, call: Call, keys: list[str]) -> set[str]:
+    """Which of `keys` the export's filters and scope keep: a managed file in one scan; a database table by one
+    indexed probe per key."""
+    query = _source_query(decision, call, limit=None, ordered=False)
+    if isinstance(decision.source, FileSource):
+        return decision.source.present(query, decision.key_column, keys)
+    return {key for key in keys if _exported(decision, call, key)}
+
+
 def _exported(decision: Decision, call: Call, key: str) -> bool:
-    """Whether the export's filters and scope keep the record of `key` (one probe of the source by key)."""
     try:
         probe = _source_query(decision, call, limit=1, ordered=False, extra=((decision.key_column, key),))
         return bool(decision.source.rows(probe))

@@ -277,6 +277,20 @@ class FileSource:
     def from_clause(self, connection: duckdb.DuckDBPyConnection, query: Query) -> tuple[str, bool]:
         return f"read_parquet({quote_literal(str(self.path))})", False
 
+    def present(self, query: Query, column: str, values: list[str]) -> set[str]:
+        """Which of `values` the column holds in the rows the query keeps (one scan, however many values)."""
+        if not values:
+            return set()
+        where, params = self.where_sql(query)
+        listed = ", ".join("?" for _ in values)
+        sql = (f"SELECT DISTINCT CAST({quote_identifier(column)} AS VARCHAR) FROM "
+               f"read_parquet({quote_literal(str(self.path))}) WHERE {where} AND {quote_identifier(column)} IN "
+               f"({listed})")
+        try:
+            return {value for (value,) in _duckdb().execute(sql, [*params, *values]).fetchall()}
+        except duckdb.Error as exc:
+            raise SourceUnavailable(f"托管数据文件读取失败：{exc.__class__.__name__}", field="source") from exc
+
 
 @dataclass
 class HttpSource:

@@ -14,7 +14,7 @@ from govshare.catalog.vocab import code_or_label
 from govshare.deps import SESSION, current_actor
 from govshare.fields import IdPath, IdQuery, Offset, limit_query
 from govshare.objections import service, views
-from govshare.objections.evidence import ACCEPTED
+from govshare.objections.evidence import ACCEPTED, EVIDENCE_HEADERS
 from govshare.objections.schemas import AnswerIn, ObjectionIn, ObjectionOut
 
 router = APIRouter(prefix="/api/v1/objections", tags=["objections"])
@@ -70,7 +70,8 @@ def upload_evidence(objection_id: IdPath, file: Annotated[UploadFile, File(descr
             responses={**file_response({media: "依据文件" for media in ACCEPTED}, "依据文件"), **errors(404)})
 def download_evidence(objection_id: IdPath, actor: Actor = Depends(current_actor), session: Session = SESSION):
     objection, path = service.evidence_file(session, actor, objection_id)
-    return FileResponse(path, media_type=objection.evidence_media_type, filename=objection.evidence_filename)
+    return FileResponse(path, media_type=objection.evidence_media_type, filename=objection.evidence_filename,
+                        headers=EVIDENCE_HEADERS)
 
 
 @router.post("/{objection_id}/answer", response_model=ObjectionOut, summary="答复数据核实",

@@ -23,6 +23,8 @@ ACCEPTED_LABEL = "PDF、JPEG 或 PNG"
 HEAD_BYTES = 8192  # enough for filetype's signatures
 CHUNK = 1 << 20
 MAX_FILENAME = 200
+# a download is the file as checked, never sniffed into something else, and never run as a page of ours
+EVIDENCE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,3 @@ def _checked_type(head: bytes, filename: str, size: int) -> str:
         raise UnsupportedType(f"依据文件的扩展名（.{extension or '无'}）与内容（{kind.extension.upper()}）不符",
                               field=FIELD)
     return kind.mime
-
-
-def remove(folder: Path, stored: str | None) -> None:
-    if stored:
-        (folder / stored).unlink(missing_ok=True)

@@ -16,16 +16,18 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from govshare.authz import Actor, region_prefix, require_own_department, require_role
-from govshare.catalog.models import DataItem
+from govshare.catalog.models import DataItem, SourceCluster, SourceClusterMember
 from govshare.catalog.vocab import LabelledEnum
 from govshare.config import settings_of
 from govshare.db import utcnow
-from govshare.errors import Conflict, NotFound, ValidationFailed, found, raise_invalid, required_reason
+from govshare.errors import Conflict, Forbidden, NotFound, ValidationFailed, found, raise_invalid, required_reason
 from govshare.gateway import corrections, profiling
+from govshare.gateway.connect import cleanup_after
+from govshare.gateway.models import DataSource
 from govshare.notify.service import Audience, emit
 from govshare.objections import evidence as evidence_store
 from govshare.objections.models import Objection, ObjectionEvent
@@ -43,6 +45,9 @@ MAX_KEY_LENGTH, MAX_VALUE_LENGTH = 200, 500
 # an ID number (GB 11643) or a unified social credit code (GB 32100), ASCII only
 IDENTIFIER = re.compile(r"[0-9]{17}[0-9X]|[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}", re.ASCII)
 KEY_CHUNK = 500
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# open objections one grant may have at once: objections are about records, not a way to flag a whole entry
+MAX_OPEN_PER_GRANT = 100
 
 
 class ObjectionStatus(LabelledEnum):
@@ -54,7 +59,6 @@ class ObjectionStatus(LabelledEnum):
 
 ANSWERS = (ObjectionStatus.CORRECTED, ObjectionStatus.CONFIRMED, ObjectionStatus.FORWARDED)
 LINK = "/objections/{objection_id}"
-BOXES = ("incoming", "outgoing")
 
 
 # ---------------------------------------------------------------- who sees what
@@ -125,6 +129,8 @@ def _filing_errors(key: str, items: list, claimed: dict, evidence: str, granted:
         errors["key"] = "必须给出有误记录的主键值"
     elif len(key) > MAX_KEY_LENGTH:
         errors["key"] = f"主键值最多 {MAX_KEY_LENGTH} 个字符"
+    elif CONTROL.search(key):
+        errors["key"] = "主键值不能含控制字符"
     if not items:
         errors["items"] = "必须指出有误的信息项"
     elif unknown := [i for i in items if i not in granted]:
@@ -133,6 +139,8 @@ def _filing_errors(key: str, items: list, claimed: dict, evidence: str, granted:
         errors["claimed"] = "认为正确的取值只能针对所指出的信息项"
     elif any(len(str(v)) > MAX_VALUE_LENGTH for v in claimed.values()):
         errors["claimed"] = f"每个取值最多 {MAX_VALUE_LENGTH} 个字符"
+    elif any(CONTROL.search(str(v)) for v in claimed.values()):
+        errors["claimed"] = "认为正确的取值不能含控制字符"
     if not (evidence or "").strip():
         errors["evidence"] = "必须提供依据（如死亡证明编号、办理记录）"
     return errors
@@ -149,6 +157,8 @@ def file_objection(session: Session, actor: Actor, grant_id: int, key: str, item
     key, items = record_key(key), list(dict.fromkeys(items or []))
     raise_invalid(_filing_errors(key, items, claimed or {}, evidence, granted_names(session, grant)))
     evidence = required_reason(evidence, "必须提供依据", field="evidence")
+    _check_scope(session, grant, key)
+    _check_open_count(session, grant)
     due = workdays.deadline(session, workdays.local_today(session), settings_of(session).objection_working_days)
     objection = Objection(entry_id=grant.entry_id, grant_id=grant.id, requester_id=grant.requester_id,
                           provider_id=grant.provider_id, record_key=key, items=items,
@@ -179,15 +189,12 @@ def attach_evidence(session: Session, actor: Actor, objection_id: int, filename:
     settings = settings_of(session)
     folder = evidence_store.folder_of(settings.data_dir)
     stored = evidence_store.store(folder, stream, filename, settings.objection_evidence_max_mb * 1024 * 1024)
-    try:
-        objection.evidence_stored, objection.evidence_filename = stored.stored, stored.filename
-        objection.evidence_media_type, objection.evidence_size = stored.media_type, stored.size
-        objection.evidence_sha256 = stored.sha256
-        _record(session, objection, actor, "evidence", objection.status,
-                f"上传依据文件：{stored.filename}（{stored.size} 字节，SHA-256 {stored.sha256[:16]}…）")
-    except BaseException:
-        evidence_store.remove(folder, stored.stored)
-        raise
+    cleanup_after(session, None, folder / stored.stored)  # a unit of work that fails leaves no file behind
+    objection.evidence_stored, objection.evidence_filename = stored.stored, stored.filename
+    objection.evidence_media_type, objection.evidence_size = stored.media_type, stored.size
+    objection.evidence_sha256 = stored.sha256
+    _record(session, objection, actor, "evidence", objection.status,
+            f"上传依据文件：{stored.filename}（{stored.size} 字节，SHA-256 {stored.sha256[:16]}…）")
     return objection
 
 
@@ -198,6 +205,24 @@ def evidence_file(session: Session, actor: Actor, objection_id: int) -> tuple[Ob
     if not objection.evidence_stored or not path.is_file():
         raise NotFound("该核实请求没有依据文件", field="evidence_file")
     return objection, path
+
+
+def _check_scope(session: Session, grant: Grant, key: str) -> None:
+    """A record outside the grant's row scope is not the requester's to object to (when the scope is on the key
+    item, as it is for ID numbers by region; a scope on another item is checked by the gateway when the record is
+    read, not here)."""
+    scope = grant.row_scope or {}
+    key_item = session.scalar(select(DataSource.key_item).where(DataSource.entry_id == grant.entry_id))
+    on_key = scope.get("item") and scope.get("item") == key_item and scope.get("prefixes")
+    if on_key and not key.startswith(tuple(str(p) for p in scope["prefixes"])):
+        raise Forbidden("该记录超出共享授权的数据范围，不能提出核实", field="key", code="row_out_of_scope")
+
+
+def _check_open_count(session: Session, grant: Grant) -> None:
+    open_count = session.scalar(select(func.count()).select_from(Objection).where(
+        Objection.grant_id == grant.id, Objection.status == ObjectionStatus.OPEN))
+    if open_count >= MAX_OPEN_PER_GRANT:
+        raise Conflict(f"该共享授权已有 {open_count} 个未答复的核实请求，请等待提供部门答复后再提出", field="grant_id")
 
 
 # ---------------------------------------------------------------- answering
@@ -218,9 +243,10 @@ def answer_objection(session: Session, actor: Actor, objection_id: int, answer: 
     errors = {} if outcome in ANSWERS else {"answer": "答复应为：corrected（已更正）、confirmed（核实无误）或 "
                                                        "forwarded（转牵头数源部门）"}
     if outcome == ObjectionStatus.FORWARDED:
-        target = session.get(Department, forward_to) if forward_to else None
-        if target is None or target.id == objection.provider_id:
-            errors["forward_to"] = "转交时必须选择本部门以外的牵头数源部门"
+        leads = lead_sources(session, objection)
+        if forward_to is None or forward_to not in leads:
+            named = "、".join(leads.values()) or "无（这些信息项没有认定其他牵头数源部门）"
+            errors["forward_to"] = f"只能转交这些信息项认定的牵头数源部门（一数一源）：{named}"
     if apply_correction and outcome != ObjectionStatus.CORRECTED:
         errors["apply_correction"] = "只有答复“已更正”时才能在托管数据中更正"
     raise_invalid(errors)
@@ -239,6 +265,17 @@ def answer_objection(session: Session, actor: Actor, objection_id: int, answer: 
     _tell(session, objection, "objection.answered", f"数据核实已答复（{outcome.label}）：{objection.entry.name}",
           audiences, body=reason)
     return objection
+
+
+def lead_sources(session: Session, objection: Objection) -> dict[int, str]:
+    """The lead source departments (R06, 一数一源) named for the objection's items, other than the provider: the
+    departments an objection may be forwarded to (they then read it, evidence included)."""
+    items = select(DataItem.id).where(DataItem.entry_id == objection.entry_id, DataItem.name.in_(objection.items))
+    clusters = select(SourceClusterMember.cluster_id).where(SourceClusterMember.data_item_id.in_(items))
+    rows = session.execute(select(Department.id, Department.name).join(
+        SourceCluster, SourceCluster.lead_department_id == Department.id).where(
+        SourceCluster.id.in_(clusters), Department.id != objection.provider_id).distinct().order_by(Department.id))
+    return dict(rows.all())
 
 
 # ---------------------------------------------------------------- the flag
@@ -289,10 +326,6 @@ class Handling:
     on_time: int = 0
     corrected: int = 0
     overdue: int = 0
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return self.on_time / self.answered if self.answered else None
 
 
 def handling(session: Session, provider_ids: list[int], today: date) -> dict[int, Handling]:

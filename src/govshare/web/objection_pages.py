@@ -16,9 +16,8 @@ from govshare.fields import IdPath, IdQuery
 from govshare.gateway import corrections
 from govshare.objections import service as objections
 from govshare.objections import views
-from govshare.objections.evidence import ACCEPTED_LABEL
+from govshare.objections.evidence import ACCEPTED_LABEL, EVIDENCE_HEADERS
 from govshare.objections.service import ObjectionStatus
-from govshare.orgs import service as orgs
 from govshare.sharing import service as sharing
 from govshare.sharing import views as sharing_views
 from govshare.web.errors import field_errors_of
@@ -139,10 +138,10 @@ def _detail(request, session, actor, objection_id: int, *, notice=None, error: D
         "attach": is_open and not objection.evidence_stored and actor.has(*objections.FILE_ROLES)
         and actor.department_id == objection.requester_id,
     }
-    departments = [d for d in orgs.list_departments(session) if d.id != objection.provider_id] if can["answer"] else []
+    leads = objections.lead_sources(session, objection) if can["answer"] else {}
     can["apply"] = can["answer"] and bool(objection.claimed) and corrections.is_managed(session, objection.entry_id)
     return render(request, session, actor, "objection_detail.html", status_code=error.status_code if error else 200,
-                  o=out, can=can, notice=notice, answers=ANSWER_LABELS, departments=departments,
+                  o=out, can=can, notice=notice, answers=ANSWER_LABELS, leads=leads,
                   form_name=form_name, typed=typed or {}, field_errors=field_errors_of(error),
                   form_error=error.message if error else None, accepted=ACCEPTED_LABEL, actions=views.ACTIONS)
 
@@ -201,4 +200,5 @@ def objection_evidence(request: Request, objection_id: IdPath, session: Session 
         objection, path = objections.evidence_file(session, actor, objection_id)
     except DomainError as exc:
         return error_page(request, session, actor, exc)
-    return FileResponse(path, media_type=objection.evidence_media_type, filename=objection.evidence_filename)
+    return FileResponse(path, media_type=objection.evidence_media_type, filename=objection.evidence_filename,
+                        headers=EVIDENCE_HEADERS)

@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import pytest
 
+from tests import test_browser
 from tests.gateway_factories import served_population
 from tests.objection_factories import PNG
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _log_in
+from tests.test_browser import CHROMIUM, _log_in
+
+browser = test_browser.browser  # the fixture: Debian's Chromium driven by playwright
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 
 
-@pytest.fixture
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _preview_flags(page, live_server: str) -> list[str]:

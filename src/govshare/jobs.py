@@ -5,9 +5,23 @@ failing domain does not stop the others and a crash never leaves a half-done ste
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
 
 from govshare.db import Database, utcnow
+
+
+def run_daily(db: Database, now: datetime, jobs: dict[str, Callable[[Session, date], int]]) -> dict[str, int]:
+    """Runs each of a domain's jobs `job(session, local today)` in its own unit of work; the non-zero counts."""
+    from govshare.workdays import service as workdays
+
+    results = {}
+    for name, job in jobs.items():
+        with db.session() as session:
+            results[name] = job(session, workdays.local_date(session, now))
+    return {name: count for name, count in results.items() if count}
 
 
 def run_all(db: Database, now: datetime | None = None) -> dict[str, dict[str, int]]:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from govshare.catalog import law_change
 from govshare.db import Database
-from govshare.workdays import service as workdays
+from govshare.jobs import run_daily
 
 JOBS = {
     "law_change_deadlines_recounted": law_change.recount_estimated,
@@ -18,8 +18,4 @@ JOBS = {
 
 
 def run(db: Database, now: datetime) -> dict[str, int]:
-    results = {}
-    for name, job in JOBS.items():
-        with db.session() as session:
-            results[name] = job(session, workdays.local_date(session, now))
-    return {name: count for name, count in results.items() if count}
+    return run_daily(db, now, JOBS)

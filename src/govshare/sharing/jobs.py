@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from govshare.db import Database
+from govshare.jobs import run_daily
 from govshare.sharing import changes, disputes, service
-from govshare.workdays import service as workdays
 
 JOBS = {
     "deadlines_recounted": service.refresh_estimated_deadlines,
@@ -20,8 +20,4 @@ JOBS = {
 
 
 def run(db: Database, now: datetime) -> dict[str, int]:
-    results = {}
-    for name, job in JOBS.items():
-        with db.session() as session:
-            results[name] = job(session, workdays.local_date(session, now))
-    return {name: count for name, count in results.items() if count}
+    return run_daily(db, now, JOBS)

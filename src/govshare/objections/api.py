@@ -35,8 +35,8 @@ def file_objection(body: ObjectionIn, actor: Actor = Depends(current_actor), ses
 @router.get("", response_model=list[ObjectionOut], summary="数据核实列表",
             description="调用者可读的核实请求：本部门提出的、针对本部门数据的、转交本部门的；主管部门看辖区内的。最新的在前。")
 def list_objections(
-    box: Literal["incoming", "outgoing"] | None = Query(
-        None, description="incoming 待本部门核实的；outgoing 本部门提出的"),
+    box: Literal["outgoing", "incoming"] | None = Query(  # in the order of the sharing lists' box
+        None, description="outgoing 本部门提出的；incoming 待本部门核实的"),
     status: StatusCodeOrLabel | None = Query(None, description=f"状态：{service.ObjectionStatus.choices()}"),
     entry_id: IdQuery | None = None,
     limit: Annotated[int, limit_query(500)] = 50,

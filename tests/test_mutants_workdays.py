@@ -224,3 +224,17 @@ def test_r07_an_import_of_more_than_a_thousand_days_finds_every_stored_one(sessi
     assert service.import_days(session, SYSTEM, days, "通知").created == 1100
     again = service.import_days(session, SYSTEM, days, "通知")
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1100)
+
+
+def test_r18_each_calendar_change_is_an_admin_event_saying_what_the_day_became(session):
+    """Kills set_day_67/69/71/72: the event's sentence says 上班日 or 休息日 as registered, and the day's name only
+    when it has one (nothing, not empty brackets, otherwise)."""
+    from sqlalchemy import select
+
+    from govshare.orgs.models import AdminEvent
+
+    service.set_day(session, SYSTEM, date(2031, 10, 1), False, "国庆节")
+    service.set_day(session, SYSTEM, date(2031, 10, 2), False, "")
+    service.set_day(session, SYSTEM, date(2031, 10, 11), True, "")
+    summaries = list(session.scalars(select(AdminEvent.summary).order_by(AdminEvent.id)))
+    assert summaries == ["登记 2031-10-01 为休息日（国庆节）", "登记 2031-10-02 为休息日", "登记 2031-10-11 为上班日"]

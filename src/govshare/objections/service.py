@@ -355,7 +355,7 @@ def remind_due(session: Session, today: date) -> int:
     horizon = workdays.deadline(session, today, days).due
     due = list(session.scalars(select(Objection).where(
         Objection.status == ObjectionStatus.OPEN, Objection.reminded_at.is_(None),
-        Objection.due >= today, Objection.due <= horizon)))
+        Objection.due >= today, Objection.due <= horizon).order_by(Objection.due, Objection.id)))
     for objection in due:
         objection.reminded_at = utcnow()
         _tell(session, objection, "objection.due_soon", f"数据核实即将到期（{objection.due}）：{objection.entry.name}",
@@ -367,7 +367,8 @@ def mark_overdue(session: Session, today: date) -> int:
     """Marks each open objection past its due day once, on its record, and tells the provider, the requester and
     the competent authority of the provider's area (it is counted in evaluation, R19)."""
     late = list(session.scalars(select(Objection).where(
-        Objection.status == ObjectionStatus.OPEN, Objection.overdue_at.is_(None), Objection.due < today)))
+        Objection.status == ObjectionStatus.OPEN, Objection.overdue_at.is_(None), Objection.due < today)
+        .order_by(Objection.due, Objection.id)))
     for objection in late:
         objection.overdue_at = utcnow()
         _record(session, objection, Actor.system(), "overdue", objection.status, f"答复期限 {objection.due} 已过")

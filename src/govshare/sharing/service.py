@@ -627,7 +627,8 @@ def remind_due(session: Session, today: date) -> int:
     days = settings_of(session).reminder_working_days
     calendar = workdays.WorkCalendar(session)
     pending = session.scalars(select(ShareRequest).where(
-        ShareRequest.status == S.SUBMITTED, ShareRequest.reminded_at.is_(None), ShareRequest.reply_due >= today))
+        ShareRequest.status == S.SUBMITTED, ShareRequest.reminded_at.is_(None), ShareRequest.reply_due >= today)
+        .order_by(ShareRequest.reply_due, ShareRequest.id))  # the notices in the order they are due, on any database
     count = 0
     for request in pending:
         if calendar.working_days_between(today, request.reply_due) <= days:
@@ -641,7 +642,8 @@ def remind_due(session: Session, today: date) -> int:
 def mark_overdue(session: Session, today: date) -> int:
     """Marks unanswered requests past their reply deadline; the requester may then escalate (R08)."""
     late = session.scalars(select(ShareRequest).where(
-        ShareRequest.status == S.SUBMITTED, ShareRequest.overdue_at.is_(None), ShareRequest.reply_due < today))
+        ShareRequest.status == S.SUBMITTED, ShareRequest.overdue_at.is_(None), ShareRequest.reply_due < today)
+        .order_by(ShareRequest.reply_due, ShareRequest.id))
     count = 0
     for request in late:
         request.overdue_at = utcnow()

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from govshare.authz import Actor, require_role
 from govshare.deps import SESSION
-from govshare.errors import DomainError, Forbidden, NotAuthenticated, NotFound
+from govshare.errors import DomainError, NotFound
 from govshare.fields import IdPath, IdQuery
 from govshare.gateway import corrections
 from govshare.objections import service as objections
@@ -21,6 +21,7 @@ from govshare.objections.service import ObjectionStatus
 from govshare.sharing import service as sharing
 from govshare.sharing import views as sharing_views
 from govshare.web.errors import field_errors_of
+from govshare.web.gateway_pages import _refused, _text, form_data
 from govshare.web.pages import PageRoute, _fail, _login_redirect, error_page, page_actor, render
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -34,22 +35,9 @@ BOX_TITLES = {"incoming": "待本部门核实", "outgoing": "本部门提出", "
 ANSWER_LABELS = {s.value: s.label for s in objections.ANSWERS}
 
 
-async def form_data(request: Request) -> FormData:
-    return await request.form()
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _upload(form: FormData) -> UploadFile | None:
     value = form.get("evidence_file")
     return value if isinstance(value, UploadFile) and value.filename else None
-
-
-def _is_refusal(exc: DomainError) -> bool:
-    return isinstance(exc, Forbidden | NotFound | NotAuthenticated)
 
 
 # ---------------------------------------------------------------- list
@@ -113,7 +101,7 @@ def objection_file(request: Request, form: FormData = Depends(form_data), sessio
             objections.attach_evidence(session, actor, objection.id, upload.filename, upload.file)
     except DomainError as exc:
         _fail(session)
-        if _is_refusal(exc):
+        if _refused(exc):
             return error_page(request, session, actor, exc)
         return render(request, session, actor, "objection_new.html", status_code=exc.status_code,
                       **_filing_context(session, actor, grant_id), typed=typed, field_errors=field_errors_of(exc),
@@ -161,7 +149,7 @@ def _act(request, session, actor, objection_id: int, action, done: str, form_nam
         action()
     except DomainError as exc:
         _fail(session)
-        if _is_refusal(exc) and exc.field != "forward_to":
+        if _refused(exc) and exc.field != "forward_to":
             return error_page(request, session, actor, exc)
         return _detail(request, session, actor, objection_id, error=exc, form_name=form_name, typed=typed)
     session.commit()
